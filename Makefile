@@ -1,0 +1,40 @@
+# hwgen: `make demo` (the main job on built-in defaults) and `make test` (the whole suite).
+# Both bootstrap what they need, idempotently: system packages (as root, via apt-get), then a
+# virtual environment in .venv with hwgen installed in editable mode and its tools.
+
+PYTHON  ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.hwgen-installed
+OUT     ?= build/demo
+JOBS    ?= 2
+PYTEST_ARGS ?=
+
+.PHONY: venv system-deps demo test test-fast bench doctor clean
+
+venv: $(STAMP)
+
+system-deps:
+	@bash .ci/system-deps.sh
+
+$(STAMP): pyproject.toml setup.py .ci/system-deps.sh
+	@bash .ci/system-deps.sh
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+doctor: venv
+	$(BIN)/hwgen doctor
+
+demo: venv
+	$(BIN)/hwgen demo --out $(OUT)
+
+test: venv
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup $(PYTEST_ARGS)
+
+bench: venv
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,2 @@
+"""hwgen: DNN hardware design automation."""
+__version__ = "0.1.0"

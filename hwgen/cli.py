@@ -1,0 +1,83 @@
+"""The ``hwgen`` command: one subcommand group per capability, each a thin wrapper over public
+Python functions. Errors print one line and exit non-zero; ``--debug`` shows the traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import HwgenError
+
+# Capabilities in the order they appear in ``hwgen --help`` and in ``hwgen demo``. Each has
+# ``hwgen/<name>/cli.py`` with ``register(subparsers)``; a missing one is simply not offered.
+CAPABILITIES = ("adders", "accel", "linebuf", "hls")
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from . import toolchain
+    from .cliutil import table
+    rows, missing = toolchain.doctor_table()
+    print(table(rows, ["tool", "status", "version / install", "used for"]))
+    if missing:
+        print(f"missing required tools: {', '.join(missing)} (run `make venv` as root, or the install "
+              f"commands above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+    return run_demo(args.out, quick=args.quick)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hwgen", description="DNN hardware design automation")
+    p.add_argument("--version", action="version", version=f"hwgen {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    d = sub.add_parser("doctor", help="list the external tools hwgen uses and their versions")
+    d.set_defaults(func=_doctor)
+    d = sub.add_parser("demo", help="the main job on built-in defaults (what `make demo` runs)")
+    d.add_argument("--out", default="build/demo", metavar="DIR", help="output folder (default build/demo)")
+    d.add_argument("--quick", action="store_true", help="smaller workloads")
+    d.set_defaults(func=_demo)
+    for cap in CAPABILITIES:
+        try:
+            mod = importlib.import_module(f"hwgen.{cap}.cli")
+        except ModuleNotFoundError as e:
+            if e.name in (f"hwgen.{cap}", f"hwgen.{cap}.cli"):
+                continue
+            raise
+        mod.register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        rc = args.func(args)
+        return int(rc or 0)
+    except HwgenError as e:
+        if debug:
+            raise
+        print(f"hwgen: error: {e}", file=sys.stderr)
+        return 2
+    except (TypeError, ValueError) as e:
+        # Config type errors from dataclass checks reach here too.
+        if debug:
+            raise
+        print(f"hwgen: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hwgen: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Shared pieces of the ``hwgen`` command line: flags spelled the same everywhere, tables,
+progress, and resolving a config from ``--preset`` / ``--config`` / ``--set``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any, Callable, Mapping, Sequence, TypeVar
+
+from .configbase import apply_overrides, load_config
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+
+def add_out(p: argparse.ArgumentParser, required: bool = True, default: str | None = None) -> None:
+    p.add_argument("--out", required=required and default is None, default=default, metavar="DIR",
+                   help="output folder (everything this command writes goes here)")
+
+
+def add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
+
+
+def add_config_flags(p: argparse.ArgumentParser, presets: Sequence[str] | None = None,
+                     default_preset: str | None = None) -> None:
+    if presets is not None:
+        p.add_argument("--preset", default=default_preset, metavar="NAME",
+                       help=f"named configuration: {', '.join(presets)}"
+                            + (f" (default {default_preset})" if default_preset else ""))
+    p.add_argument("--config", metavar="FILE", help="configuration JSON file")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one configuration field (repeatable)")
+
+
+def resolve_config(args: argparse.Namespace, cls: type[T], presets: Mapping[str, T] | None = None) -> T:
+    """The config selected by ``--preset`` or ``--config``, with ``--set`` overrides applied."""
+    preset = getattr(args, "preset", None)
+    if getattr(args, "config", None):
+        if preset and presets is not None and getattr(args, "_preset_given", True) and preset != getattr(args, "_default_preset", None):
+            raise ConfigError("give either --preset or --config, not both")
+        cfg = load_config(cls, args.config)
+    elif presets is not None:
+        if preset is None:
+            raise ConfigError(f"--preset is required; choose one of {', '.join(presets)}")
+        if preset not in presets:
+            raise ConfigError(f"unknown preset {preset!r}; valid presets: {', '.join(presets)}")
+        cfg = presets[preset]
+    else:
+        cfg = cls()
+    return apply_overrides(cfg, getattr(args, "set", None))
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+    """Format rows as an aligned plain-text table."""
+    cells = [[str(h) for h in headers]] + [[_fmt(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(r, widths)).rstrip()
+             for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.0f}"
+    return str(v)
+
+
+def _numeric(s: str) -> bool:
+    try:
+        float(s.rstrip("%x"))
+        return True
+    except ValueError:
+        return False
+
+
+def emit(result: Any, args: argparse.Namespace, render: Callable[[Any], str]) -> None:
+    """Print ``result`` as JSON (``--json``) or through ``render``."""
+    if getattr(args, "json", False):
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(render(result))
+
+
+class Progress:
+    """A one-line progress report on stderr (only when stderr is a terminal, else sparse lines)."""
+
+    def __init__(self, label: str, total: int | None = None, every_s: float = 5.0):
+        self.label, self.total, self.every_s = label, total, every_s
+        self.t0 = self.last = time.monotonic()
+        self.tty = sys.stderr.isatty()
+
+    def update(self, done: int, note: str = "") -> None:
+        now = time.monotonic()
+        if not self.tty and now - self.last < self.every_s:
+            return
+        self.last = now
+        tot = f"/{self.total}" if self.total else ""
+        msg = f"{self.label}: {done}{tot} {note} [{now - self.t0:.0f}s]"
+        if self.tty:
+            sys.stderr.write("\r" + msg[:150].ljust(150))
+        else:
+            sys.stderr.write(msg + "\n")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")
+            sys.stderr.flush()

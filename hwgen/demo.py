@@ -1,0 +1,35 @@
+"""``hwgen demo``: the main job on built-in defaults. Runs ``hwgen doctor``, then each capability's
+``demo.run(out_dir, quick)`` in turn (``hwgen/<capability>/demo.py``), each into its own folder.
+"""
+from __future__ import annotations
+
+import importlib
+import time
+from pathlib import Path
+
+from .cli import CAPABILITIES
+
+
+def run_demo(out: str | Path, quick: bool = False) -> int:
+    from . import toolchain
+    from .cliutil import table
+    out = Path(out)
+    rows, missing = toolchain.doctor_table()
+    print("== hwgen doctor")
+    print(table(rows, ["tool", "status", "version / install", "used for"]))
+    if missing:
+        print(f"missing required tools: {', '.join(missing)}")
+        return 1
+    for cap in CAPABILITIES:
+        try:
+            mod = importlib.import_module(f"hwgen.{cap}.demo")
+        except ModuleNotFoundError as e:
+            if e.name in (f"hwgen.{cap}", f"hwgen.{cap}.demo"):
+                continue
+            raise
+        t0 = time.monotonic()
+        print(f"\n== {cap} (into {out / cap})")
+        mod.run(out / cap, quick=quick)
+        print(f"-- {cap} done in {time.monotonic() - t0:.1f} s")
+    print(f"\ndemo outputs are under {out}")
+    return 0

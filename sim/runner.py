@@ -1,0 +1,175 @@
+"""The one cocotb runner helper every hwgen testbench goes through.
+
+- Builds each (design, simulator, build options) once into a cache keyed by the design's content,
+  shared by parallel pytest workers (a file lock serialises the first build).
+- Runs on Icarus or Verilator via ``cocotb_tools.runner``; waveforms when ``WAVES=1``.
+- Passes testbench parameters as ``HWGEN_TB_*`` environment variables (read them with
+  :func:`tb_param` inside the cocotb test).
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+SIMULATORS = ("icarus", "verilator")
+TIMESCALE = ("1ns", "1ps")
+_STAMP = ".hwgen-built"
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """Outcome of a cocotb run."""
+    tests: int
+    failed: int
+    results_xml: Path
+    test_dir: Path
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and self.tests > 0
+
+
+def cache_root() -> Path:
+    """Where built simulation models live (``$HWGEN_SIM_CACHE`` or ``~/.cache/hwgen/sim``)."""
+    root = os.environ.get("HWGEN_SIM_CACHE")
+    return Path(root) if root else Path.home() / ".cache" / "hwgen" / "sim"
+
+
+def _digest(sources: Sequence[Path], simulator: str, build_args: Sequence[str],
+            parameters: Mapping[str, Any], waves: bool, toplevel: str) -> str:
+    h = hashlib.sha256()
+    for s in sources:
+        h.update(Path(s).name.encode())
+        h.update(Path(s).read_bytes())
+    h.update(json.dumps([simulator, list(build_args), sorted((k, str(v)) for k, v in parameters.items()),
+                         waves, toplevel, TIMESCALE]).encode())
+    return h.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _waves() -> bool:
+    return os.environ.get("WAVES", "0") not in ("", "0", "false", "no")
+
+
+def _runner(simulator: str):
+    from hwgen import toolchain
+    if simulator not in SIMULATORS:
+        raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+    toolchain.require("iverilog" if simulator == "icarus" else "verilator")
+    toolchain.prepare_sim_environ()
+    from cocotb_tools.runner import get_runner
+    return get_runner(simulator)
+
+
+def build(sources: Iterable[str | Path], toplevel: str, simulator: str, *,
+          build_args: Sequence[str] = (), parameters: Mapping[str, Any] | None = None) -> Path:
+    """Build (or reuse from the cache) a simulation model; return its build folder."""
+    sources = [Path(s).resolve() for s in sources]
+    parameters = dict(parameters or {})
+    waves = _waves()
+    args = list(build_args)
+    if simulator == "verilator":
+        args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN", "-Wno-UNOPTFLAT",
+                "--x-assign", "0", "--x-initial", "0", "-O2"] + args
+    key = _digest(sources, simulator, args, parameters, waves, toplevel)
+    bdir = cache_root() / f"{toplevel}-{simulator}-{key}"
+    if (bdir / _STAMP).exists():
+        return bdir
+    runner = _runner(simulator)
+    with _lock(bdir.with_suffix(".lock")):
+        if not (bdir / _STAMP).exists():
+            log = bdir / "build.log"
+            bdir.mkdir(parents=True, exist_ok=True)
+            try:
+                runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=bdir,
+                             build_args=args, parameters=parameters, timescale=TIMESCALE,
+                             waves=waves, always=True, log_file=log)
+            except (SystemExit, Exception) as e:
+                tail = log.read_text()[-3000:] if log.exists() else ""
+                raise RuntimeError(f"{simulator} build of {toplevel} failed ({e}); log tail:\n{tail}") from None
+            (bdir / _STAMP).write_text(json.dumps({"sources": [str(s) for s in sources]}))
+    return bdir
+
+
+def run(sources: Iterable[str | Path], toplevel: str, test_module: str, simulator: str, *,
+        test_dir: str | Path | None = None, testcase: str | Sequence[str] | None = None,
+        params: Mapping[str, Any] | None = None, python_paths: Sequence[str | Path] = (),
+        build_args: Sequence[str] = (), parameters: Mapping[str, Any] | None = None,
+        seed: int | None = None, check: bool = True) -> SimResult:
+    """Build (cached) and run cocotb test module ``test_module`` against ``toplevel``.
+
+    Parameters
+    ----------
+    params : mapping, optional
+        Testbench parameters; each becomes ``HWGEN_TB_<NAME>`` (JSON-encoded) for :func:`tb_param`.
+    python_paths : sequence, optional
+        Folders to put on the simulator's Python path so ``test_module`` imports.
+    check : bool
+        Raise ``AssertionError`` (with the log tail) when a cocotb test fails.
+    """
+    sources = [Path(s).resolve() for s in sources]
+    bdir = build(sources, toplevel, simulator, build_args=build_args, parameters=parameters)
+    runner = _runner(simulator)
+    tdir = Path(test_dir) if test_dir else Path(tempfile.mkdtemp(prefix="hwgen-sim-"))
+    tdir = tdir.resolve()
+    tdir.mkdir(parents=True, exist_ok=True)
+    env = {f"HWGEN_TB_{k.upper()}": json.dumps(v) for k, v in (params or {}).items()}
+    xml = tdir / "results.xml"
+    log = tdir / "sim.log"
+    added = [str(Path(p).resolve()) for p in python_paths if str(Path(p).resolve()) not in sys.path]
+    saved_env = {k: os.environ.get(k) for k in env}
+    sys.path[:0] = added
+    os.environ.update(env)
+    pytest_name = os.environ.pop("PYTEST_CURRENT_TEST", None)
+    try:
+        runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
+                    build_dir=bdir, test_dir=tdir,
+                    testcase=testcase, results_xml=str(xml), timescale=TIMESCALE, waves=_waves(),
+                    log_file=log, seed=seed, parameters=parameters or {})
+    except SystemExit:
+        pass
+    finally:
+        for p in added:
+            sys.path.remove(p)
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        if pytest_name is not None:
+            os.environ["PYTEST_CURRENT_TEST"] = pytest_name
+    from cocotb_tools.runner import get_results
+    try:
+        tests, failed = get_results(xml)
+    except (RuntimeError, FileNotFoundError):
+        tests, failed = 0, 1
+    res = SimResult(tests, failed, xml, tdir)
+    if check and not res.ok:
+        tail = log.read_text()[-6000:] if log.exists() else "(no log)"
+        raise AssertionError(f"cocotb {test_module} on {simulator}: {failed} of {tests} tests failed "
+                             f"(log {log}):\n{tail}")
+    return res
+
+
+def tb_param(name: str, default: Any = None) -> Any:
+    """Inside a cocotb test: the value passed as ``params[name]`` to :func:`run`."""
+    raw = os.environ.get(f"HWGEN_TB_{name.upper()}")
+    return default if raw is None else json.loads(raw)
