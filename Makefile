@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml setup.py .ci/system-deps.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	# The Xilinx ap_int/ap_fixed headers (Apache-2.0) ship inside the hls4ml wheel; hwgen reads
+	# the headers only and never imports hls4ml, so its dependencies are not needed.
+	$(BIN)/python -m pip install -q --no-deps 'hls4ml==1.3.0'
 	@touch $(STAMP)
 
 doctor: venv
