@@ -1,0 +1,202 @@
+"""Evaluation of prefix adders: equivalence proofs, structure checks and ASIC-style figures on
+hwgen45, FPGA figures; results cached by graph hash.
+
+Flow for the ``asic`` style (:func:`evaluate`):
+1. The Amaranth ``PrefixAdder`` is exported to Verilog and synthesized by Yosys ``synth -noabc``
+   (no ABC, so nothing is restructured), written as BLIF.
+2. ABC ``strash``es it: its AND count must equal the graph's prediction (structure preserved) and
+   ``cec`` proves it equal to Yosys's ``a + b``.
+3. The structure-preserving mapping (:mod:`.mapping`) is read by ABC against hwgen45, proven equal
+   to the synthesized RTL (``cec``), gate-sized (``upsize; dnsize``: drive strengths only) and
+   timed (``stime``): area, delay, gate count and levels.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .. import toolchain
+from ..errors import ToolError
+from .graph import PrefixGraph
+from .library import LIB_PATH
+from .mapping import map_graph, predict
+
+EVAL_VERSION = "1"
+SIZING = "topo; upsize; dnsize; stime -p"
+
+
+def default_cache_dir() -> Path:
+    root = os.environ.get("HWGEN_CACHE")
+    return (Path(root) if root else Path.home() / ".cache" / "hwgen") / "adders"
+
+
+def _lib_digest() -> str:
+    return hashlib.sha256(LIB_PATH.read_bytes()).hexdigest()[:12]
+
+
+def reference_verilog(width: int, carry_in: bool = False, top: str = "ref") -> str:
+    """``a + b`` (+ ``ci``) as plain Verilog, with the adders' port names."""
+    ci = ", input ci" if carry_in else ""
+    return (f"module {top}(input [{width - 1}:0] a, input [{width - 1}:0] b{ci}, "
+            f"output [{width - 1}:0] s, output co);\n"
+            f"  assign {{co, s}} = a + b{' + ci' if carry_in else ''};\nendmodule\n")
+
+
+def adder_verilog(graph: PrefixGraph, style: str = "asic", carry_in: bool = False,
+                  top: str = "top") -> str:
+    from ..export import verilog_text
+    from .rtl import PrefixAdder
+    return verilog_text(PrefixAdder(graph, style=style, carry_in=carry_in), top)
+
+
+def _abc(commands: str, cwd: Path, timeout: float = 600) -> str:
+    abc = toolchain.require("abc")
+    try:
+        r = subprocess.run(abc + ["-c", commands], capture_output=True, text=True, cwd=cwd,
+                           timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ToolError(f"abc did not finish within {timeout:.0f} s") from None
+    out = re.sub(r"\x1b\[[0-9;]*m", "", r.stdout + r.stderr)
+    if r.returncode != 0 or "Error" in out or "Cannot" in out:
+        bad = [l for l in out.splitlines() if "rror" in l or "Cannot" in l]
+        raise ToolError("abc failed: " + (" | ".join(bad[-3:]) or out[-300:]))
+    return out
+
+
+def _yosys(script: str, cwd: Path, timeout: float = 600) -> None:
+    # YoWASP Yosys sees only its working folder, so the script and log live there too
+    # (hwgen.measure.run_yosys keeps its log elsewhere, which fails when cwd is given).
+    yosys = toolchain.require("yosys")
+    (cwd / "run.ys").write_text(script)
+    try:
+        r = subprocess.run(yosys + ["-q", "-l", "yosys.log", "-s", "run.ys"], capture_output=True,
+                           text=True, cwd=cwd, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ToolError(f"yosys did not finish within {timeout:.0f} s") from None
+    if r.returncode != 0:
+        errs = [l for l in (r.stdout + r.stderr).splitlines() if "ERROR" in l]
+        raise ToolError("yosys failed: " + (" | ".join(errs[-3:]) or r.stderr.strip()[-300:]))
+
+
+def synth_blif(verilog: str, top: str, cwd: Path, name: str) -> Path:
+    """Yosys ``synth -noabc`` (structure kept) of ``verilog``; returns the BLIF path."""
+    (cwd / f"{name}.v").write_text(verilog)
+    _yosys(f"read_verilog {name}.v\nsynth -noabc -flatten -top {top}\nopt_clean -purge\n"
+              f"rename {top} top\nwrite_blif {name}.blif\n", cwd=cwd)
+    return cwd / f"{name}.blif"
+
+
+def prove_equal(verilog: str, top: str, width: int, carry_in: bool = False) -> bool:
+    """Prove a Verilog adder (ports a, b[, ci], s, co) equal to ``a + b`` with ABC ``cec``."""
+    with tempfile.TemporaryDirectory(prefix="hwgen-cec-") as tmp:
+        t = Path(tmp)
+        synth_blif(verilog, top, t, "dut")
+        synth_blif(reference_verilog(width, carry_in), "ref", t, "ref")
+        out = _abc("read dut.blif; strash; cec ref.blif", t)
+    return "Networks are equivalent" in out
+
+
+def _parse_stats(out: str) -> list[dict]:
+    stats = []
+    for m in re.finditer(r"i/o =\s*(\d+)/\s*(\d+).*?(?:and|nd) =\s*(\d+).*?lev =\s*(\d+)", out):
+        stats.append({"nodes": int(m.group(3)), "lev": int(m.group(4))})
+    return stats
+
+
+def evaluate(graph: PrefixGraph, *, carry_in: bool = False, cache_dir: str | Path | None = None,
+             use_cache: bool = True) -> dict:
+    """Prove, check and measure the ``asic`` adder of ``graph`` (see the module docstring).
+
+    Returns a dict: ``area`` (um2), ``delay`` (ps), ``gates``, ``levels``, ``aig_ands``,
+    ``predicted`` (the graph's own figures), ``structure_preserved``, ``equivalent`` and the graph
+    metrics. Cached under ``cache_dir`` by graph hash.
+
+    Raises
+    ------
+    ToolError
+        When Yosys or ABC is missing or fails, or a proof fails.
+    """
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    key = f"{graph.key()}-{'ci' if carry_in else 'nc'}-{_lib_digest()}-v{EVAL_VERSION}"
+    cfile = cache / f"{key}.json"
+    if use_cache and cfile.exists():
+        try:
+            res = json.loads(cfile.read_text())
+            res.update(name=graph.name)
+            return res
+        except json.JSONDecodeError:
+            pass
+    pred = predict(graph, carry_in)
+    mapped = map_graph(graph, carry_in)
+    with tempfile.TemporaryDirectory(prefix="hwgen-eval-") as tmp:
+        t = Path(tmp)
+        synth_blif(adder_verilog(graph, "asic", carry_in), "top", t, "dut")
+        synth_blif(reference_verilog(graph.width, carry_in), "ref", t, "ref")
+        (t / "mapped.blif").write_text(mapped.blif)
+        out = _abc(f"read_lib -w {LIB_PATH}; read dut.blif; strash; print_stats; cec ref.blif; "
+                   f"read mapped.blif; print_stats; cec dut.blif; {SIZING}; print_stats; "
+                   f"print_gates", t)
+    proofs = out.count("Networks are equivalent")
+    if proofs != 2:
+        raise ToolError(f"equivalence proof failed for {graph.width}-bit graph {graph.name} "
+                        f"({proofs} of 2 proofs passed)")
+    st = _parse_stats(out)
+    aig, mapped_st, sized = st[0], st[1], st[-1]
+    area = float(re.findall(r"Area =\s*([\d.]+)", out)[-1])
+    delay = float(re.findall(r"Delay =\s*([\d.]+) ps", out)[-1])
+    cells = {k: int(v) for k, v in re.findall(r"^(\w+_X\d)\s+Fanin.*?Instance =\s+(\d+)", out, re.M)}
+    res = {
+        "name": graph.name, **graph.metrics(), "carry_in": carry_in,
+        "area": round(area, 3), "delay": round(delay, 2),
+        "gates": sized["nodes"], "levels": sized["lev"], "aig_ands": aig["nodes"],
+        "cells": cells,
+        "predicted": {"gates": pred["gates"], "levels": pred["levels"], "aig_ands": pred["aig_ands"]},
+        "equivalent": True,
+    }
+    res["structure_preserved"] = (res["gates"] == pred["gates"] and res["levels"] == pred["levels"]
+                                  and res["aig_ands"] == pred["aig_ands"]
+                                  and mapped_st["nodes"] == pred["gates"])
+    cache.mkdir(parents=True, exist_ok=True)
+    tmpf = cfile.with_suffix(f".{os.getpid()}.tmp")
+    tmpf.write_text(json.dumps(res, sort_keys=True))
+    os.replace(tmpf, cfile)
+    return res
+
+
+def abc_free_mapping(graph: PrefixGraph, carry_in: bool = False) -> dict:
+    """For comparison: ABC's own delay-oriented mapper (``&nf``) on the synthesized RTL, which may
+    restructure. Returns area, delay, gates, levels."""
+    with tempfile.TemporaryDirectory(prefix="hwgen-nf-") as tmp:
+        t = Path(tmp)
+        synth_blif(adder_verilog(graph, "asic", carry_in), "top", t, "dut")
+        out = _abc(f"read_lib -w {LIB_PATH}; read dut.blif; strash; &get -n; &nf; &put; "
+                   f"{SIZING}; print_stats", t)
+    st = _parse_stats(out)[-1]
+    return {"area": float(re.findall(r"Area =\s*([\d.]+)", out)[-1]),
+            "delay": float(re.findall(r"Delay =\s*([\d.]+) ps", out)[-1]),
+            "gates": st["nodes"], "levels": st["lev"]}
+
+
+def fpga_figures(graph: PrefixGraph, style: str = "fpga", fmax: bool = True) -> dict:
+    """Yosys ``synth_xilinx`` LUT/CARRY4 counts and (optionally) nextpnr-ecp5 fmax of the adder
+    between input and output registers."""
+    from ..measure import ecp5_fmax, synth_xilinx
+    n = graph.width
+    wrapper = (f"module wrap(input clk, input [{n - 1}:0] a, input [{n - 1}:0] b, "
+               f"output reg [{n}:0] q);\n  reg [{n - 1}:0] ra, rb;\n  wire [{n - 1}:0] s; wire co;\n"
+               f"  top u(.a(ra), .b(rb), .s(s), .co(co));\n"
+               f"  always @(posedge clk) begin ra <= a; rb <= b; q <= {{co, s}}; end\nendmodule\n")
+    with tempfile.TemporaryDirectory(prefix="hwgen-fpga-") as tmp:
+        t = Path(tmp)
+        (t / "top.v").write_text(adder_verilog(graph, style, False))
+        (t / "wrap.v").write_text(wrapper)
+        x = synth_xilinx([t / "top.v"], "top")
+        res = {"style": style, "LUT": x["LUT"], "CARRY4": x["CARRY4"]}
+        if fmax:
+            res["ecp5_fmax_mhz"] = ecp5_fmax([t / "top.v", t / "wrap.v"], "wrap")["fmax_mhz"]
+    return res
