@@ -22,7 +22,11 @@ STORE OUT                    store
 ===========================  ==========
 
 Fetch stops after dispatching FINISH (later instructions are not read) or after ``INSN_COUNT``
-instructions.
+instructions. An instruction leaves its stage queue when the stage *begins* it (before waiting on
+its pops), so a stage holds at most ``insn_queue_depth`` queued instructions plus the one it works
+on. Fetch checks instruction ``i`` as soon as it has dispatched ``i - 1`` (before waiting for room).
+On-chip buffers are not cleared by START: their contents persist between runs (after power-up
+they are zero in simulation, unspecified on a board).
 
 **Static checks happen in fetch, in program order** (see :class:`ErrorCode`): an instruction that
 fails one is not dispatched, ``ERR_INSN`` gets its index, fetch stops, the stages *drain* every
@@ -51,7 +55,8 @@ End of a run
 ------------
 The run ends when fetch has stopped and every stage is *quiescent*: idle with an empty queue, or
 blocked forever on a token (no stage can make progress). Then ``DONE`` is set and ``ERR_CODE`` is:
-the first error recorded; else DEADLOCK if some stage is blocked (token underflow or overflow
+the first error recorded (any error also stops fetch; a stage that raised a dynamic error stops
+where it is, the others drain); else DEADLOCK if some stage is blocked (token underflow or overflow
 nobody resolves); else NO_FINISH if fetch ran out of instructions without a FINISH; else OK.
 
 Data semantics
