@@ -1,0 +1,270 @@
+"""The HLS emitter: a quantized network and its parallelism plan -> a Vivado/Vitis-HLS C++ project.
+
+The real logic lives in the hand-written ``hls_templates/hwgen_nn.h``; the Jinja templates emit
+only per-layer config structs, ROM arrays, the ``DATAFLOW`` top function, the C-simulation
+testbench and the HLS Tcl script. Output files (``<top>`` is ``hwgen_hls_<slug>``)::
+
+    <top>.h, <top>.cpp, <top>_config.h, <top>_weights.h, tb_<top>.cpp, build.tcl,
+    hwgen_nn.h, csim/hls_stream.h, data/images.bin, quant.npz, model.json, manifest.json
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from .. import __version__
+from ..configbase import config_to_dict
+from ..errors import ModelError
+from ..nn.ir import Network
+from ..nn.models import load_network, load_params, random_params
+from ..nn.quantize import QuantNetwork, calibration_images, quantize_network, save_quant
+from ..outdir import staged_output
+from ..resources import resource_dir
+from . import model as golden
+from .config import HlsConfig
+from .perf import Plan, plan, pool_is_tiled
+from .presets import BOARDS
+
+TEMPLATES = ("config.h.j2", "weights.h.j2", "top.h.j2", "top.cpp.j2", "tb.cpp.j2", "build.tcl.j2")
+
+
+@dataclass
+class Design:
+    """Everything one generated project is made from."""
+    config: HlsConfig
+    qnet: QuantNetwork
+    plan: Plan
+
+    @property
+    def net(self) -> Network:
+        return self.qnet.net
+
+    @property
+    def top(self) -> str:
+        return f"hwgen_hls_{self.config.slug}"
+
+
+def build_design(cfg: HlsConfig) -> Design:
+    """Load the network, make or load its weights, quantize, and choose the parallelism."""
+    net = load_network(cfg.model)
+    p = plan(net, cfg)           # fail fast on an unreachable frame rate, before quantizing
+    params = load_params(net, cfg.weights) if cfg.weights else random_params(net, cfg.seed)
+    qnet = quantize_network(net, params, calibration_images(net, 4, cfg.seed), act_width=cfg.act_width,
+                            weight_width=cfg.weight_width, multiplier_width=cfg.multiplier_width)
+    return Design(config=cfg, qnet=qnet, plan=p)
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(resource_dir("hls_templates"))),
+                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                              keep_trailing_newline=True, autoescape=False)
+
+
+def _ctype_for(width: int, signed: bool = True) -> str:
+    if width <= 8:
+        return "signed char" if signed else "unsigned char"
+    if width <= 16:
+        return "short"
+    return "int"
+
+
+def _values(arr: np.ndarray, per_line: int = 24) -> str:
+    flat = [str(int(v)) for v in np.asarray(arr).reshape(-1)]
+    return ",\n".join("    " + ", ".join(flat[i:i + per_line]) for i in range(0, len(flat), per_line))
+
+
+def accum_width(design: Design, layer) -> int:
+    taps = layer.kernel * layer.kernel * (design.net.in_shape(layer)[2] // layer.groups)
+    return design.config.act_width + design.config.weight_width + math.ceil(math.log2(max(taps, 2)))
+
+
+def render(design: Design) -> dict[str, str]:
+    """All generated text files by name (deterministic)."""
+    cfg, net, qnet = design.config, design.net, design.qnet
+    top, aw = design.top, cfg.act_width
+    act_lo, act_hi = qnet.act_range
+    ns = f"{top}_cfg"
+    structs, arrays, streams, calls = [], [], [], []
+    consumers = {name: [l.name for l in net.consumers(name)] for name in ["input"] + [l.name for l in net.layers]}
+    depths = design.plan.fifo_depths
+
+    def add_stream(var: str, name: str, depth: int, ctype: str = f"{ns}::act_t") -> str:
+        streams.append({"var": var, "name": name, "depth": max(2, depth), "ctype": ctype})
+        return var
+
+    # edge (producer, consumer) -> stream variable read by the consumer
+    edge: dict[tuple[str, str], str] = {}
+
+    def produce(name: str, words: int, channels: int) -> str:
+        """Stream a layer writes; forks it when several layers read it."""
+        outs = consumers[name]
+        if len(outs) == 1:
+            var = add_stream(f"s_{name}", name, depths[(name, outs[0])])
+            edge[(name, outs[0])] = var
+            return var
+        var = add_stream(f"s_{name}", name, channels)
+        src = var
+        for i, dst in enumerate(outs[:-1]):
+            a = add_stream(f"s_{name}_to_{dst}", f"{name}_to_{dst}", depths[(name, dst)])
+            edge[(name, dst)] = a
+            if i == len(outs) - 2:
+                b = add_stream(f"s_{name}_to_{outs[-1]}", f"{name}_to_{outs[-1]}", depths[(name, outs[-1])])
+                edge[(name, outs[-1])] = b
+            else:
+                b = add_stream(f"s_{name}_fork{i}", f"{name}_fork{i}", channels)
+            fork_calls.append((name, f"hwgen::fork2<{ns}::act_t, {words}>({src}, {a}, {b})"))
+            src = b
+        return var
+
+    fork_calls: list[tuple[str, str]] = []
+    h, w, c = net.input_shape
+    in_axis = 8 if aw <= 8 else 16
+    s_in = produce("input", h * w * c, c)
+    calls.append(f"hwgen::axis_to_stream<{ns}::act_t, {h * w * c}, {in_axis}>(in, {s_in})")
+    calls += [fc for n, fc in fork_calls if n == "input"]
+
+    for layer in net.layers:
+        lp = design.plan.layer(layer.name)
+        srcs = net.inputs_of(layer)
+        ih, iw, ic = net.in_shape(layer)
+        oh, ow, oc = net.shape(layer.name)
+        st = f"{layer.name}_config"
+        ints: list[tuple[str, int]] = [("in_height", ih), ("in_width", iw), ("in_channels", ic),
+                                       ("out_height", oh), ("out_width", ow), ("out_channels", oc)]
+        bools: list[tuple[str, str]] = []
+        types = [("in_t", "act_t"), ("out_t", "act_t")]
+        if layer.kind in ("conv", "maxpool"):
+            t, b, l, r = net.pads(layer)
+            ints += [("kernel", layer.kernel), ("stride", layer.stride), ("pad_top", t), ("pad_bottom", b),
+                     ("pad_left", l), ("pad_right", r)]
+        if layer.kind == "head":
+            out_words = 8
+            ints += [("anchors", layer.anchors)]
+            types = [("in_t", "act_t"), ("out_t", "record_t")]
+            out_var = add_stream(f"s_{layer.name}", layer.name, 8, f"{ns}::record_t")
+        elif layer.kind == "concat":
+            out_words = oh * ow * oc
+            out_var = None
+        else:
+            out_words = oh * ow * oc
+            fork_calls.clear()
+            out_var = produce(layer.name, out_words, oc)
+        ins = [edge[(s, layer.name)] for s in srcs]
+        if layer.kind == "conv":
+            qc = qnet.convs[layer.name]
+            ints += [("groups", layer.groups), ("pe", lp.pe), ("simd", lp.simd), ("pad_value", 0),
+                     ("act_width", aw), ("weight_width", cfg.weight_width),
+                     ("accum_width", accum_width(design, layer)), ("act_lo", qc.lo), ("act_hi", qc.hi)]
+            types += [("weight_t", f"ap_int<{cfg.weight_width}>"), ("accum_t", f"ap_int<{accum_width(design, layer)}>"),
+                      ("weight_store_t", _ctype_for(cfg.weight_width)), ("bias_store_t", "int"),
+                      ("mult_store_t", "int"), ("shift_store_t", "unsigned char")]
+            comment = (f"{layer.name}: {layer.kernel}x{layer.kernel} conv, groups {layer.groups}, stride "
+                       f"{layer.stride}, {ic} -> {oc} channels, {layer.activation}, PE {lp.pe} x SIMD {lp.simd}")
+            pre = f"{layer.name}"
+            arrays += [
+                {"name": f"{pre}_w", "ctype": _ctype_for(cfg.weight_width), "size": qc.weight.size,
+                 "data": _values(qc.weight)},
+                {"name": f"{pre}_bias", "ctype": "int", "size": qc.bias.size, "data": _values(qc.bias)},
+                {"name": f"{pre}_mult", "ctype": "int", "size": qc.multiplier.size, "data": _values(qc.multiplier)},
+                {"name": f"{pre}_shift", "ctype": "unsigned char", "size": qc.shift.size, "data": _values(qc.shift)},
+            ]
+            calls.append(f"hwgen::conv2d<{st}>({ins[0]}, {out_var}, {pre}_w, {pre}_bias, {pre}_mult, {pre}_shift)")
+        elif layer.kind == "maxpool":
+            ints += [("pad_value", act_lo)]
+            bools += [("tiled", "true" if pool_is_tiled(net, layer) else "false")]
+            comment = f"{layer.name}: {layer.kernel}x{layer.kernel} max pooling, stride {layer.stride}"
+            calls.append(f"hwgen::maxpool2d<{st}>({ins[0]}, {out_var})")
+        elif layer.kind == "reorg":
+            ints += [("stride", layer.stride)]
+            comment = f"{layer.name}: space-to-depth by {layer.stride}"
+            calls.append(f"hwgen::reorg<{st}>({ins[0]}, {out_var})")
+        elif layer.kind == "head":
+            comment = f"{layer.name}: detection head decode, {layer.anchors} anchors"
+            calls.append(f"hwgen::detect_head<{st}>({ins[0]}, {out_var})")
+        else:  # concat, as a chain of two-input concatenations
+            comment = f"{layer.name}: concat of {', '.join(srcs)}"
+            acc_var, acc_c = ins[0], net.shape(srcs[0])[2]
+            for i, s in enumerate(srcs[1:]):
+                last = i == len(srcs) - 2
+                sc = net.shape(s)[2]
+                part = f"{st}{i}" if len(srcs) > 2 else st
+                cints = [("height", oh), ("width", ow), ("a_channels", acc_c), ("b_channels", sc),
+                         ("out_channels", acc_c + sc)]
+                if last:
+                    fork_calls.clear()
+                    dst = produce(layer.name, out_words, oc)
+                else:
+                    dst = add_stream(f"s_{layer.name}_part{i}", f"{layer.name}_part{i}", acc_c + sc)
+                if part != st:
+                    structs.append({"struct": part, "comment": f"{comment} (step {i})", "ints": cints,
+                                    "bools": [], "types": types})
+                else:
+                    ints = cints
+                calls.append(f"hwgen::concat2<{part}>({acc_var}, {edge[(s, layer.name)]}, {dst})")
+                acc_var, acc_c = dst, acc_c + sc
+            if len(srcs) > 2:
+                calls += [fc for _, fc in fork_calls]
+                continue
+        structs.append({"struct": st, "comment": comment, "ints": ints, "bools": bools, "types": types})
+        calls += [fc for _, fc in fork_calls]
+        fork_calls.clear()
+
+    out_layer = net.output
+    calls.append(f"hwgen::stream_to_axis<{ns}::record_t, 8, 32>(s_{out_layer.name}, out)")
+    if out_layer.kind != "head":
+        raise ModelError(f"network {net.name} must end in a head layer, not {out_layer.kind}")
+
+    board = BOARDS[cfg.board]
+    ctx = {
+        "slug": cfg.slug, "top": top, "guard": top.upper(), "model": net.name, "act_width": aw,
+        "layers": structs, "arrays": arrays, "streams": streams, "calls": calls,
+        "layer_count": len(net.layers), "in_shape": net.input_shape, "in_words": h * w * c,
+        "out_words": 8, "record_fields": golden.RECORD_FIELDS, "in_axis_width": in_axis,
+        "taps": ["input"] + [l.name for l in net.layers], "part": board.part,
+        "period_ns": f"{1000.0 / cfg.clock_mhz:.4g}",
+    }
+    env = _env()
+    names = {"config.h.j2": f"{top}_config.h", "weights.h.j2": f"{top}_weights.h", "top.h.j2": f"{top}.h",
+             "top.cpp.j2": f"{top}.cpp", "tb.cpp.j2": f"tb_{top}.cpp", "build.tcl.j2": "build.tcl"}
+    return {names[t]: env.get_template(t).render(**ctx) for t in TEMPLATES}
+
+
+def write_images(path: Path, images: list[np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.concatenate([im.reshape(-1) for im in images]).astype("<i4").tofile(path)
+
+
+def generate(cfg: HlsConfig, out_dir: str | Path, design: Design | None = None) -> Design:
+    """Generate the HLS project for ``cfg`` into ``out_dir`` (staged: all or nothing)."""
+    design = design or build_design(cfg)
+    files = render(design)
+    with staged_output(out_dir) as stage:
+        for name, text in files.items():
+            (stage / name).write_text(text)
+        tdir = resource_dir("hls_templates")
+        shutil.copyfile(tdir / "hwgen_nn.h", stage / "hwgen_nn.h")
+        (stage / "csim").mkdir()
+        shutil.copyfile(tdir / "csim" / "hls_stream.h", stage / "csim" / "hls_stream.h")
+        write_images(stage / "data" / "images.bin", golden.test_images(design.qnet, 1, cfg.seed))
+        save_quant(design.qnet, stage / "quant.npz")
+        (stage / "model.json").write_text(json.dumps(model_json(design), indent=2) + "\n")
+        manifest = {"kind": "hls", "slug": cfg.slug, "top": design.top, "hwgen": __version__,
+                    "config": config_to_dict(cfg), "files": sorted(list(files) + [
+                        "hwgen_nn.h", "csim/hls_stream.h", "data/images.bin", "quant.npz", "model.json"])}
+        (stage / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return design
+
+
+def model_json(design: Design) -> dict:
+    d = design.plan.to_dict()
+    d["model"] = design.net.name
+    d["slug"] = design.config.slug
+    d["top"] = design.top
+    d["macs_per_frame"] = sum(design.net.macs(l) for l in design.net.layers)
+    return d

@@ -1,0 +1,330 @@
+"""The parallelism and resource model of a generated dataflow design.
+
+Assumptions (the templates in ``hls_templates/hwgen_nn.h`` are written to match them):
+
+- Every stream carries one activation per word and each layer moves at most one word per cycle
+  on each stream. The design is a ``DATAFLOW`` pipeline, so frame time = the slowest layer.
+- A conv layer visits every padded input position reading its ``C_in`` words (one per cycle) and,
+  for each output pixel, runs ``(C_out / PE) * (C_in_per_group / SIMD)`` pipelined steps, each doing
+  ``PE x SIMD x K x K`` MACs, while writing ``C_out`` words: per output pixel
+  ``max(C_out, steps)`` cycles. Pooling and reorg move one word per cycle in and out.
+- One int MAC per DSP slice, plus one DSP per PE for the requantization multiply.
+- Memories (BRAM18 in its 16Kx1 .. 512x36 shapes; arrays of at most 1 Kibit go to LUTs/SRLs):
+  weights as PE banks of ``K*K*SIMD`` packed weights; line buffers as ``K-1`` row banks of
+  ``W x C_in`` words (the minimal ``(K-1) x W x C`` storage); the ``K x K x C_in`` window as one
+  memory of ``C_in`` packed ``K*K``-word entries; non-overlapping max pooling keeps one row of
+  partial maxima (``W/K x C``); stream FIFOs of the depth computed below.
+- FIFO depths: a chain edge holds one pixel (``C`` words). The inputs of a concat are sized from
+  a row-level dependency analysis: when the concat's critical input completes row ``j`` (the
+  concat has then consumed all of row ``j`` but its last pixel), the earlier branch has completed
+  ``P(j)`` rows plus at most one partial row, so its FIFO needs ``max_j P(j) - j`` rows plus one
+  pixel, instead of a whole map.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from ..errors import ConfigError
+from ..nn.ir import Layer, Network
+from .config import HlsConfig
+from .presets import BOARDS, Board
+
+BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+LUTRAM_BITS = 1024
+
+
+def bram18(words: int, width: int, banks: int = 1) -> int:
+    """BRAM18 blocks for ``words`` of ``width`` bits split into ``banks`` equal banks."""
+    if words <= 0:
+        return 0
+    depth = -(-words // banks)
+    if depth * width <= LUTRAM_BITS:
+        return 0
+    per_bank = min(-(-width // w) * -(-depth // d) for d, w in BRAM18_SHAPES)
+    return banks * per_bank
+
+
+@dataclass
+class LayerPlan:
+    """Model figures of one layer (or of a fork that copies a stream to several consumers)."""
+    name: str
+    kind: str
+    pe: int = 1
+    simd: int = 1
+    cycles: int = 0
+    macs: int = 0
+    dsp: int = 0
+    bram18: int = 0
+    linebuf_words: int = 0
+    fifo_depth: int = 0        # depth of this layer's output stream (per consumer)
+    map_words: int = 0         # words of this layer's output map, for comparison
+
+
+@dataclass
+class Plan:
+    """The whole design: per-layer figures, totals, and the target it was made for."""
+    layers: list[LayerPlan]
+    clock_mhz: float
+    target_fps: float
+    board: Board
+    fifo_depths: dict[tuple[str, str], int]   # (producer, consumer) -> depth
+
+    @property
+    def frame_cycles(self) -> int:
+        return max(l.cycles for l in self.layers)
+
+    @property
+    def fps(self) -> float:
+        return self.clock_mhz * 1e6 / self.frame_cycles
+
+    @property
+    def dsp(self) -> int:
+        return sum(l.dsp for l in self.layers)
+
+    @property
+    def bram18(self) -> int:
+        return sum(l.bram18 for l in self.layers)
+
+    def layer(self, name: str) -> LayerPlan:
+        return next(l for l in self.layers if l.name == name)
+
+    def to_dict(self) -> dict:
+        big = max(self.fifo_depths.values(), default=0)
+        return {
+            "fps": round(self.fps, 3), "target_fps": self.target_fps, "clock_mhz": self.clock_mhz,
+            "frame_cycles": self.frame_cycles, "dsp": self.dsp, "bram18": self.bram18,
+            "board": {"name": self.board.name, "part": self.board.part, "dsp": self.board.dsp,
+                      "bram18": self.board.bram18},
+            "max_fifo_depth": big,
+            "fifos": [{"from": a, "to": b, "depth": d} for (a, b), d in self.fifo_depths.items()],
+            "layers": [asdict(l) for l in self.layers],
+        }
+
+    def table(self) -> tuple[list[list], list[str]]:
+        rows = [[l.name, l.kind, f"{l.pe}x{l.simd}" if l.kind == "conv" else "", l.cycles,
+                 round(self.clock_mhz * 1e6 / l.cycles, 1) if l.cycles else "", l.dsp, l.bram18,
+                 l.linebuf_words, l.fifo_depth] for l in self.layers]
+        rows.append(["total", "", "", self.frame_cycles, round(self.fps, 1), self.dsp, self.bram18,
+                     sum(l.linebuf_words for l in self.layers), ""])
+        return rows, ["layer", "kind", "PExSIMD", "cycles", "fps", "DSP", "BRAM18", "linebuf words",
+                      "FIFO depth"]
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _conv_geometry(net: Network, layer: Layer):
+    h, w, cin = net.in_shape(layer)
+    oh, ow, cout = net.shape(layer.name)
+    t, b, l, r = net.pads(layer)
+    return h, w, cin, oh, ow, cout, (h + t + b) * (w + l + r), cin // layer.groups
+
+
+def conv_cycles(net: Network, layer: Layer, pe: int, simd: int) -> int:
+    h, w, cin, oh, ow, cout, padded, cpg = _conv_geometry(net, layer)
+    steps = (cout // pe) * (cpg // simd)
+    return padded * cin + oh * ow * max(cout, steps)
+
+
+def conv_resources(net: Network, layer: Layer, pe: int, simd: int, cfg: HlsConfig) -> tuple[int, int, int]:
+    """(dsp, bram18, line-buffer words) of a conv layer."""
+    h, w, cin, oh, ow, cout, padded, cpg = _conv_geometry(net, layer)
+    k = layer.kernel
+    dsp = pe * simd * k * k + pe
+    weights = k * k * cpg * cout
+    br = bram18(weights // (k * k * simd), k * k * simd * cfg.weight_width, pe)
+    lb_words = (k - 1) * w * cin
+    br += bram18(lb_words, cfg.act_width, k - 1) if k > 1 else 0
+    br += bram18(cin, k * k * cfg.act_width)
+    # per-channel bias (32 b), multiplier and shift (6 b) ROMs
+    br += bram18(cout, 32 + cfg.multiplier_width + 6)
+    return dsp, br, lb_words
+
+
+def check_parallelism(net: Network, layer: Layer, pe: int, simd: int) -> None:
+    cout = layer.out_channels
+    cpg = net.in_shape(layer)[2] // layer.groups
+    if pe < 1 or cout % pe:
+        raise ConfigError(f"layer {layer.name}: output channels {cout} are not divisible by PE {pe}")
+    if simd < 1 or cpg % simd:
+        raise ConfigError(f"layer {layer.name}: input channels per group {cpg} are not divisible by SIMD {simd}")
+
+
+def _choose(net: Network, layer: Layer, budget: int, cfg: HlsConfig) -> tuple[int, int] | None:
+    """Cheapest (PE, SIMD) whose cycles fit ``budget`` (fewest DSPs, then BRAMs, then more SIMD)."""
+    cpg = net.in_shape(layer)[2] // layer.groups
+    best = None
+    for pe in _divisors(layer.out_channels):
+        for simd in _divisors(cpg):
+            if conv_cycles(net, layer, pe, simd) > budget:
+                continue
+            dsp, br, _ = conv_resources(net, layer, pe, simd, cfg)
+            key = (dsp, br, -simd)
+            if best is None or key < best[0]:
+                best = (key, (pe, simd))
+    return best[1] if best else None
+
+
+def pool_is_tiled(net: Network, layer: Layer) -> bool:
+    """Non-overlapping pooling without padding that tiles the input exactly (kept as one row of
+    partial maxima instead of a line buffer)."""
+    h, w, _ = net.in_shape(layer)
+    return (layer.kernel == layer.stride and net.pads(layer) == (0, 0, 0, 0)
+            and h % layer.kernel == 0 and w % layer.kernel == 0)
+
+
+def _simple_cycles(net: Network, layer: Layer) -> int:
+    h, w, c = net.in_shape(layer)
+    oh, ow, oc = net.shape(layer.name)
+    if layer.kind == "maxpool":
+        t, b, l, r = net.pads(layer)
+        return (h + t + b) * (w + l + r) * c + oh * ow * oc
+    if layer.kind == "reorg":
+        return h * w * c + oh * ow * oc
+    if layer.kind == "concat":
+        return oh * ow * oc
+    return h * w * c + oh * ow * oc        # head: reads the map, writes the record
+
+
+def _rows_needed(net: Network) -> dict[str, list[int]]:
+    """For every map, the network-input rows needed before each of its rows is complete."""
+    need: dict[str, list[int]] = {"input": list(range(1, net.input_shape[0] + 1))}
+    for layer in net.layers:
+        srcs = net.inputs_of(layer)
+        oh = net.shape(layer.name)[0]
+        if layer.kind in ("conv", "maxpool"):
+            h = net.in_shape(layer)[0]
+            top = net.pads(layer)[0]
+            need[layer.name] = [need[srcs[0]][min(h - 1, r * layer.stride + layer.kernel - 1 - top)]
+                                for r in range(oh)]
+        elif layer.kind == "reorg":
+            need[layer.name] = [need[srcs[0]][r * layer.stride + layer.stride - 1] for r in range(oh)]
+        elif layer.kind == "concat":
+            need[layer.name] = [max(need[s][r] for s in srcs) for r in range(oh)]
+        else:
+            need[layer.name] = [need[srcs[0]][-1]]
+    return need
+
+
+def fifo_depths(net: Network) -> dict[tuple[str, str], int]:
+    """Depth of every stream (producer, consumer); see the module notes."""
+    need = _rows_needed(net)
+    depths: dict[tuple[str, str], int] = {}
+    for layer in net.layers:
+        for src in net.inputs_of(layer):
+            h, w, c = net.shape(src)
+            depth = max(2, c)
+            if layer.kind == "concat":
+                rows = need[layer.name]
+                produced = need[src]
+                lag = max(sum(1 for p in produced if p <= t) - j for j, t in enumerate(rows))
+                critical = all(produced[j] == rows[j] for j in range(len(rows)))
+                if not critical:
+                    depth = min(lag * w * c + c, h * w * c)
+            depths[(src, layer.name)] = depth
+    return depths
+
+
+def plan(net: Network, cfg: HlsConfig, fps: float | None = None, check_board: bool = True) -> Plan:
+    """Choose PE x SIMD per conv layer for ``fps`` (default ``cfg.fps``) and compute the figures.
+
+    Raises
+    ------
+    ConfigError
+        The frame rate cannot be reached on the board (the message names the best reachable one),
+        or a parallelism override does not divide the channels.
+    """
+    target = cfg.fps if fps is None else fps
+    board = BOARDS[cfg.board]
+    overrides = cfg.overrides
+    unknown = sorted(set(overrides) - {l.name for l in net.layers if l.kind == "conv"})
+    if unknown:
+        raise ConfigError(f"parallelism names {unknown[0]!r}, which is not a conv layer of {net.name}")
+    p = _plan(net, cfg, target, overrides)
+    if check_board and (p is None or p.dsp > board.dsp or p.bram18 > board.bram18):
+        best = best_fps(net, cfg)
+        why = ""
+        if p is not None:
+            why = f" (needs {p.dsp} DSP / {p.bram18} BRAM18 of {board.dsp} / {board.bram18})"
+        if best == 0.0:
+            slow = _plan(net, cfg, 1e-6, overrides)
+            raise ConfigError(f"{net.name} does not fit {board.name} at any frame rate: it needs at least "
+                              f"{slow.dsp} DSP and {slow.bram18} BRAM18 of {board.dsp} / {board.bram18}")
+        raise ConfigError(f"frame rate {target:g} fps is unreachable for {net.name} on {board.name} at "
+                          f"{cfg.clock_mhz:g} MHz{why}; the best reachable is {best:.1f} fps")
+    return p
+
+
+def _plan(net: Network, cfg: HlsConfig, target: float, overrides: dict) -> Plan | None:
+    budget = int(cfg.clock_mhz * 1e6 / target)
+    depths = fifo_depths(net)
+    layers: list[LayerPlan] = []
+    for layer in net.layers:
+        oh, ow, oc = net.shape(layer.name)
+        outs = [d for (a, _), d in depths.items() if a == layer.name]
+        lp = LayerPlan(name=layer.name, kind=layer.kind, macs=net.macs(layer), map_words=oh * ow * oc,
+                       fifo_depth=max(outs, default=0))
+        if layer.kind == "conv":
+            if layer.name in overrides:
+                pe, simd = overrides[layer.name]
+                check_parallelism(net, layer, pe, simd)
+            else:
+                got = _choose(net, layer, budget, cfg)
+                if got is None:
+                    return None
+                pe, simd = got
+            lp.pe, lp.simd = pe, simd
+            lp.cycles = conv_cycles(net, layer, pe, simd)
+            lp.dsp, lp.bram18, lp.linebuf_words = conv_resources(net, layer, pe, simd, cfg)
+        else:
+            lp.cycles = _simple_cycles(net, layer)
+            h, w, c = net.in_shape(layer)
+            if layer.kind == "maxpool" and pool_is_tiled(net, layer):
+                lp.linebuf_words = net.shape(layer.name)[1] * c
+                lp.bram18 = bram18(lp.linebuf_words, cfg.act_width)
+            elif layer.kind == "maxpool":
+                lp.linebuf_words = (layer.kernel - 1) * w * c
+                lp.bram18 = bram18(lp.linebuf_words, cfg.act_width, max(layer.kernel - 1, 1))
+                lp.bram18 += bram18(c, layer.kernel ** 2 * cfg.act_width)
+            elif layer.kind == "reorg":
+                lp.linebuf_words = (layer.stride - 1) * w * c + layer.stride * c
+                lp.bram18 = bram18(lp.linebuf_words, cfg.act_width)
+            if lp.cycles > budget:
+                return None
+        lp.bram18 += sum(bram18(d, cfg.act_width) for (a, _), d in depths.items() if a == layer.name)
+        layers.append(lp)
+    return Plan(layers=layers, clock_mhz=cfg.clock_mhz, target_fps=target, board=BOARDS[cfg.board],
+                fifo_depths=depths)
+
+
+def best_fps(net: Network, cfg: HlsConfig) -> float:
+    """The highest frame rate whose plan fits the board (bisection on the frame rate)."""
+    board = BOARDS[cfg.board]
+
+    def fits(f: float) -> bool:
+        p = _plan(net, cfg, f, cfg.overrides)
+        return p is not None and p.dsp <= board.dsp and p.bram18 <= board.bram18
+
+    lo, hi = 0.0, cfg.clock_mhz * 1e6 / max(_simple_floor(net), 1)
+    if not fits(1e-6):
+        return 0.0
+    if fits(hi):
+        return hi
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo
+
+
+def _simple_floor(net: Network) -> int:
+    """A lower bound on frame cycles (each layer's stream traffic)."""
+    out = 1
+    for layer in net.layers:
+        if layer.kind == "conv":
+            h, w, cin, oh, ow, cout, padded, cpg = _conv_geometry(net, layer)
+            out = max(out, padded * cin + oh * ow * cout)
+        else:
+            out = max(out, _simple_cycles(net, layer))
+    return out
