@@ -168,12 +168,15 @@ def evaluate(graph: PrefixGraph, *, carry_in: bool = False, cache_dir: str | Pat
     return res
 
 
-def abc_free_mapping(graph: PrefixGraph, carry_in: bool = False) -> dict:
-    """For comparison: ABC's own delay-oriented mapper (``&nf``) on the synthesized RTL, which may
-    restructure. Returns area, delay, gates, levels."""
+def abc_free_mapping(graph: PrefixGraph, carry_in: bool = False, plus: bool = False) -> dict:
+    """For comparison: ABC's own delay-oriented mapper (``&nf``) on the synthesized RTL (or, with
+    ``plus``, on Yosys's ``a + b``), which may restructure. Returns area, delay, gates, levels."""
     with tempfile.TemporaryDirectory(prefix="hwgen-nf-") as tmp:
         t = Path(tmp)
-        synth_blif(adder_verilog(graph, "asic", carry_in), "top", t, "dut")
+        if plus:
+            synth_blif(reference_verilog(graph.width, carry_in), "ref", t, "dut")
+        else:
+            synth_blif(adder_verilog(graph, "asic", carry_in), "top", t, "dut")
         out = _abc(f"read_lib -w {LIB_PATH}; read dut.blif; strash; &get -n; &nf; &put; "
                    f"{SIZING}; print_stats", t)
     st = _parse_stats(out)[-1]

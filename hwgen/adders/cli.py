@@ -1,0 +1,159 @@
+"""``hwgen adders ...``: generate, explore, show."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..cliutil import Progress, add_json, add_out, emit, table
+from ..errors import ConfigError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("adders", help="parallel-prefix adders: generate, evaluate, explore")
+    s = p.add_subparsers(dest="adders_cmd", metavar="ACTION")
+    s.required = True
+
+    g = s.add_parser("generate", help="write the Verilog of one prefix adder")
+    src = g.add_mutually_exclusive_group(required=True)
+    src.add_argument("--arch", metavar="NAME", help="construction (see `hwgen adders list`)")
+    src.add_argument("--graph", metavar="FILE", help="prefix graph JSON file")
+    g.add_argument("--width", type=int, help="bits (required with --arch)")
+    g.add_argument("--style", default="asic", help="asic (explicit prefix gates) or fpga (+)")
+    g.add_argument("--carry-in", action="store_true", help="add a carry input ci")
+    g.add_argument("--no-prove", action="store_true", help="skip the equivalence proof")
+    g.add_argument("--measure", action="store_true",
+                   help="also measure area/delay on hwgen45 (asic style)")
+    add_out(g)
+    add_json(g)
+    g.set_defaults(func=_generate)
+
+    e = s.add_parser("explore", help="search prefix graphs on the area-delay plane")
+    e.add_argument("--width", type=int, required=True, help="bits")
+    e.add_argument("--budget-s", type=float, required=True, metavar="S", help="search time, seconds")
+    e.add_argument("--jobs", type=int, default=None, help="worker processes (default: 2)")
+    e.add_argument("--cache", metavar="DIR", help="evaluation cache (default ~/.cache/hwgen/adders)")
+    add_out(e)
+    add_json(e)
+    e.set_defaults(func=_explore)
+
+    li = s.add_parser("list", help="the constructions and their metrics at a width")
+    li.add_argument("--width", type=int, default=32)
+    li.add_argument("--measure", action="store_true", help="also area/delay on hwgen45")
+    add_json(li)
+    li.set_defaults(func=_list)
+
+
+def load_graph_arg(args) -> "PrefixGraph":
+    from .constructions import construct
+    from .graph import PrefixGraph
+    if args.graph:
+        g = PrefixGraph.load(args.graph)
+        if args.width is not None and args.width != g.width:
+            raise ConfigError(f"--width {args.width} does not match the graph file's width {g.width}")
+        return g
+    if args.width is None:
+        raise ConfigError("--width is required with --arch")
+    return construct(args.arch, args.width)
+
+
+def generate(graph, style: str, carry_in: bool, out: str | Path, *, prove: bool = True,
+             measure: bool = False) -> dict:
+    """Write ``hwgen_adder_<slug>.v``, ``graph.json`` and ``manifest.json`` into ``out``."""
+    from ..export import export_verilog
+    from .config import AdderConfig
+    from .evaluate import adder_verilog, evaluate, prove_equal
+    from .rtl import PrefixAdder
+    arch = graph.name if graph.name in _arch_names() else "graph"
+    cfg = AdderConfig(width=graph.width, arch=arch, style=style, carry_in=carry_in)
+    slug = cfg.slug if arch != "graph" else f"{_safe(graph.name)}_{graph.width}_{style}" + \
+        ("_ci" if carry_in else "")
+    info = {"graph": graph.metrics(), "name": graph.name}
+    if prove:
+        top = "dut"
+        if not prove_equal(adder_verilog(graph, style, carry_in, top=top), top, graph.width, carry_in):
+            raise ConfigError(f"the {graph.width}-bit {graph.name} adder is not equal to a + b")
+        info["equivalent"] = True
+    if measure and style == "asic":
+        r = evaluate(graph, carry_in=carry_in)
+        info["asic"] = {k: r[k] for k in ("area", "delay", "gates", "levels")}
+    ex = export_verilog(PrefixAdder(graph, style=style, carry_in=carry_in), out, kind="adder",
+                        slug=slug, config=cfg, extra={"adder": info},
+                        extra_files={"graph.json": json.dumps(graph.to_dict(), indent=1) + "\n"})
+    return {"verilog": str(ex.verilog), "manifest": str(ex.manifest), **info}
+
+
+def _arch_names():
+    from .constructions import ARCHITECTURES
+    return ARCHITECTURES
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name)
+
+
+def _generate(args) -> int:
+    from .rtl import STYLES
+    from ..configbase import check_choice
+    check_choice("adders generate", "style", args.style, STYLES)
+    graph = load_graph_arg(args)
+    res = generate(graph, args.style, args.carry_in, args.out, prove=not args.no_prove,
+                   measure=args.measure)
+    def render(r):
+        m = r["graph"]
+        lines = [f"wrote {r['verilog']}",
+                 f"{r['name']}: {m['width']} bits, {m['size']} prefix nodes, depth {m['depth']}, "
+                 f"max fanout {m['max_fanout']}" + (", proven equal to a + b" if r.get("equivalent") else "")]
+        if "asic" in r:
+            a = r["asic"]
+            lines.append(f"hwgen45: area {a['area']} um2, delay {a['delay']} ps, {a['gates']} gates, "
+                         f"{a['levels']} levels")
+        return "\n".join(lines)
+    emit(res, args, render)
+    return 0
+
+
+def _explore(args) -> int:
+    from .explore import check_explore_args, run_explore
+    check_explore_args(args.width, args.budget_s, args.jobs)
+    prog = Progress(f"explore {args.width} bits", every_s=5.0)
+    res = run_explore(args.width, args.budget_s, args.out, cache_dir=args.cache, jobs=args.jobs,
+                      progress=prog.update)
+    prog.close()
+    emit(res, args, lambda r: render_front(r, args.out))
+    return 0
+
+
+def render_front(r: dict, out) -> str:
+    rows = [[p["name"], p["size"], p["depth"], p["max_fanout"], p["area"], p["delay"], p["levels"]]
+            for p in r["front"]]
+    s = r["summary"]
+    lines = [f"evaluated {r['evaluated']} graphs in {r['elapsed_s']} s; Pareto front:",
+             table(rows, ["name", "size", "depth", "fanout", "area um2", "delay ps", "levels"]),
+             "baselines:",
+             table([[p["name"], p.get("size", "-"), p.get("depth", "-"), p["area"], p["delay"]]
+                    for p in r["baselines"]], ["name", "size", "depth", "area um2", "delay ps"]),
+             f"smallest graph at depth {s['min_depth']}: {s['min_size_at_min_depth']} nodes; "
+             f"hypervolume vs classic front: {s['hypervolume_gain']:+.1%}" if s["hypervolume_gain"]
+             is not None else "",
+             "area saved at a classic structure's delay: " + ", ".join(
+                 f"{k} {v:+.1%}" for k, v in s["area_saving_at"].items() if v is not None),
+             f"wrote {Path(out) / 'front.json'}, {Path(out) / 'front.png'}, {Path(out) / 'verilog'}/"]
+    return "\n".join(l for l in lines if l)
+
+
+def _list(args) -> int:
+    from .constructions import ARCHITECTURES, construct
+    from .evaluate import evaluate
+    rows = []
+    for name in ARCHITECTURES:
+        g = construct(name, args.width)
+        row = {**g.metrics(), "name": name}
+        if args.measure:
+            r = evaluate(g)
+            row.update(area=r["area"], delay=r["delay"], gates=r["gates"], levels=r["levels"])
+        rows.append(row)
+    cols = ["name", "size", "depth", "max_fanout", "snir_slack"] + (
+        ["area", "delay", "gates", "levels"] if args.measure else [])
+    emit(rows, args, lambda rs: table([[r[c] for c in cols] for r in rs], cols))
+    return 0

@@ -1,0 +1,226 @@
+"""Search for prefix graphs on the area-delay plane (``hwgen adders explore``).
+
+Candidates come from three sources, cheapest first:
+1. the classic constructions (also the baselines);
+2. hwgen's minimum-size construction at every depth from ceil(log2 n) upwards (the smallest
+   graphs the dynamic program of :func:`~hwgen.adders.constructions.min_size` knows);
+3. a structured family that spans the classic ones (Harris's taxonomy): ``l`` Brent-Kung levels
+   up, a Knowles network with per-level lateral fanouts on the 2**l-spaced columns, ``l`` levels
+   down. Kogge-Stone, Sklansky, Han-Carlson, Ladner-Fischer and Brent-Kung are points of it;
+4. until the budget is spent, mutations of the current Pareto points: minimum-size graphs
+   re-targeted to the depth profile of a front point and single fanout-vector changes.
+
+Each candidate is proven equal to ``a + b`` and measured by :func:`~hwgen.adders.evaluate.evaluate`
+(cached by graph hash, so a second run resumes where the first stopped), on all cores.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import multiprocessing as mp
+import random
+import time
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from ..errors import GraphError
+from .constructions import CLASSIC, _levels, construct, min_size, min_size_cost
+from .graph import ColumnBuilder, PrefixGraph
+
+
+def taxonomy(n: int, l: int, fanouts: tuple[int, ...]) -> PrefixGraph:
+    """``l`` Brent-Kung levels up, Knowles(``fanouts``) on every 2**l-th column, ``l`` down."""
+    k = _levels(n)
+    b = ColumnBuilder(n)
+    for e in range(l):
+        s = 1 << e
+        for i in range(n):
+            if (i + 1) % (2 * s) == 0:
+                b.combine(i, i - s)
+        b.level()
+    B = 1 << l
+    tops = [j * B + B - 1 for j in range(n // B)]
+    if n % B:
+        tops.append(n - 1)
+    for e in range(len(fanouts)):
+        s, f = 1 << e, fanouts[e]
+        for j in range(s, len(tops)):
+            jj = min((j - s) | (f - 1), j - 1)
+            b.combine(tops[j], tops[jj])
+        b.level()
+    for e in range(l - 1, -1, -1):
+        s = 1 << e
+        for i in range(n):
+            if (i + 1) % (2 * s) == s and i >= 2 * s:
+                b.combine(i, i - s)
+        b.level()
+    # columns the sweeps did not finish (widths that are not powers of two) ripple from below
+    for i in range(1, n):
+        if b.lo[i] != 0:
+            b.combine(i, b.lo[i] - 1)
+            b.level()
+    fs = "".join(str(int(math.log2(f))) for f in fanouts)
+    return b.graph(f"tax-l{l}-f{fs}")
+
+
+def taxonomy_family(n: int) -> Iterator[PrefixGraph]:
+    """Every valid (l, fanouts) point for width ``n``."""
+    k = _levels(n)
+    seen = set()
+    for l in range(0, max(k, 1)):
+        m = k - l  # Knowles levels on the sparse columns
+        choices = [[1 << x for x in range(e + 1)] for e in range(m)]
+        for fan in itertools.product(*choices):
+            try:
+                g = taxonomy(n, l, tuple(fan))
+            except GraphError:
+                continue
+            key = g.key()
+            if key not in seen:
+                seen.add(key)
+                yield g
+
+
+def seed_candidates(n: int) -> list[PrefixGraph]:
+    """Classic structures and minimum-size graphs at each useful depth."""
+    out = [construct(a, n) for a in CLASSIC]
+    d0 = _levels(n)
+    last = None
+    for d in range(d0, max(d0 + 1, 2 * d0 + 1)):
+        c = min_size_cost(n, d)
+        if c == last:
+            continue
+        last = c
+        out.append(min_size(n, d))
+    return out
+
+
+def pareto(points: list[dict], x: str = "delay", y: str = "area") -> list[dict]:
+    """Points not dominated in (x, y), sorted by x."""
+    pts = sorted(points, key=lambda p: (p[x], p[y]))
+    front, best = [], math.inf
+    for p in pts:
+        if p[y] < best - 1e-9:
+            front.append(p)
+            best = p[y]
+    return front
+
+
+def hypervolume(front: list[dict], ref: tuple[float, float], x: str = "delay", y: str = "area") -> float:
+    """Area dominated by ``front`` below the reference point ``(x_ref, y_ref)``."""
+    pts = sorted((p[x], p[y]) for p in front if p[x] < ref[0] and p[y] < ref[1])
+    hv, prev_y = 0.0, ref[1]
+    for px, py in pts:
+        if py < prev_y:
+            hv += (ref[0] - px) * (prev_y - py)
+            prev_y = py
+    return hv
+
+
+def area_at(front: list[dict], delay: float) -> float:
+    """Smallest area on ``front`` with delay <= ``delay`` (inf if none)."""
+    return min((p["area"] for p in front if p["delay"] <= delay + 1e-9), default=math.inf)
+
+
+def _eval_job(args):
+    from .evaluate import evaluate
+    graph_dict, cache_dir = args
+    g = PrefixGraph.from_dict(graph_dict)
+    try:
+        return evaluate(g, cache_dir=cache_dir), graph_dict
+    except Exception as e:  # a failed proof or tool error is reported, not fatal to the search
+        return {"error": f"{type(e).__name__}: {e}", "name": g.name}, graph_dict
+
+
+def mutate(g: PrefixGraph, rng: random.Random) -> PrefixGraph | None:
+    """A neighbour of a taxonomy graph (one fanout changed, or l changed) or None."""
+    import re
+    m = re.match(r"tax-l(\d+)-f(\d*)", g.name)
+    if not m:
+        return None
+    l, fs = int(m.group(1)), [int(c) for c in m.group(2)]
+    k = _levels(g.width)
+    if rng.random() < 0.2 and 0 < l < k - 1:
+        l2 = l + rng.choice((-1, 1))
+        fs2 = [min(f, e) for e, f in enumerate((fs + [0])[:k - l2])]
+        return _try(g.width, l2, fs2)
+    if not fs:
+        return None
+    e = rng.randrange(len(fs))
+    fs2 = list(fs)
+    fs2[e] = rng.randrange(e + 1)
+    return _try(g.width, l, fs2)
+
+
+def _try(n, l, fs):
+    try:
+        return taxonomy(n, l, tuple(1 << f for f in fs))
+    except GraphError:
+        return None
+
+
+def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | None = None,
+            progress=None, seed: int = 1) -> dict:
+    """Search prefix graphs for ``budget_s`` seconds; return all evaluated points and the front.
+
+    Returns
+    -------
+    dict with ``points`` (every evaluated graph's figures), ``graphs`` (name -> PrefixGraph),
+    ``baselines`` (the classic structures' figures), ``evaluated``, ``errors``.
+    """
+    t0 = time.monotonic()
+    jobs = jobs or min(2, mp.cpu_count())
+    rng = random.Random(seed)
+    graphs: dict[str, PrefixGraph] = {}
+    points: dict[str, dict] = {}
+    errors: list[str] = []
+    seen: set[str] = set()
+
+    def queue_of(gs: Iterable[PrefixGraph]):
+        for g in gs:
+            key = g.key()
+            if key in seen:
+                continue
+            seen.add(key)
+            yield g
+
+    def run(gs: Iterable[PrefixGraph], ctx_pool) -> None:
+        work = ((g.to_dict(), str(cache_dir)) for g in queue_of(gs))
+        for res, gd in ctx_pool.imap_unordered(_eval_job, work):
+            g = PrefixGraph.from_dict(gd)
+            if "error" in res:
+                errors.append(res["error"])
+            else:
+                name = g.name
+                if name in points:
+                    name = f"{name}-{g.key()[:6]}"
+                graphs[name] = g
+                res = dict(res, name=name)
+                points[name] = res
+            if progress:
+                front = pareto(list(points.values()))
+                progress(len(points) + len(errors), f"front {len(front)} points")
+            if time.monotonic() - t0 > budget_s:
+                break
+
+    with mp.get_context("fork").Pool(jobs) as pool:
+        run(seed_candidates(width), pool)
+        if time.monotonic() - t0 < budget_s:
+            run(taxonomy_family(width), pool)
+        stall = 0
+        while time.monotonic() - t0 < budget_s and stall < 50:
+            front = [p for p in pareto(list(points.values())) if p["name"].startswith("tax-")]
+            if not front:
+                break
+            batch = []
+            for _ in range(4 * jobs):
+                g = mutate(graphs[rng.choice(front)["name"]], rng)
+                if g is not None and g.key() not in seen:
+                    batch.append(g)
+            if not batch:
+                stall += 1
+                continue
+            run(batch, pool)
+        pool.terminate()
+    return {"points": list(points.values()), "graphs": graphs, "errors": errors,
+            "evaluated": len(points), "elapsed_s": round(time.monotonic() - t0, 1)}
