@@ -91,8 +91,10 @@ GEMM runs ``iter_out x iter_in`` times over the micro-ops ``uop_begin .. uop_end
     a = uop.acc_idx + i_out * dst_factor_out + i_in * dst_factor_in      (acc entry)
     i = uop.inp_idx + i_out * src_factor_out + i_in * src_factor_in      (inp entry)
     w = uop.wgt_idx + i_out * wgt_factor_out + i_in * wgt_factor_in      (wgt entry)
+    p = sum_k inp[i][b][k] * wgt[w][o][k]
     acc[a][b][o] = 0                                          if reset
-    acc[a][b][o] = wrap(acc[a][b][o] + sum_k inp[i][b][k] * wgt[w][o][k])   otherwise
+    acc[a][b][o] = wrap(p)                                    elif init and i_in == 0
+    acc[a][b][o] = wrap(acc[a][b][o] + p)                     otherwise
 
 with exact (unwrapped) index arithmetic; ``wrap`` is modulo ``2**acc_width``. Micro-ops have
 sequential semantics: each sees the results of all earlier ones (the hardware forwards or stalls).
@@ -346,6 +348,8 @@ GEMM_FIELDS = COMMON_FIELDS + _layout(_C, [
     *_LOOP,
     ("wgt_factor_out", 10, "wgt index added per outer iteration"),
     ("wgt_factor_in", 10, "wgt index added per inner iteration"),
+    ("init", 1, "micro-ops of the first inner iteration (i_in == 0) write the product instead of "
+                "adding it (no reset GEMM needed before a reduction); ignored with reset"),
 ])
 ALU_FIELDS = COMMON_FIELDS + _layout(_C, [
     ("use_imm", 1, "second operand is imm (sign-extended) instead of acc[src]"),
@@ -442,6 +446,7 @@ class Gemm(_Insn):
     """Matrix-vector products over a micro-op range in two nested loops (see module doc)."""
     opcode = Opcode.GEMM
     reset: bool = False
+    init: bool = False
     uop_begin: int = 0
     uop_end: int = 0
     iter_out: int = 1
@@ -531,7 +536,7 @@ def decode(word: int) -> Insn:
     return cls(**kw)
 
 
-_BOOL_FIELDS = set(FLAGS) | {"reset", "use_imm"}
+_BOOL_FIELDS = set(FLAGS) | {"reset", "init", "use_imm"}
 
 
 def to_bytes(insns: Iterable[Insn]) -> bytes:
@@ -589,6 +594,8 @@ def describe(insn: Insn) -> str:
         head = op
         if isinstance(insn, Gemm) and insn.reset:
             head += " RESET"
+        elif isinstance(insn, Gemm) and insn.init:
+            head += " INIT"
         if isinstance(insn, Alu):
             name = AluOp(insn.alu_op).name if insn.alu_op in AluOp._value2member_map_ else str(insn.alu_op)
             head += f" {name}" + (f" imm={insn.imm}" if insn.use_imm else "")

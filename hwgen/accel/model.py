@@ -128,6 +128,46 @@ def _dtype(width: int) -> str:
     return {8: "<i1", 16: "<i2", 32: "<i4"}[width]
 
 
+def check_insn(c: AccelConfig, insn, base: int, limit: int) -> ErrorCode:
+    """The fetch-time check of one instruction (see :class:`hwgen.accel.isa.ErrorCode`) against the
+    DRAM window ``[base, limit)``: ``ErrorCode.OK`` or the error fetch raises."""
+    if isinstance(insn, isa.RawInsn):
+        return ErrorCode.ILLEGAL_OPCODE
+    op = insn.opcode
+    if op == Opcode.LOAD and insn.mem_type not in (MemType.UOP, MemType.INP, MemType.WGT, MemType.ACC):
+        return ErrorCode.ILLEGAL_INSN
+    if op == Opcode.STORE and insn.mem_type != MemType.OUT:
+        return ErrorCode.ILLEGAL_INSN
+    stage = insn.stage
+    for flag in isa.FLAGS:
+        if getattr(insn, flag) and (stage, flag) not in isa.TOKEN_ROUTES:
+            return ErrorCode.ILLEGAL_INSN
+    if op in (Opcode.LOAD, Opcode.STORE):
+        pad = (insn.y_pad0, insn.y_pad1, insn.x_pad0, insn.x_pad1)
+        if any(pad) and (op == Opcode.STORE or insn.mem_type == MemType.UOP):
+            return ErrorCode.ILLEGAL_INSN
+        if op == Opcode.STORE and insn.y_size > 1 and insn.x_stride < insn.x_size:
+            return ErrorCode.ILLEGAL_INSN
+        if insn.y_size == 0 or insn.x_size == 0:
+            return ErrorCode.OK
+        eb = c.element_bytes[MemType(insn.mem_type).name.lower()]
+        start = base + insn.dram_base * eb
+        end = base + (insn.dram_base + (insn.y_size - 1) * insn.x_stride + insn.x_size) * eb
+        if start < base or end > limit:
+            return ErrorCode.DMA_WINDOW
+        entries = (insn.y_pad0 + insn.y_size + insn.y_pad1) * (insn.x_pad0 + insn.x_size + insn.x_pad1)
+        depth = c.acc_depth if op == Opcode.STORE else c.depths[MemType(insn.mem_type).name.lower()]
+        if insn.sram_base + entries > depth:
+            return ErrorCode.SRAM_RANGE
+        return ErrorCode.OK
+    if op in (Opcode.GEMM, Opcode.ALU):
+        if op == Opcode.ALU and insn.alu_op not in AluOp._value2member_map_:
+            return ErrorCode.ILLEGAL_INSN
+        if insn.uop_begin > insn.uop_end or insn.uop_end > c.uop_depth:
+            return ErrorCode.UOP_RANGE
+    return ErrorCode.OK
+
+
 class _Fault(Exception):
     def __init__(self, code: ErrorCode):
         self.code = code
@@ -161,45 +201,9 @@ class Machine:
         self.wgt = np.zeros((c.wgt_depth, c.block_out, c.block_in), dtype=np.int64)
         self.acc = np.zeros((c.acc_depth, c.batch, c.block_out), dtype=np.int64)
 
-    # ------------------------------------------------------------------ static checks (fetch)
     def check(self, insn, base: int, limit: int) -> ErrorCode:
         """The fetch-time check of one instruction against the window ``[base, limit)``."""
-        c = self.config
-        if isinstance(insn, isa.RawInsn):
-            return ErrorCode.ILLEGAL_OPCODE
-        op = insn.opcode
-        if op == Opcode.LOAD and insn.mem_type not in (MemType.UOP, MemType.INP, MemType.WGT, MemType.ACC):
-            return ErrorCode.ILLEGAL_INSN
-        if op == Opcode.STORE and insn.mem_type != MemType.OUT:
-            return ErrorCode.ILLEGAL_INSN
-        stage = insn.stage
-        for flag in isa.FLAGS:
-            if getattr(insn, flag) and (stage, flag) not in isa.TOKEN_ROUTES:
-                return ErrorCode.ILLEGAL_INSN
-        if op in (Opcode.LOAD, Opcode.STORE):
-            pad = (insn.y_pad0, insn.y_pad1, insn.x_pad0, insn.x_pad1)
-            if any(pad) and (op == Opcode.STORE or insn.mem_type == MemType.UOP):
-                return ErrorCode.ILLEGAL_INSN
-            if op == Opcode.STORE and insn.y_size > 1 and insn.x_stride < insn.x_size:
-                return ErrorCode.ILLEGAL_INSN
-            if insn.y_size == 0 or insn.x_size == 0:
-                return ErrorCode.OK
-            eb = c.element_bytes[MemType(insn.mem_type).name.lower()]
-            start = base + insn.dram_base * eb
-            end = base + (insn.dram_base + (insn.y_size - 1) * insn.x_stride + insn.x_size) * eb
-            if start < base or end > limit:
-                return ErrorCode.DMA_WINDOW
-            entries = (insn.y_pad0 + insn.y_size + insn.y_pad1) * (insn.x_pad0 + insn.x_size + insn.x_pad1)
-            depth = c.acc_depth if op == Opcode.STORE else c.depths[MemType(insn.mem_type).name.lower()]
-            if insn.sram_base + entries > depth:
-                return ErrorCode.SRAM_RANGE
-            return ErrorCode.OK
-        if op in (Opcode.GEMM, Opcode.ALU):
-            if op == Opcode.ALU and insn.alu_op not in AluOp._value2member_map_:
-                return ErrorCode.ILLEGAL_INSN
-            if insn.uop_begin > insn.uop_end or insn.uop_end > c.uop_depth:
-                return ErrorCode.UOP_RANGE
-        return ErrorCode.OK
+        return check_insn(self.config, insn, base, limit)
 
     # ------------------------------------------------------------------ memory helpers
     def _elems(self, mem: np.ndarray, off: int, insn, eb: int) -> np.ndarray:
@@ -288,22 +292,36 @@ class Machine:
             if first_bad is not None:
                 dst, src, wgt = dst[:first_bad], src[:first_bad], wgt[:first_bad]
             if is_gemm:
-                self._gemm(insn, dst, src, wgt)
+                first = None
+                if insn.init and not insn.reset:
+                    nu = insn.uop_end - insn.uop_begin
+                    first = ((np.arange(lo, lo + len(dst)) // nu) % insn.iter_in) == 0
+                self._gemm(insn, dst, src, wgt, first)
             else:
                 self._alu(insn, dst, src)
             counters[key] += len(dst)
             if first_bad is not None:
                 raise _Fault(ErrorCode.INDEX_RANGE)
 
-    def _gemm(self, insn, dst, src, wgt) -> None:
+    def _gemm(self, insn, dst, src, wgt, first=None) -> None:
         if len(dst) == 0:
             return
         if insn.reset:
             self.acc[dst] = 0
             return
         prod = np.matmul(self.inp[src], self.wgt[wgt].transpose(0, 2, 1))   # (n, batch, block_out)
+        if first is not None and first.any():
+            # An init micro-op overwrites: the sum over a destination restarts at its last init
+            # micro-op (sequential semantics), so drop what came before it.
+            last_init = np.full(self.config.acc_depth, -1, dtype=np.int64)
+            pos = np.arange(len(dst))
+            np.maximum.at(last_init, dst[first], pos[first])
+            keep = pos >= last_init[dst]
+            self.acc[np.unique(dst[first])] = 0
+            dst, prod = dst[keep], prod[keep]
         np.add.at(self.acc, dst, prod)
-        self.acc[np.unique(dst)] = wrap(self.acc[np.unique(dst)], self.config.acc_width)
+        u = np.unique(dst)
+        self.acc[u] = wrap(self.acc[u], self.config.acc_width)
 
     def _alu(self, insn, dst, src) -> None:
         n = len(dst)
