@@ -79,3 +79,49 @@ def windows(image: np.ndarray, kernel: int, stride: int = 1, padding: Padding = 
     v = np.lib.stride_tricks.sliding_window_view(p, (kernel, kernel), axis=(0, 1))  # [PH-K+1, PW-K+1, C, K, K]
     v = v[: (oh - 1) * stride + 1: stride, : (ow - 1) * stride + 1: stride]
     return np.ascontiguousarray(v.transpose(0, 1, 3, 4, 2))
+
+
+# --- streaming line buffer and depthwise engine (hwgen.linebuf.rtl) ----------------------------
+
+#: Cycles from a step (a pixel accepted) to its window on the line buffer's output.
+LINEBUF_LATENCY = 2
+#: Extra cycles the depthwise engine adds after the line buffer (issue, products, multiplier,
+#: output register).
+DEPTHWISE_LATENCY = 4
+
+
+def emission_steps(height: int, width: int, kernel: int, stride: int = 1,
+                   padding: Padding = "none") -> np.ndarray:
+    """Stream step (0 = a frame's first pixel, one step per pixel) at which the streaming line
+    buffer completes each window, as ``[OH, OW]``: window ``(oy, ox)`` needs padded pixel
+    ``(oy*s + K-1, ox*s + K-1)``, that is stream row ``oy*s - top + K-1`` and column
+    ``ox*s - left + K-1`` (columns past the edge run into the next row, rows past the bottom into
+    the following frame or internal idle steps)."""
+    t, b, l, r = pad_amounts(kernel, stride, padding, height, width)
+    oh, ow = output_size(height, width, kernel, stride, (t, b, l, r))
+    oy = np.arange(oh)[:, None]
+    ox = np.arange(ow)[None, :]
+    return (oy * stride - t + kernel - 1) * width + (ox * stride - l + kernel - 1)
+
+
+def frame_cycles(height: int, width: int, kernel: int, stride: int = 1, padding: Padding = "none",
+                 latency: int = LINEBUF_LATENCY) -> dict[str, int]:
+    """Cycle model of one frame streamed with no stalls: ``period`` (cycles between back-to-back
+    frames: H x W, one pixel per cycle), ``latency_last`` (first pixel in to last window out,
+    counting both cycles) and ``tail`` (steps after the last pixel that the frame still needs)."""
+    steps = emission_steps(height, width, kernel, stride, padding)
+    last = int(steps.max()) if steps.size else height * width - 1
+    return {"period": height * width, "tail": max(last - (height * width - 1), 0),
+            "latency_last": last + latency + 1}
+
+
+def depthwise_reference(image: np.ndarray, weights: np.ndarray, bias: np.ndarray,
+                        multiplier: np.ndarray, shift: np.ndarray, lo: int, hi: int, *,
+                        stride: int = 1, padding: Padding = "same", pad_value: int = 0) -> np.ndarray:
+    """The depthwise engine's output: :func:`hwgen.nn.ops.depthwise_conv2d` accumulators (int64)
+    requantized by :func:`hwgen.nn.quant.requantize`; ``weights`` is ``[K, K, C]``, the per-channel
+    ``bias``, ``multiplier``, ``shift`` are ``[C]``; returns int64 ``[OH, OW, C]`` in ``[lo, hi]``."""
+    from ..nn.ops import depthwise_conv2d
+    from ..nn.quant import requantize
+    acc = depthwise_conv2d(image, weights, stride=stride, padding=padding, pad_value=pad_value)
+    return requantize(acc, bias, multiplier, shift, lo, hi)

@@ -1,0 +1,70 @@
+"""Bit layouts of the line buffer's and the depthwise engine's ports, in plain Python (no
+amaranth): what a testbench, a driver or a host program packs and unpacks.
+
+- A pixel beat holds channel ``c`` in bits ``c*B .. c*B+B-1`` (two's complement when signed).
+- A window beat holds element ``[ky][kx][c]`` at bit ``((ky*K + kx)*C + c) * B``.
+- A parameter record (address ``c < C``) holds, from bit 0: the K*K weights of channel ``c`` in
+  ``[ky][kx]`` order, then bias, multiplier and shift; address ``C`` holds ``lo`` then ``hi``.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+from .config import SHIFT_WIDTH, DepthwiseConfig
+
+
+def pack_values(values: Iterable[int], width: int) -> int:
+    """Pack integers (each taken modulo ``2**width``) from the least significant end."""
+    mask = (1 << width) - 1
+    out = 0
+    for i, v in enumerate(values):
+        out |= (int(v) & mask) << (i * width)
+    return out
+
+
+def unpack_values(word: int, width: int, count: int, signed: bool = False) -> np.ndarray:
+    """The inverse of :func:`pack_values`: ``count`` fields of ``width`` bits as int64."""
+    mask = (1 << width) - 1
+    vals = [(int(word) >> (i * width)) & mask for i in range(count)]
+    if signed:
+        vals = [v - (1 << width) if v >> (width - 1) else v for v in vals]
+    return np.array(vals, dtype=np.int64)
+
+
+def pack_pixels(image: np.ndarray, width: int) -> list[list[int]]:
+    """Rows of pixel beats (one int per pixel, all channels) of an ``[H, W, C]`` image."""
+    return [[pack_values(px, width) for px in row] for row in np.asarray(image)]
+
+
+def pack_windows(win: np.ndarray, width: int) -> list[list[int]]:
+    """Rows of window beats of ``[OH, OW, K, K, C]`` windows (the model's :func:`windows`)."""
+    return [[pack_values(w.reshape(-1), width) for w in row] for row in np.asarray(win)]
+
+
+def channel_record(cfg: DepthwiseConfig, weights: np.ndarray, bias: int, multiplier: int,
+                   shift: int) -> int:
+    """The parameter word of one channel: ``weights`` is ``[K, K]``."""
+    k = cfg.kernel
+    w = np.asarray(weights).reshape(k * k)
+    word = pack_values(w, cfg.weight_width)
+    o = k * k * cfg.weight_width
+    word |= (int(bias) & ((1 << cfg.bias_width) - 1)) << o
+    o += cfg.bias_width
+    word |= (int(multiplier) & ((1 << cfg.multiplier_width) - 1)) << o
+    o += cfg.multiplier_width
+    word |= (int(shift) & ((1 << SHIFT_WIDTH) - 1)) << o
+    return word
+
+
+def param_writes(cfg: DepthwiseConfig, weights: np.ndarray, bias, multiplier, shift,
+                 lo: int, hi: int) -> list[tuple[int, int]]:
+    """``(address, data)`` writes that load a whole layer: ``weights`` ``[K, K, C]``, per-channel
+    ``bias``, ``multiplier``, ``shift`` and the clamp ``lo``/``hi``."""
+    weights = np.asarray(weights)
+    writes = [(c, channel_record(cfg, weights[:, :, c], int(np.asarray(bias)[c]),
+                                 int(np.asarray(multiplier)[c]), int(np.asarray(shift)[c])))
+              for c in range(cfg.channels)]
+    writes.append((cfg.channels, pack_values([lo, hi], cfg.data_width)))
+    return writes

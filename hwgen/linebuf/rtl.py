@@ -1,0 +1,493 @@
+"""Amaranth generators: the streaming :class:`LineBuffer` and the :class:`DepthwiseConv` engine.
+
+How the line buffer streams (one input pixel per cycle, padding included)
+------------------------------------------------------------------------
+The buffer keeps the last K-1 rows in one block RAM word per column (``(K-1) x C x data_width``
+bits wide, ``max_width`` deep): each step reads the word of its column, emits the vertical
+K-pixel column (those K-1 rows plus the new pixel) into a K-column window register, and writes the
+word back shifted by one row. A window ``(oy, ox)`` of the padded image is complete at the step of
+stream position ``(oy*s - top + K-1, ox*s - left + K-1)``; columns past the right edge fall into
+the next row and rows past the bottom into the next frame, so padding costs no input cycle: pad
+pixels are substituted by position masks when the window leaves. Because top+bottom and
+left+right are at most K-1, no two windows fall on the same step, and the next frame's first
+window always comes after the last window of the previous frame.
+
+The steps after a frame's last pixel are taken by the next frame's pixels when it follows at once
+(same width; frames stream back to back without a bubble), or by internal dummy steps while the
+input is idle, so the last windows of a frame never wait for the next frame.
+"""
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for
+
+from .config import SHIFT_WIDTH, DepthwiseConfig, LineBufferConfig
+
+
+def axis_signature(width: int, user: bool = False) -> wiring.Signature:
+    """An AXI4-Stream source: ``tdata``, ``tvalid``, ``tready`` (in), ``tlast`` and optionally a
+    one-bit ``tuser``. In Verilog the members are named ``<port>__tdata`` and so on."""
+    members = {"tdata": Out(width), "tvalid": Out(1), "tready": In(1), "tlast": Out(1)}
+    if user:
+        members["tuser"] = Out(1)
+    return wiring.Signature(members)
+
+
+def _cmul(value, const: int):
+    """``value * const`` for a small non-negative constant, as shifts and adds (no multiplier)."""
+    terms = [value << i for i in range(const.bit_length()) if const >> i & 1]
+    if not terms:
+        return Const(0, 1)
+    out = terms[0]
+    for t in terms[1:]:
+        out = out + t
+    return out
+
+
+class _Geometry:
+    """Frame geometry as expressions of run-time height ``h`` and width ``w`` (see the model)."""
+
+    def __init__(self, cfg: LineBufferConfig, h, w):
+        k, s = cfg.kernel, cfg.stride
+        self.h, self.w = h, w
+        t, b = self._pads(cfg, h, 0)
+        l, r = self._pads(cfg, w, 2)
+        self.t, self.l = t, l
+        self.oh = self._out(k, s, h, t, b)
+        self.ow = self._out(k, s, w, l, r)
+        # First emission step: (K-1-t) rows and (K-1-l) columns into the frame.
+        self.first = self._sel(cfg, h, lambda tv: _cmul(w, k - 1 - tv), 0) + (k - 1 - l)
+        # Steps from a row's last window to the next row's first one.
+        self.row_delta = (w - self.ow + 1) << (s - 1)
+
+    @staticmethod
+    def _pad_consts(cfg, odd: bool, side: int) -> tuple[int, int]:
+        k, s, pad = cfg.kernel, cfg.stride, cfg.padding
+        if pad == "none":
+            return 0, 0
+        if pad == "same":
+            total = k - 1 if (s == 1 or odd) else max(k - 2, 0)
+            return total // 2, total - total // 2
+        return pad[side], pad[side + 1]
+
+    @classmethod
+    def _pads(cls, cfg, size, side):
+        even, odd = cls._pad_consts(cfg, False, side), cls._pad_consts(cfg, True, side)
+        if even == odd:
+            return Const(even[0], 3), Const(even[1], 3)
+        return Mux(size[0], odd[0], even[0]), Mux(size[0], odd[1], even[1])
+
+    @classmethod
+    def _sel(cls, cfg, size, fn, side):
+        even, odd = cls._pad_consts(cfg, False, side)[0], cls._pad_consts(cfg, True, side)[0]
+        if even == odd:
+            return fn(even)
+        return Mux(size[0], fn(odd), fn(even))
+
+    @staticmethod
+    def _out(k, s, size, before, after):
+        padded = size + before + after
+        return Mux(padded >= k, ((padded - k) >> (s - 1)) + 1, 0)
+
+
+class LineBuffer(wiring.Component):
+    """Turns a pixel stream into a stream of KxK windows, padding and stride included.
+
+    Ports
+    -----
+    s_axis : AXI4-Stream sink, ``tdata`` one pixel (``channels x data_width`` bits, channel 0 in
+        the least significant bits), ``tlast`` on the last pixel of every row.
+    m_axis : AXI4-Stream source of windows: ``tdata`` holds element ``[ky][kx][c]`` at bit
+        ``((ky*K + kx)*C + c) * data_width``; ``tlast`` ends an output row, ``tuser`` marks the
+        first window of a frame.
+    width, height : run-time image size (1..max), sampled with a frame's first pixel.
+    err_short_row, err_long_row : sticky; set when ``tlast`` comes before the row's last pixel, or
+        does not come on it. ``err_size``: sticky; a frame started with a size out of range (it is
+        then clamped into range). All clear only on reset.
+
+    Attributes
+    ----------
+    config : LineBufferConfig
+    """
+
+    def __init__(self, config: LineBufferConfig):
+        if not isinstance(config, LineBufferConfig):
+            raise TypeError(f"LineBuffer needs a LineBufferConfig, not {type(config).__name__}")
+        self.config = config
+        super().__init__({
+            "s_axis": In(axis_signature(config.pixel_width)),
+            "m_axis": Out(axis_signature(config.window_width, user=True)),
+            "width": In(range(config.max_width + 1)),
+            "height": In(range(config.max_height + 1)),
+            "err_short_row": Out(1),
+            "err_long_row": Out(1),
+            "err_size": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.config
+        k, s, c, dw = cfg.kernel, cfg.stride, cfg.channels, cfg.data_width
+        pw = cfg.pixel_width
+        mw, mh = cfg.max_width, cfg.max_height
+        sa, ma = self.s_axis, self.m_axis
+
+        advance = Signal()
+        m.d.comb += advance.eq(~ma.tvalid | ma.tready)
+
+        # Run-time size from the ports, clamped into range.
+        hc, wc = Signal(range(mh + 1)), Signal(range(mw + 1))
+        h_bad = (self.height == 0) | (self.height > mh)
+        w_bad = (self.width == 0) | (self.width > mw)
+        m.d.comb += [
+            hc.eq(Mux(self.height == 0, 1, Mux(self.height > mh, mh, self.height))),
+            wc.eq(Mux(self.width == 0, 1, Mux(self.width > mw, mw, self.width))),
+        ]
+
+        dbits = bits_for((k - 1) * mw + k + 2 * mw + 2)
+        in_busy = Signal()
+        iy = Signal(range(max(mh, 2)))
+        col = Signal(range(max(mw, 2)))
+        i_h, i_w = Signal(range(mh + 1), init=1), Signal(range(mw + 1), init=1)
+        out_busy = Signal()
+        o_h, o_w = Signal(range(mh + 1), init=1), Signal(range(mw + 1), init=1)
+        oy, ox = Signal(range(mh + 1)), Signal(range(mw + 1))
+        ry = Signal(signed(bits_for(mh + 2 * k) + 1))
+        cx = Signal(signed(bits_for(mw + 2 * k) + 1))
+        d = Signal(dbits)
+        pend = Signal()
+        d2 = Signal(dbits)
+
+        gp = _Geometry(cfg, hc, wc)      # a frame starting now
+        go = _Geometry(cfg, o_h, o_w)    # the frame whose windows are being emitted
+        gi = _Geometry(cfg, i_h, i_w)    # the frame being received
+
+        # --- which step (if any) this cycle -------------------------------------------------
+        start_ok = ~pend & (~out_busy | (~in_busy & (col == 0) & (wc == o_w)))
+        take_real, take_dummy, step, start = Signal(), Signal(), Signal(), Signal()
+        m.d.comb += [
+            sa.tready.eq(advance & (in_busy | start_ok)),
+            take_real.eq(sa.tvalid & sa.tready),
+            start.eq(take_real & ~in_busy),
+            take_dummy.eq(advance & out_busy & ~in_busy & ~take_real),
+            step.eq(take_real | take_dummy),
+        ]
+
+        cur_w = Mux(in_busy, i_w, wc)
+        cur_h = Mux(in_busy, i_h, hc)
+        cur_y = Mux(in_busy, iy, 0)
+        step_w = Mux(take_real, cur_w, o_w)
+        col_end = col == step_w - 1
+        frame_end = col_end & (cur_y == cur_h - 1)
+        in_busy_next = Mux(take_real, ~frame_end, in_busy)
+
+        with m.If(take_real):
+            m.d.sync += [in_busy.eq(~frame_end), iy.eq(Mux(col_end, cur_y + 1, cur_y))]
+            with m.If(sa.tlast & ~col_end):
+                m.d.sync += self.err_short_row.eq(1)
+            with m.If(~sa.tlast & col_end):
+                m.d.sync += self.err_long_row.eq(1)
+        with m.If(start):
+            m.d.sync += [i_h.eq(hc), i_w.eq(wc)]
+            with m.If(h_bad | w_bad):
+                m.d.sync += self.err_size.eq(1)
+
+        # --- the frame whose windows are emitted (the effective values for this step) ------------
+        has_out_p = (gp.oh != 0) & (gp.ow != 0)
+        new_out = start & ~out_busy & has_out_p
+        active = out_busy | new_out
+
+        def pick(a, b):
+            return Mux(out_busy, a, b)
+        e_d = pick(d, gp.first)
+        e_oy, e_ox = pick(oy, 0), pick(ox, 0)
+        e_ry, e_cx = pick(ry, -gp.t), pick(cx, -gp.l)
+        e_h, e_w = pick(o_h, hc), pick(o_w, wc)
+        e_oh, e_ow = pick(go.oh, gp.oh), pick(go.ow, gp.ow)
+        e_rd, e_l = pick(go.row_delta, gp.row_delta), pick(go.l, gp.l)
+
+        emit, last_col, last_row, done = Signal(), Signal(), Signal(), Signal()
+        m.d.comb += [
+            emit.eq(step & active & (e_d == 0)),
+            last_col.eq(e_ox == e_ow - 1),
+            last_row.eq(e_oy == e_oh - 1),
+            done.eq(emit & last_col & last_row),
+        ]
+
+        # A frame that started while the previous one still emits: its countdown runs alongside.
+        pend_start = start & out_busy & has_out_p
+        pend_eff = pend | pend_start
+        e_d2 = Mux(pend, d2, gp.first)
+        p_h, p_w = Mux(pend, i_h, hc), Mux(pend, i_w, wc)
+        p_t, p_l = Mux(pend, gi.t, gp.t), Mux(pend, gi.l, gp.l)
+
+        with m.If(step & active):
+            m.d.sync += [out_busy.eq(1), o_h.eq(e_h), o_w.eq(e_w), oy.eq(e_oy), ox.eq(e_ox),
+                         ry.eq(e_ry), cx.eq(e_cx), d.eq(e_d - 1)]
+            with m.If(emit):
+                with m.If(done):
+                    with m.If(pend_eff):
+                        m.d.sync += [o_h.eq(p_h), o_w.eq(p_w), oy.eq(0), ox.eq(0),
+                                     ry.eq(-p_t), cx.eq(-p_l), d.eq(e_d2 - 1)]
+                    with m.Else():
+                        m.d.sync += out_busy.eq(0)
+                with m.Elif(last_col):
+                    m.d.sync += [d.eq(e_rd - 1), oy.eq(e_oy + 1), ox.eq(0),
+                                 ry.eq(e_ry + s), cx.eq(-e_l)]
+                with m.Else():
+                    m.d.sync += [d.eq(s - 1), ox.eq(e_ox + 1), cx.eq(e_cx + s)]
+        with m.If(step & pend_eff):
+            m.d.sync += [pend.eq(~done), d2.eq(e_d2 - 1)]
+
+        with m.If(step):
+            with m.If(done & ~pend_eff & ~in_busy_next):
+                m.d.sync += col.eq(0)     # realign: the next frame starts at column 0
+            with m.Else():
+                m.d.sync += col.eq(Mux(col_end, 0, col + 1))
+
+        # Position masks of the emitted window (padding), and stream flags.
+        row_ok = Signal(k)
+        col_ok = Signal(k)
+        for i in range(k):
+            m.d.comb += [
+                row_ok[i].eq((e_ry + i >= 0) & (e_ry + i < e_h)),
+                col_ok[i].eq((e_cx + i >= 0) & (e_cx + i < e_w)),
+            ]
+
+        # --- data path: stage B (line memory read data valid), then the output register --------
+        b_valid, b_emit, b_last, b_user = Signal(), Signal(), Signal(), Signal()
+        b_pix = Signal(pw)
+        b_col = Signal.like(col)
+        b_row_ok, b_col_ok = Signal(k), Signal(k)
+        with m.If(advance):
+            m.d.sync += b_valid.eq(step)
+            with m.If(step):
+                m.d.sync += [b_emit.eq(emit), b_last.eq(last_col), b_user.eq((e_oy == 0) & (e_ox == 0)),
+                             b_pix.eq(Mux(take_real, sa.tdata, 0)), b_col.eq(col),
+                             b_row_ok.eq(row_ok), b_col_ok.eq(col_ok)]
+
+        if k > 1:
+            mem = memory.Memory(shape=unsigned((k - 1) * pw), depth=max(mw, 2), init=[])
+            m.submodules.lines = mem
+            wp = mem.write_port()
+            rp = mem.read_port(transparent_for=(wp,))
+            rows = [rp.data[i * pw:(i + 1) * pw] for i in range(k - 1)]
+            m.d.comb += [
+                rp.addr.eq(col), rp.en.eq(advance),
+                wp.addr.eq(b_col), wp.en.eq(advance & b_valid),
+                wp.data.eq(Cat(*rows[1:], b_pix)),
+            ]
+            column = Cat(*rows, b_pix)
+        else:
+            column = b_pix
+        colw = k * pw
+
+        # The K-1 previous columns of the window; the newest column comes straight from memory.
+        hist = [Signal(colw, name=f"win_col{j}") for j in range(k - 1)]
+        cols = hist + [column]
+        with m.If(advance & b_valid):
+            for j in range(k - 1):
+                m.d.sync += hist[j].eq(cols[j + 1])
+
+        pad = Const(cfg.pad_bits, dw)
+        pad_pixel = Cat(*[pad] * c)
+        elems = []
+        for ky in range(k):
+            for kx in range(k):
+                pix = cols[kx][ky * pw:(ky + 1) * pw]
+                elems.append(Mux(b_row_ok[ky] & b_col_ok[kx], pix, pad_pixel))
+        with m.If(advance):
+            m.d.sync += ma.tvalid.eq(b_valid & b_emit)
+            with m.If(b_valid & b_emit):
+                m.d.sync += [ma.tdata.eq(Cat(*elems)), ma.tlast.eq(b_last), ma.tuser.eq(b_user)]
+        return m
+
+
+class DepthwiseConv(wiring.Component):
+    """KxK depthwise convolution with per-channel bias and requantization, on a pixel stream.
+
+    Computes, per output pixel and channel ``c`` (see :func:`hwgen.linebuf.model.depthwise_reference`)::
+
+        acc = sum_{ky,kx} window[ky][kx][c] * weight[ky][kx][c]
+        y   = clamp(((acc + bias[c]) * multiplier[c] + round) >> shift[c], lo, hi)
+
+    Ports
+    -----
+    s_axis, width, height, err_* : as for :class:`LineBuffer` (signed ``data_width`` activations).
+    m_axis : output pixels of the same kind (``channels x data_width`` bits, ``tlast`` ends an
+        output row, ``tuser`` marks a frame's first pixel).
+    param_wr_en, param_wr_addr, param_wr_data : the parameter write port. A write with address
+        ``c < channels`` sets channel ``c``'s record: from bit 0, K*K weights in ``[ky][kx]`` order
+        (``weight_width`` bits each), then bias (``bias_width``), multiplier (``multiplier_width``)
+        and shift (6 bits). Address ``channels`` sets the clamp: ``lo`` in bits ``0..data_width-1``
+        and ``hi`` above it (reset: the full signed range). Write while no frame is streaming.
+    """
+
+    def __init__(self, config: DepthwiseConfig):
+        if not isinstance(config, DepthwiseConfig):
+            raise TypeError(f"DepthwiseConv needs a DepthwiseConfig, not {type(config).__name__}")
+        self.config = config
+        super().__init__({
+            "s_axis": In(axis_signature(config.pixel_width)),
+            "m_axis": Out(axis_signature(config.pixel_width, user=True)),
+            "width": In(range(config.max_width + 1)),
+            "height": In(range(config.max_height + 1)),
+            "param_wr_en": In(1),
+            "param_wr_addr": In(range(config.channels + 1)),
+            "param_wr_data": In(config.param_width),
+            "err_short_row": Out(1),
+            "err_long_row": Out(1),
+            "err_size": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.config
+        k, c, dw, ww = cfg.kernel, cfg.channels, cfg.data_width, cfg.weight_width
+        p, g_n = cfg.channels_per_cycle, cfg.groups
+        bw, mlw = cfg.bias_width, cfg.multiplier_width
+        taps = k * k
+        ma = self.m_axis
+
+        m.submodules.linebuf = lb = LineBuffer(cfg.linebuf)
+        wiring.connect(m, wiring.flipped(self.s_axis), lb.s_axis)
+        m.d.comb += [lb.width.eq(self.width), lb.height.eq(self.height),
+                     self.err_short_row.eq(lb.err_short_row), self.err_long_row.eq(lb.err_long_row),
+                     self.err_size.eq(lb.err_size)]
+        win = lb.m_axis
+
+        adv = Signal()
+        m.d.comb += adv.eq(~ma.tvalid | ma.tready)
+
+        # --- parameters: one small memory per lane, word = group -------------------------------
+        rec_w = taps * ww + bw + mlw + SHIFT_WIDTH
+        lo = Signal(signed(dw), init=-(1 << (dw - 1)))
+        hi = Signal(signed(dw), init=(1 << (dw - 1)) - 1)
+        addr = self.param_wr_addr
+        with m.If(self.param_wr_en & (addr == c)):
+            m.d.sync += [lo.eq(self.param_wr_data[:dw]), hi.eq(self.param_wr_data[dw:2 * dw])]
+
+        g = Signal(range(max(g_n, 2)))
+        issue = Signal()
+        m.d.comb += [issue.eq(win.tvalid & adv), win.tready.eq(adv & (g == g_n - 1))]
+        with m.If(issue):
+            m.d.sync += g.eq(Mux(g == g_n - 1, 0, g + 1))
+
+        lane_bits = (p - 1).bit_length() if p != c else 0
+        recs = []
+        for lane in range(p):
+            mem = memory.Memory(shape=unsigned(rec_w), depth=max(g_n, 2), init=[])
+            m.submodules[f"params{lane}"] = mem
+            wp = mem.write_port()
+            rp = mem.read_port()
+            if p == c:
+                sel, grp = addr == lane, 0
+            else:
+                sel, grp = (addr[:lane_bits] == lane) if lane_bits else Const(1, 1), addr >> lane_bits
+            m.d.comb += [wp.en.eq(self.param_wr_en & (addr < c) & sel), wp.addr.eq(grp),
+                         wp.data.eq(self.param_wr_data[:rec_w]), rp.addr.eq(g), rp.en.eq(adv)]
+            recs.append(rp.data)
+
+        # --- stage 1: the group's activations (parameters arrive from the memories) ------------
+        s1_valid, s1_last, s1_user, s1_final = Signal(), Signal(), Signal(), Signal()
+        s1_act = [Signal(p * dw, name=f"s1_tap{t}") for t in range(taps)]
+        with m.If(adv):
+            m.d.sync += s1_valid.eq(issue)
+            with m.If(issue):
+                m.d.sync += [s1_last.eq(win.tlast), s1_user.eq(win.tuser), s1_final.eq(g == g_n - 1)]
+                for t in range(taps):
+                    pix = win.tdata[t * c * dw:(t + 1) * c * dw]
+                    m.d.sync += s1_act[t].eq(pix.word_select(g, p * dw) if g_n > 1 else pix)
+
+        # --- stage 2: sums of products -----------------------------------------------------------
+        acc_w = cfg.acc_width
+        s2_valid, s2_last, s2_user, s2_final = Signal(), Signal(), Signal(), Signal()
+        s2_acc = [Signal(signed(acc_w), name=f"s2_acc{i}") for i in range(p)]
+        s2_bias = [Signal(signed(bw), name=f"s2_bias{i}") for i in range(p)]
+        s2_mult = [Signal(signed(mlw), name=f"s2_mult{i}") for i in range(p)]
+        s2_shift = [Signal(SHIFT_WIDTH, name=f"s2_shift{i}") for i in range(p)]
+        with m.If(adv):
+            m.d.sync += [s2_valid.eq(s1_valid), s2_last.eq(s1_last), s2_user.eq(s1_user),
+                         s2_final.eq(s1_final)]
+            for i in range(p):
+                rec = recs[i]
+                prods = [s1_act[t][i * dw:(i + 1) * dw].as_signed() * rec[t * ww:(t + 1) * ww].as_signed()
+                         for t in range(taps)]
+                total = prods[0]
+                for pr in prods[1:]:
+                    total = total + pr
+                o = taps * ww
+                m.d.sync += [s2_acc[i].eq(total), s2_bias[i].eq(rec[o:o + bw].as_signed()),
+                             s2_mult[i].eq(rec[o + bw:o + bw + mlw].as_signed()),
+                             s2_shift[i].eq(rec[o + bw + mlw:o + bw + mlw + SHIFT_WIDTH])]
+
+        # --- stage 3: (acc + bias) * multiplier ----------------------------------------------------
+        prod_w = max(acc_w, bw) + 1 + mlw
+        s3_valid, s3_last, s3_user, s3_final = Signal(), Signal(), Signal(), Signal()
+        s3_prod = [Signal(signed(prod_w), name=f"s3_prod{i}") for i in range(p)]
+        s3_shift = [Signal(SHIFT_WIDTH, name=f"s3_shift{i}") for i in range(p)]
+        with m.If(adv):
+            m.d.sync += [s3_valid.eq(s2_valid), s3_last.eq(s2_last), s3_user.eq(s2_user),
+                         s3_final.eq(s2_final)]
+            for i in range(p):
+                m.d.sync += [s3_prod[i].eq((s2_acc[i] + s2_bias[i]) * s2_mult[i]),
+                             s3_shift[i].eq(s2_shift[i])]
+
+        # --- stage 4: rounding shift, clamp, collect the groups into one output pixel -------------
+        ys = []
+        for i in range(p):
+            # round = 1 << (shift - 1), or 0 for shift 0 (round half up, as hwgen.nn.quant).
+            rnd = (Const(1, 1) << s3_shift[i]) >> 1
+            shifted = Signal(signed(prod_w + 1), name=f"s4_shifted{i}")
+            m.d.comb += shifted.eq((s3_prod[i] + rnd) >> s3_shift[i])
+            ys.append(Mux(shifted < lo, lo, Mux(shifted > hi, hi, shifted))[:dw])
+        y = Cat(*ys)
+        collect = Signal(max((g_n - 1) * p * dw, 1))
+        with m.If(adv):
+            m.d.sync += ma.tvalid.eq(s3_valid & s3_final)
+            with m.If(s3_valid):
+                with m.If(s3_final):
+                    data = Cat(collect[:(g_n - 1) * p * dw], y) if g_n > 1 else y
+                    m.d.sync += [ma.tdata.eq(data), ma.tlast.eq(s3_last), ma.tuser.eq(s3_user)]
+                if g_n > 1:
+                    with m.Else():
+                        if g_n > 2:
+                            m.d.sync += collect.eq(Cat(collect[p * dw:], y))
+                        else:
+                            m.d.sync += collect.eq(y)
+        return m
+
+
+def generate(config: LineBufferConfig, out_dir):
+    """Write the Verilog of a :class:`LineBuffer` (or, for a :class:`DepthwiseConfig`, a
+    :class:`DepthwiseConv`) and its ``manifest.json`` into ``out_dir`` (staged: all or nothing).
+
+    The top is ``hwgen_linebuf_<slug>`` or ``hwgen_dwconv_<slug>``; the manifest adds the line
+    memory size, the window layout, the latency and (for the engine) the parameter port layout.
+    """
+    from ..export import export_verilog
+    from . import model
+    if isinstance(config, DepthwiseConfig):
+        kind, comp = "dwconv", DepthwiseConv(config)
+        t = config.kernel * config.kernel
+        extra = {"param_port": {
+            "channel_record": {"weights": [0, t * config.weight_width],
+                               "bias": [t * config.weight_width, config.bias_width],
+                               "multiplier": [t * config.weight_width + config.bias_width,
+                                              config.multiplier_width],
+                               "shift": [t * config.weight_width + config.bias_width
+                                         + config.multiplier_width, SHIFT_WIDTH]},
+            "clamp_address": config.channels,
+            "clamp_record": {"lo": [0, config.data_width], "hi": [config.data_width, config.data_width]}},
+            "latency_cycles": model.LINEBUF_LATENCY + model.DEPTHWISE_LATENCY,
+            "cycles_per_window": config.groups}
+    elif isinstance(config, LineBufferConfig):
+        kind, comp = "linebuf", LineBuffer(config)
+        extra = {"latency_cycles": model.LINEBUF_LATENCY,
+                 "window_layout": "element [ky][kx][c] at bit ((ky*K + kx)*C + c) * data_width"}
+    else:
+        raise TypeError(f"generate needs a LineBufferConfig or DepthwiseConfig, not {type(config).__name__}")
+    extra["memory_bits"] = config.memory_bits
+    return export_verilog(comp, out_dir, kind=kind, slug=config.slug, config=config, extra=extra)
