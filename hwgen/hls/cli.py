@@ -1,0 +1,78 @@
+"""``hwgen hls generate`` and ``hwgen hls csim``."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from ..cliutil import add_config_flags, add_json, add_out, emit, resolve_config, table
+from ..configbase import apply_overrides
+from .config import BOARD_NAMES, HlsConfig
+from .presets import PRESETS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("hls", help="HLS C++ dataflow designs for MobileNet-style detectors")
+    hs = p.add_subparsers(dest="hls_command", metavar="COMMAND")
+    hs.required = True
+
+    g = hs.add_parser("generate", help="generate a Vivado/Vitis-HLS project (C++, testbench, Tcl, model.json)")
+    add_config_flags(g, presets=list(PRESETS))
+    g.add_argument("--model", help="skynet, skynet-tiny, or a network JSON file")
+    g.add_argument("--board", help=f"target board: {', '.join(BOARD_NAMES)}")
+    g.add_argument("--fps", type=float, help="target frame rate")
+    g.add_argument("--clock-mhz", type=float, help="clock in MHz")
+    g.add_argument("--weights", help=".npz of float weights (default: random from the seed)")
+    add_out(g)
+    add_json(g)
+    g.set_defaults(func=_generate)
+
+    c = hs.add_parser("csim", help="C-simulate a generated project with g++ and compare every layer")
+    c.add_argument("project", metavar="DIR", help="folder written by `hwgen hls generate`")
+    c.add_argument("--images", type=int, default=2, help="number of test images (random and structured)")
+    c.add_argument("--seed", type=int, default=1, help="seed of the random test images")
+    add_json(c)
+    c.set_defaults(func=_csim)
+
+
+def config_from_args(args: argparse.Namespace) -> HlsConfig:
+    if args.preset is None and not args.config:
+        cfg = HlsConfig()
+    else:
+        cfg = resolve_config(argparse.Namespace(preset=args.preset, config=args.config, set=[]), HlsConfig, PRESETS)
+    flags = {"model": args.model, "board": args.board, "fps": args.fps, "clock_mhz": args.clock_mhz,
+             "weights": args.weights}
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in flags.items() if v is not None})
+    return apply_overrides(cfg, args.set)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from .emit import generate, model_json
+    cfg = config_from_args(args)
+    design = generate(cfg, args.out)
+    emit(model_json(design), args, lambda r: _render_plan(design, args.out))
+    return 0
+
+
+def _render_plan(design, out: str) -> str:
+    p = design.plan
+    rows, headers = p.table()
+    big = max(p.fifo_depths.values())
+    return (f"{table(rows, headers)}\n\n{design.net.name} on {p.board.name} at {p.clock_mhz:g} MHz: "
+            f"{p.fps:.1f} fps (target {p.target_fps:g}), {p.dsp}/{p.board.dsp} DSP, "
+            f"{p.bram18}/{p.board.bram18} BRAM18, deepest FIFO {big} words\n"
+            f"wrote {design.top} into {out}")
+
+
+def _csim(args: argparse.Namespace) -> int:
+    from .csim import run_csim
+    r = run_csim(args.project, images=args.images, seed=args.seed)
+    if args.json:
+        print(__import__("json").dumps(r.to_dict(), indent=2))
+    else:
+        rows = [[name, n] for name, n in r.layers.items()]
+        print(table(rows, ["stream", "mismatches"]))
+        print(f"{r.images} images, compile {r.compile_s:.1f} s, {r.seconds_per_frame:.3f} s per frame")
+        print(f"mismatches: {r.mismatches}")
+    sys.stdout.flush()
+    return 1 if r.mismatches else 0

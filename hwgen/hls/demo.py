@@ -1,0 +1,30 @@
+"""``make demo`` step for HLS: generate skynet-tiny, C-simulate it, print the mismatch count and
+the resource table (and the full skynet plan for Ultra96)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..cliutil import table
+from ..errors import HwgenError
+from ..nn.models import build_model
+from .csim import run_csim
+from .emit import generate
+from .perf import plan
+from .presets import PRESETS
+
+
+def run(out: Path, quick: bool = False) -> None:
+    cfg = PRESETS["skynet-tiny"]
+    design = generate(cfg, out / cfg.slug)
+    rows, headers = design.plan.table()
+    print(table(rows, headers))
+    r = run_csim(out / cfg.slug, images=2 if quick else 6)
+    print(f"skynet-tiny C simulation: {r.images} images, {r.seconds_per_frame * 1e3:.1f} ms per frame, "
+          f"mismatches: {r.mismatches}")
+    full = PRESETS["skynet-ultra96"]
+    p = plan(build_model(full.model), full)
+    print(f"skynet on {p.board.name} at {p.clock_mhz:g} MHz (model): {p.fps:.1f} fps, {p.dsp}/{p.board.dsp} DSP, "
+          f"{p.bram18}/{p.board.bram18} BRAM18, deepest FIFO {max(p.fifo_depths.values())} words "
+          f"(largest map {max(l.map_words for l in p.layers)} words)")
+    if r.mismatches:
+        raise HwgenError(f"HLS C simulation of {cfg.slug} had {r.mismatches} mismatches")
