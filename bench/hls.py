@@ -1,0 +1,65 @@
+"""HLS emitter figures as one JSON object: the parallelism model for skynet on Ultra96 at 200 MHz
+(frame rate, DSPs, BRAMs, FIFO depths vs feature maps) and the C simulation of the full skynet
+(mismatches against the golden model, seconds per frame).
+
+    .venv/bin/python bench/hls.py [--images N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hwgen.hls.csim import run_csim  # noqa: E402
+from hwgen.hls.emit import generate  # noqa: E402
+from hwgen.hls.perf import best_fps  # noqa: E402
+from hwgen.hls.presets import PRESETS  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--images", type=int, default=2)
+    args = ap.parse_args()
+    cfg = PRESETS["skynet-ultra96"]
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.monotonic()
+        design = generate(cfg, Path(tmp) / "skynet")
+        gen_s = time.monotonic() - t0
+        r = run_csim(Path(tmp) / "skynet", images=args.images)
+    p = design.plan
+    net = design.net
+    fifo_ratio = max(d / (net.shape(src)[0] * net.shape(src)[1] * net.shape(src)[2])
+                     for (src, _), d in p.fifo_depths.items())
+    tiny_dir = None
+    with tempfile.TemporaryDirectory() as tmp:
+        tiny = generate(PRESETS["skynet-tiny"], Path(tmp) / "tiny")
+        rt = run_csim(Path(tmp) / "tiny", images=8)
+        tiny_dir = {"mismatches": rt.mismatches, "images": rt.images,
+                    "csim_s_per_frame": round(rt.seconds_per_frame, 4), "fps_model": round(tiny.plan.fps, 1)}
+    out = {
+        "model": "skynet", "board": p.board.name, "clock_mhz": p.clock_mhz, "target_fps": p.target_fps,
+        "fps": round(p.fps, 2), "fps_target_met": p.fps >= 25.0,
+        "best_reachable_fps": round(best_fps(net, cfg), 2),
+        "dsp": p.dsp, "dsp_budget": p.board.dsp, "bram18": p.bram18, "bram36_equiv": p.bram18 / 2,
+        "bram36_budget": p.board.bram36,
+        "max_fifo_depth": max(p.fifo_depths.values()),
+        "max_fifo_over_its_map": round(fifo_ratio, 4),
+        "largest_map_words": max(l.map_words for l in p.layers),
+        "linebuf_words": sum(l.linebuf_words for l in p.layers),
+        "macs_per_frame": sum(net.macs(l) for l in net.layers),
+        "generate_s": round(gen_s, 2),
+        "csim_images": r.images, "csim_mismatches": r.mismatches,
+        "csim_compile_s": round(r.compile_s, 2), "csim_s_per_frame": round(r.seconds_per_frame, 3),
+        "skynet_tiny": tiny_dir,
+    }
+    print(json.dumps(out))
+    return 0 if r.mismatches == 0 and rt.mismatches == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
