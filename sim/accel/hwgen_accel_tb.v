@@ -20,6 +20,8 @@ module hwgen_accel_tb #(
     input  wire                   ext_mem,
     input  wire                   mem_load,
     input  wire                   mem_dump,
+    input  wire [31:0]            dump_lo,
+    input  wire [31:0]            dump_hi,
     input  wire [ADDR_W-1:0]      mem_base,
     input  wire [3:0]             bp_level,
     input  wire [31:0]            bp_seed,
@@ -119,7 +121,7 @@ module hwgen_accel_tb #(
     );
 
     hwgen_axi_mem #(.DATA_W(DATA_W), .ADDR_W(ADDR_W), .ID_W(1), .WORDS(WORDS)) mem (
-        .clk(clk), .rst(rst), .mem_load(mem_load), .mem_dump(mem_dump), .mem_base(mem_base),
+        .clk(clk), .rst(rst), .mem_load(mem_load), .mem_dump(mem_dump), .dump_lo(dump_lo), .dump_hi(dump_hi), .mem_base(mem_base),
         .bp_level(bp_level), .bp_seed(bp_seed), .chk_lo(chk_lo), .chk_hi(chk_hi),
         .violation(violation), .read_beats(read_beats), .write_beats(write_beats),
         .awid(m_axi__awid), .awaddr(m_axi__awaddr), .awlen(m_axi__awlen),

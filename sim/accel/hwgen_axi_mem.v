@@ -15,6 +15,8 @@ module hwgen_axi_mem #(
     input  wire              rst,
     input  wire              mem_load,
     input  wire              mem_dump,
+    input  wire [31:0]       dump_lo,
+    input  wire [31:0]       dump_hi,
     input  wire [ADDR_W-1:0] mem_base,
     input  wire [3:0]        bp_level,
     input  wire [31:0]       bp_seed,
@@ -63,7 +65,7 @@ module hwgen_axi_mem #(
 
     always @(posedge clk) begin
         if (mem_load) $readmemh("hwgen_dram_in.hex", mem);
-        if (mem_dump) $writememh("hwgen_dram_out.hex", mem);
+        if (mem_dump) $writememh("hwgen_dram_out.hex", mem, dump_lo, dump_hi);
     end
 
     // Five independent Galois LFSRs (one per channel) decide the stalls.

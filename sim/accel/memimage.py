@@ -15,16 +15,25 @@ def write_hex(path: str | Path, image: bytes | np.ndarray, word_bytes: int) -> N
     data = np.frombuffer(bytes(image), dtype=np.uint8)
     if data.size % word_bytes:
         raise ValueError(f"memory image must be a multiple of {word_bytes} bytes, not {data.size}")
-    words = data.reshape(-1, word_bytes)[:, ::-1]          # most significant byte first
-    hexed = np.char.mod("%02x", words).astype(object).sum(axis=1) if words.size else []
-    Path(path).write_text("".join(f"{h}\n" for h in hexed))
+    h = np.ascontiguousarray(data.reshape(-1, word_bytes)[:, ::-1]).tobytes().hex()
+    n = 2 * word_bytes
+    Path(path).write_text("".join(h[i:i + n] + "\n" for i in range(0, len(h), n)))
 
 
 def read_hex(path: str | Path, word_bytes: int, words: int) -> bytes:
     """Read a ``$writememh`` file (comments and ``@`` addresses allowed) back into bytes."""
     out = bytearray(words * word_bytes)
     addr = 0
-    for line in Path(path).read_text().splitlines():
+    text = Path(path).read_text()
+    if "@" not in text and "x" not in text.lower() and "z" not in text.lower():
+        # the common case: plain words, possibly with // comments
+        toks = [t for line in text.splitlines() for t in [line.split("//", 1)[0].strip()] if t]
+        raw = bytes.fromhex("".join(toks))
+        arr = np.frombuffer(raw, dtype=np.uint8).reshape(-1, word_bytes)[:, ::-1]
+        flat = arr.reshape(-1).tobytes()[:len(out)]
+        out[:len(flat)] = flat
+        return bytes(out)
+    for line in text.splitlines():
         line = line.split("//", 1)[0].strip()
         if not line:
             continue

@@ -15,6 +15,8 @@ async def _reset(dut):
     for s in ("ext_mem", "mem_load", "mem_dump", "mem_base", "bp_level", "bp_seed", "chk_lo"):
         getattr(dut, s).value = 0
     dut.chk_hi.value = 0xFFFFFFFF
+    dut.dump_lo.value = 0
+    dut.dump_hi.value = 1023
     dut.rst.value = 1
     await ClockCycles(dut.clk, 3)
     dut.rst.value = 0

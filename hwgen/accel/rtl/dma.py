@@ -47,7 +47,7 @@ class BurstReader(wiring.Component):
             "ar_valid": Out(1), "ar_ready": In(1), "ar_addr": Out(addr_width), "ar_len": Out(8),
             "r_valid": In(1), "r_data": In(data_width),
             "out_valid": Out(1), "out_ready": In(1), "out_data": Out(data_width),
-            "idle": Out(1),
+            "idle": Out(1), "quiet": Out(1),
         })
 
     def elaborate(self, platform):
@@ -82,6 +82,9 @@ class BurstReader(wiring.Component):
         popped = fifo.r_rdy & fifo.r_en
         took = self.ar_valid & self.ar_ready
         m.d.sync += credit.eq(credit - Mux(took, blen, 0) + popped)
+        # Beats requested but not yet received: `quiet` means nothing is on the bus for us.
+        m.d.sync += inflight.eq(inflight + Mux(took, blen, 0) - self.r_valid)
+        m.d.comb += self.quiet.eq((inflight == 0) & ~self.ar_valid)
         return m
 
 
@@ -214,5 +217,5 @@ class BurstWriter(wiring.Component):
         m.d.sync += owed.eq(owed + issue - b_take)
         with m.If(b_take & (self.bresp != 0)):
             m.d.sync += self.bus_error.eq(1)
-        m.d.comb += self.idle.eq(~busy & ~awvalid & (owed == 0) & ~lens.r_rdy)
+        m.d.comb += self.idle.eq(~busy & ~awvalid & (owed == 0) & (lens.level == 0))
         return m
