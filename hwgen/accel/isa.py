@@ -115,8 +115,10 @@ ALU has the same loops and index rules with ``d = a`` (dst, acc entry) and ``s``
 Counters
 ========
 :data:`COUNTERS` are read from the register map. The *operation* counters (``exact=True``) are
-computed identically by the functional simulator and the hardware for runs that end OK or with a
-fetch-time error; the cycle counters exist only in hardware (the simulator reports an estimate).
+computed identically by the functional simulator and the hardware for race-free programs (every
+cross-stage buffer reuse ordered by tokens), whatever the run ends with, except ``insns_fetched``
+after INDEX_RANGE (how far fetch got depends on timing). The cycle counters exist only in hardware
+(the simulator reports an estimate).
 All counters are 32 bits and wrap.
 """
 from __future__ import annotations

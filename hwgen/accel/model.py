@@ -363,10 +363,13 @@ class Machine:
 
     # ------------------------------------------------------------------ run
     def run(self, mem: np.ndarray, mem_base: int, *, insn_addr: int, insn_count: int,
-            dram_base: int, dram_limit: int) -> RunResult:
+            dram_base: int, dram_limit: int, schedule_seed: int | None = None) -> RunResult:
         """Run the program at ``dram_base + insn_addr`` on the DRAM image ``mem`` (a writable
         ``uint8`` array holding physical addresses ``mem_base ..``). The window
-        ``[dram_base, dram_limit)`` must lie inside ``mem``."""
+        ``[dram_base, dram_limit)`` must lie inside ``mem``.
+
+        ``schedule_seed`` interleaves the stages in a random legal order instead of the default
+        one (tests use it to show a program's outcome does not depend on timing)."""
         c = self.config
         counters = {name: 0 for name, _e, _d in isa.COUNTERS}
         tokens = {q: 0 for q in TokenQueue}
@@ -505,17 +508,29 @@ class Machine:
             nonlocal fetch_stopped
             fetch_stopped = True
 
-        progress = True
-        while progress:
-            progress = False
-            while error is None and fetch_step():
-                progress = True
-            for st in Stage:
-                while stage_step(st):
+        if schedule_seed is None:
+            progress = True
+            while progress:
+                progress = False
+                while error is None and fetch_step():
                     progress = True
-                    # let fetch refill as queue slots free up
-                    while error is None and fetch_step():
-                        pass
+                for st in Stage:
+                    while stage_step(st):
+                        progress = True
+                        # let fetch refill as queue slots free up
+                        while error is None and fetch_step():
+                            pass
+        else:
+            # one random actor step at a time: another legal interleaving of the same program
+            rng = np.random.default_rng(schedule_seed)
+            actors = [None, *Stage]
+            while True:
+                for a in rng.permutation(len(actors)):
+                    act = actors[a]
+                    if (fetch_step() if error is None else False) if act is None else stage_step(act):
+                        break
+                else:
+                    break
 
         waiting: dict[str, Any] = {}
         stage_insn: dict[str, Any] = {}

@@ -29,7 +29,7 @@ def test_runtime_imports_neither_amaranth_nor_jinja2():
         "            raise ImportError('blocked ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
         "import numpy as np\n"
-        "import hwgen.runtime, hwgen.accel.isa, hwgen.accel.model\n"
+        "import hwgen.runtime, hwgen.accel.isa, hwgen.accel.model, hwgen.accel.fuzz\n"
         "from hwgen.accel.presets import PRESETS\n"
         "d = hwgen.runtime.FsimDevice(PRESETS['tiny'])\n"
         "r = hwgen.runtime.matmul(d, np.ones((3, 5), int), np.ones((5, 2), int))\n"
