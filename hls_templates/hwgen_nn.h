@@ -126,11 +126,14 @@ class SlidingWindow {
 // Grouped KxK convolution (depthwise: groups == in_channels == out_channels; pointwise: K == 1)
 // with bias, per-channel requantization and the activation clamp.
 //
-// Weights: w[((ky*K + kx)*CPG + ci)*COUT + o] (the [K, K, Cin/groups, Cout] array of the golden
-// model, flattened). Parallelism: PE output channels x SIMD input channels x K*K taps per step.
+// Parallelism: PE output channels x SIMD input channels x K*K taps per step. Weights are laid out
+// as PE banks (one per PE lane) of weight_steps words of weight_lanes = SIMD*K*K packed weights:
+// w[p][og*(CPG/SIMD) + sg][s*K*K + ky*K + kx] is golden weight [ky, kx, sg*SIMD + s, og*PE + p].
+// Output channels of one pixel leave in order, PE at a time.
 template <class CFG>
 void conv2d(hls::stream<typename CFG::in_t>& in, hls::stream<typename CFG::out_t>& out,
-            const typename CFG::weight_store_t w[], const typename CFG::bias_store_t bias[],
+            const typename CFG::weight_store_t w[CFG::pe][CFG::weight_steps][CFG::weight_lanes],
+            const typename CFG::bias_store_t bias[],
             const typename CFG::mult_store_t mult[], const typename CFG::shift_store_t shift[]) {
     static const int K = CFG::kernel;
     static const int CIN = CFG::in_channels;
@@ -147,12 +150,15 @@ void conv2d(hls::stream<typename CFG::in_t>& in, hls::stream<typename CFG::out_t
     static_assert(CFG::accum_width >= CFG::act_width + CFG::weight_width + clog2(K * K * CPG) - 1,
                   "conv2d: accumulator too narrow for the reduction");
     static_assert(CFG::accum_width <= 48, "conv2d: accumulator wider than 48 bits");
+    static_assert(CFG::weight_steps == (COUT / PE) * (CPG / SIMD), "conv2d: weight_steps must be COUT/PE * CPG/SIMD");
+    static_assert(CFG::weight_lanes == SIMD * K * K, "conv2d: weight_lanes must be SIMD * K * K");
     typedef typename CFG::accum_t acc_t;
 
     static SlidingWindow<CFG> sw;
     acc_t acc[PE];
     HWGEN_PRAGMA(HLS ARRAY_PARTITION variable=acc complete)
-    HWGEN_PRAGMA(HLS ARRAY_PARTITION variable=w cyclic factor=PE)
+    HWGEN_PRAGMA(HLS ARRAY_PARTITION variable=w complete dim=1)
+    HWGEN_PRAGMA(HLS ARRAY_PARTITION variable=w complete dim=3)
 
     for (int py = 0; py < CFG::in_height + CFG::pad_top + CFG::pad_bottom; py++) {
         for (int px = 0; px < CFG::in_width + CFG::pad_left + CFG::pad_right; px++) {
@@ -169,7 +175,8 @@ void conv2d(hls::stream<typename CFG::in_t>& in, hls::stream<typename CFG::out_t
                             const int ci = sg * SIMD + s;
                             for (int ky = 0; ky < K; ky++) {
                                 for (int kx = 0; kx < K; kx++) {
-                                    const typename CFG::weight_t wv = w[((ky * K + kx) * CPG + ci) * COUT + o];
+                                    const typename CFG::weight_t wv =
+                                        w[p][og * (CPG / SIMD) + sg][(s * K + ky) * K + kx];
                                     part += sw.win[g * CPG + ci][ky][kx] * wv;
                                 }
                             }

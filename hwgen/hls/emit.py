@@ -79,6 +79,20 @@ def _values(arr: np.ndarray, per_line: int = 24) -> str:
     return ",\n".join("    " + ", ".join(flat[i:i + per_line]) for i in range(0, len(flat), per_line))
 
 
+def _banks(arr: np.ndarray) -> str:
+    """Initializer of a ``[banks][words][lanes]`` array, fully braced."""
+    return ",\n".join("    {" + ", ".join("{" + ", ".join(str(int(v)) for v in word) + "}" for word in bank) + "}"
+                       for bank in arr)
+
+
+def weight_banks(weight: np.ndarray, pe: int, simd: int) -> np.ndarray:
+    """Golden ``[K, K, CPG, COUT]`` weights as ``[PE, (COUT/PE)*(CPG/SIMD), SIMD*K*K]`` ROM banks
+    (the layout ``conv2d`` in ``hwgen_nn.h`` reads)."""
+    k, _, cpg, cout = weight.shape
+    w = weight.reshape(k, k, cpg // simd, simd, cout // pe, pe)      # ky kx sg s og p
+    return w.transpose(5, 4, 2, 3, 0, 1).reshape(pe, (cout // pe) * (cpg // simd), simd * k * k)
+
+
 def accum_width(design: Design, layer) -> int:
     taps = layer.kernel * layer.kernel * (design.net.in_shape(layer)[2] // layer.groups)
     return design.config.act_width + design.config.weight_width + math.ceil(math.log2(max(taps, 2)))
@@ -158,7 +172,9 @@ def render(design: Design) -> dict[str, str]:
         ins = [edge[(s, layer.name)] for s in srcs]
         if layer.kind == "conv":
             qc = qnet.convs[layer.name]
+            banks = weight_banks(qc.weight, lp.pe, lp.simd)
             ints += [("groups", layer.groups), ("pe", lp.pe), ("simd", lp.simd), ("pad_value", 0),
+                     ("weight_steps", banks.shape[1]), ("weight_lanes", banks.shape[2]),
                      ("act_width", aw), ("weight_width", cfg.weight_width),
                      ("accum_width", accum_width(design, layer)), ("act_lo", qc.lo), ("act_hi", qc.hi)]
             types += [("weight_t", f"ap_int<{cfg.weight_width}>"), ("accum_t", f"ap_int<{accum_width(design, layer)}>"),
@@ -168,8 +184,8 @@ def render(design: Design) -> dict[str, str]:
                        f"{layer.stride}, {ic} -> {oc} channels, {layer.activation}, PE {lp.pe} x SIMD {lp.simd}")
             pre = f"{layer.name}"
             arrays += [
-                {"name": f"{pre}_w", "ctype": _ctype_for(cfg.weight_width), "size": qc.weight.size,
-                 "data": _values(qc.weight)},
+                {"name": f"{pre}_w", "ctype": _ctype_for(cfg.weight_width), "size": "][".join(map(str, banks.shape)),
+                 "data": _banks(banks)},
                 {"name": f"{pre}_bias", "ctype": "int", "size": qc.bias.size, "data": _values(qc.bias)},
                 {"name": f"{pre}_mult", "ctype": "int", "size": qc.multiplier.size, "data": _values(qc.multiplier)},
                 {"name": f"{pre}_shift", "ctype": "unsigned char", "size": qc.shift.size, "data": _values(qc.shift)},

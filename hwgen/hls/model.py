@@ -81,3 +81,22 @@ def test_images(qnet: QuantNetwork, count: int, seed: int = 0) -> list[np.ndarra
             img = structured[(i // 2) % len(structured)]()
         out.append(np.ascontiguousarray(img, dtype=np.int64))
     return out
+
+
+def box_from_record(record: np.ndarray, qnet: QuantNetwork,
+                    anchors: tuple[tuple[float, float], ...] | None = None) -> dict[str, float]:
+    """Real-valued box of a decoded record: centre and size relative to the image (0..1) and the
+    confidence as a probability. ``tx, ty`` go through a sigmoid inside the cell, ``tw, th`` scale
+    the anchor (width, height in cells, default 1 x 1) exponentially (YOLO-style)."""
+    rec = np.asarray(record).reshape(-1)
+    conf, a, gy, gx, tx, ty, tw, th = (int(v) for v in rec)
+    head_in = qnet.net.inputs_of(qnet.net.output)[0]
+    gh, gw, _ = qnet.net.shape(head_in)
+    s = qnet.scales[head_in].reshape(-1, HEAD_VALUES)[a]
+    aw, ah = (anchors or ((1.0, 1.0),) * qnet.net.output.anchors)[a]
+
+    def sig(v: float) -> float:
+        return float(1.0 / (1.0 + np.exp(-v)))
+    return {"cx": (gx + sig(tx * s[0])) / gw, "cy": (gy + sig(ty * s[1])) / gh,
+            "w": aw * float(np.exp(tw * s[2])) / gw, "h": ah * float(np.exp(th * s[3])) / gh,
+            "confidence": sig(conf * s[4]), "anchor": a}

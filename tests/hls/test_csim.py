@@ -166,3 +166,16 @@ def test_full_skynet_is_bit_exact(tmp_path):
     r = csim.run_csim(tmp_path / "skynet", images=2)      # one random, one structured image
     assert r.mismatches == 0, r.layers
     assert r.layers.keys() >= {"b1_pw", "reorg", "cat", "b6_pw", "head"}
+
+
+def test_parallel_lanes_and_npz_weights_are_bit_exact(tmp_path):
+    from hwgen.nn.models import build_model, random_params, save_params
+    save_params(random_params(build_model("skynet-tiny"), 11), tmp_path / "w.npz")
+    cfg = dataclasses.replace(TINY, board="zcu104", weights=str(tmp_path / "w.npz"), parallelism=(
+        "b1_dw=3x1", "b2_pw=4x2", "b4_dw=16x1", "b5_pw=8x24", "b6_dw=8x1", "b6_pw=4x8", "head_conv=5x4"))
+    design = emit.generate(cfg, tmp_path / "p")
+    assert design.plan.layer("b5_pw").pe == 8 and design.plan.layer("b5_pw").simd == 24
+    text = (tmp_path / "p" / f"{design.top}_weights.h").read_text()
+    assert f"b5_pw_w[8][4][24] = {{" in text
+    r = csim.run_csim(tmp_path / "p", images=3)
+    assert r.mismatches == 0, r.layers

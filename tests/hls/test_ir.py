@@ -144,3 +144,13 @@ def test_golden_model_refuses_out_of_range_images():
         golden.forward(q, np.full((32, 64, 3), 200))
     with pytest.raises(ModelError, match=r"image shape \(4, 4, 3\) does not match the network input \(32, 64, 3\)"):
         golden.forward(q, np.zeros((4, 4, 3), np.int64))
+
+
+def test_box_from_record_is_inside_the_cell():
+    net = build_model("skynet-tiny")
+    q = quantize_network(net, random_params(net))
+    rec = golden.forward(q, q.quantize_input(np.full(net.input_shape, 0.5)))["head"]
+    box = golden.box_from_record(rec, q)
+    conf, a, gy, gx = rec.reshape(-1)[:4]
+    assert gx / 8 <= box["cx"] <= (gx + 1) / 8 and gy / 4 <= box["cy"] <= (gy + 1) / 4
+    assert box["w"] > 0 and box["h"] > 0 and 0 < box["confidence"] < 1 and box["anchor"] == a
