@@ -145,6 +145,8 @@ def map_graph(graph: PrefixGraph, carry_in: bool = False, model: str = "top") ->
     body = [rx.sub("=co", gl) for gl in gates]
     text = [f".model {model}", ".inputs " + " ".join(ins), ".outputs " + " ".join(outs_names),
             *body, ".end"]
+    if n == 1:  # one-bit ports have no index in Yosys's netlists
+        text = [re.sub(r"\b([abs])\[0\]", r"\1", t) for t in text]
     lv = max(level[o] for o in outs_names)
     return MappedNetlist("\n".join(text) + "\n", sum(cells.values()), lv, dict(sorted(cells.items())))
 

@@ -39,6 +39,8 @@ class PrefixAdder(wiring.Component):
     """
 
     def __init__(self, graph: PrefixGraph, *, style: str = "asic", carry_in: bool = False):
+        if not isinstance(graph, PrefixGraph) or style not in STYLES:
+            self._MustUse__used = True  # rejected: no "never used" warning for it
         if not isinstance(graph, PrefixGraph):
             raise TypeError(f"PrefixAdder graph must be a PrefixGraph, not {type(graph).__name__}")
         check_choice("PrefixAdder", "style", style, STYLES)

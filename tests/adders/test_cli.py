@@ -1,0 +1,86 @@
+"""``hwgen adders`` commands: outputs and one-line errors."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hwgen.cli import main
+
+
+def _err(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    return err
+
+
+def test_generate_writes_verilog_manifest_and_graph(tmp_path, capsys):
+    out = tmp_path / "ks"
+    assert main(["adders", "generate", "--arch", "kogge-stone", "--width", "12", "--style", "asic",
+                 "--carry-in", "--out", str(out)]) == 0
+    assert "proven equal to a + b" in capsys.readouterr().out
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["graph.json", "hwgen_adder_kogge_stone_12_asic_ci.v", "manifest.json"]
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["config"] == {"width": 12, "arch": "kogge-stone", "style": "asic", "carry_in": True}
+    assert man["adder"]["graph"]["depth"] == 4 and man["adder"]["equivalent"]
+    again = tmp_path / "ks2"
+    assert main(["adders", "generate", "--graph", str(out / "graph.json"), "--style", "fpga",
+                 "--out", str(again), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["equivalent"] and res["graph"]["width"] == 12
+
+
+def test_generate_errors(tmp_path, capsys):
+    out = tmp_path / "o"
+    err = _err(capsys, ["adders", "generate", "--arch", "wallace", "--width", "8", "--out", str(out)])
+    assert err == ("hwgen: error: unknown adder architecture 'wallace'; valid architectures: ripple, "
+                   "sklansky, kogge-stone, brent-kung, han-carlson, ladner-fischer, knowles, min-size")
+    err = _err(capsys, ["adders", "generate", "--arch", "ripple", "--width", "0", "--out", str(out)])
+    assert err == "hwgen: error: adder width must be an integer in 1..1024, not 0"
+    err = _err(capsys, ["adders", "generate", "--arch", "ripple", "--width", "8", "--style", "vlsi",
+                        "--out", str(out)])
+    assert err == "hwgen: error: adders generate.style must be one of asic, fpga, not 'vlsi'"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"width": 3, "nodes": [[1, 0]], "outputs": [0, 3, 2]}))
+    err = _err(capsys, ["adders", "generate", "--graph", str(bad), "--out", str(out)])
+    assert err == ("hwgen: error: bit 2 is not covered: output 2 must be a node covering [2:0], "
+                   "not [2:2]")
+    err = _err(capsys, ["adders", "generate", "--arch", "ripple", "--out", str(out)])
+    assert err == "hwgen: error: --width is required with --arch"
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json"]
+
+
+def test_explore_errors(tmp_path, capsys):
+    out = tmp_path / "e"
+    err = _err(capsys, ["adders", "explore", "--width", "8", "--budget-s", "-1", "--out", str(out)])
+    assert err == "hwgen: error: explore budget must be a positive number of seconds, not -1.0"
+    err = _err(capsys, ["adders", "explore", "--width", "0", "--budget-s", "5", "--out", str(out)])
+    assert err == "hwgen: error: explore.width must be an integer in 2..256, not 0"
+    assert not out.exists()
+
+
+def test_explore_writes_front(tmp_path, capsys):
+    out = tmp_path / "x"
+    assert main(["adders", "explore", "--width", "8", "--budget-s", "8", "--out", str(out),
+                 "--cache", str(tmp_path / "cache"), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    doc = json.loads((out / "front.json").read_text())
+    assert doc["front"] and (out / "front.png").stat().st_size > 1000
+    for p in doc["front"]:
+        assert set(("name", "size", "depth", "max_fanout", "area", "delay", "levels", "verilog")) <= set(p)
+        text = (out / p["verilog"]).read_text()
+        assert "module hwgen_adder_" in text and p["equivalent"]
+    delays = [p["delay"] for p in doc["front"]]
+    areas = [p["area"] for p in doc["front"]]
+    assert delays == sorted(delays) and areas == sorted(areas, reverse=True)
+    names = {b["name"] for b in doc["baselines"]}
+    assert {"kogge-stone", "brent-kung", "sklansky", "ripple", "a+b"} <= names
+    assert doc["summary"]["min_size_at_min_depth"] == 12  # 8 bits, depth 3
+    assert res["summary"] == doc["summary"]
+    # a second run resumes from the cache
+    assert main(["adders", "explore", "--width", "8", "--budget-s", "8", "--out", str(out),
+                 "--cache", str(tmp_path / "cache")]) == 0
+    assert "Pareto front" in capsys.readouterr().out
