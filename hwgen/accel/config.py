@@ -104,9 +104,6 @@ class AccelConfig:
         if self.acc_width < self.input_width + self.weight_width:
             raise ConfigError(f"{_OWNER}.acc_width must be at least input_width + weight_width = "
                               f"{self.input_width + self.weight_width}, not {self.acc_width}")
-        if self.output_width > self.acc_width:
-            raise ConfigError(f"{_OWNER}.output_width must be at most acc_width = {self.acc_width}, "
-                              f"not {self.output_width}")
         beat = self.axi_bytes
         for name, size in self.element_bytes.items():
             if size % beat:

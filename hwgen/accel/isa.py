@@ -510,7 +510,7 @@ def encode(insn: Insn) -> int:
         if not 0 <= insn.word < (1 << INSN_BITS):
             raise ProgramError(f"raw instruction word must fit in 128 bits, not {insn.word:#x}")
         return insn.word
-    cls_fields = _CLASSES.get(insn.opcode)
+    cls_fields = _CLASSES.get(getattr(insn, "opcode", None))
     if cls_fields is None:
         raise TypeError(f"cannot encode {type(insn).__name__}")
     word = 0
