@@ -1,0 +1,169 @@
+"""``hwgen accel``: generate the accelerator, run a matmul on a back end."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ..cliutil import add_config_flags, add_json, add_out, emit, resolve_config, table
+from ..errors import ConfigError
+from ..outdir import staged_output
+from . import isa
+from .config import AccelConfig
+from .presets import PRESETS
+
+BACKENDS = ("fsim", "icarus", "verilator")
+
+
+def isa_files(config: AccelConfig) -> dict[str, str]:
+    """The ISA artefacts written beside the Verilog (name -> text)."""
+    return {"hwgen_accel.h": isa.c_header(config), "regmap.json": isa.regmap_json(config),
+            "ISA.md": isa.isa_markdown(config)}
+
+
+def _rtl():
+    """``hwgen.accel.rtl`` when it exists (it needs amaranth), else None."""
+    try:
+        mod = importlib.import_module("hwgen.accel.rtl")
+    except ModuleNotFoundError as e:
+        if e.name in ("hwgen.accel.rtl", "amaranth"):
+            return None
+        raise
+    return mod if hasattr(mod, "generate") else None
+
+
+def generate(config: AccelConfig, out_dir: str | Path) -> dict[str, Any]:
+    """Write the accelerator Verilog + manifest (when the RTL generator is installed) and the C
+    header, register map JSON and ISA reference into ``out_dir`` (staged). Returns a summary."""
+    out_dir = Path(out_dir)
+    files = isa_files(config)
+    rtl = _rtl()
+    if rtl is not None:
+        exp = rtl.generate(config, out_dir, extra_files=files)
+        verilog = exp.verilog.name
+    else:
+        with staged_output(out_dir) as stage:
+            for name, text in files.items():
+                (stage / name).write_text(text)
+        verilog = None
+    return {"slug": config.slug, "out": str(out_dir), "verilog": verilog, "files": sorted(files),
+            "macs_per_cycle": config.macs_per_cycle, "buffer_bytes": config.buffer_bytes}
+
+
+def make_device(config: AccelConfig, backend: str, work: Path | None = None, **kw):
+    """A runtime device for ``backend`` (RTL back ends generate the Verilog into ``work``)."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend == "fsim":
+        from ..runtime import FsimDevice
+        return FsimDevice(config)
+    try:
+        from ..runtime.rtl_device import RtlDevice
+    except ImportError:
+        raise ConfigError(f"backend {backend} needs hwgen.runtime.rtl_device, which is not installed") from None
+    if _rtl() is None:
+        raise ConfigError(f"backend {backend} needs the RTL generator hwgen.accel.rtl (amaranth)")
+    work = Path(work or tempfile.mkdtemp(prefix="hwgen-accel-"))
+    summary = generate(config, work / "rtl")
+    return RtlDevice(work / "rtl" / summary["verilog"], backend, work_dir=work / "sim", **kw)
+
+
+def run_matmul(config: AccelConfig, backend: str, m: int, k: int, n: int, *, shift: int = 0,
+               seed: int = 0, work: Path | None = None) -> dict[str, Any]:
+    """Random int matmul on ``backend``, checked against numpy; returns the figures."""
+    import numpy as np
+    from ..runtime import matmul, reference
+    for name, v in (("m", m), ("k", k), ("n", n)):
+        if not isinstance(v, int) or v < 1:
+            raise ConfigError(f"--{name} must be a positive integer, not {v}")
+    rng = np.random.default_rng(seed)
+    lo_a, hi_a = -(1 << (config.input_width - 1)), 1 << (config.input_width - 1)
+    lo_b, hi_b = -(1 << (config.weight_width - 1)), 1 << (config.weight_width - 1)
+    a = rng.integers(lo_a, hi_a, (m, k))
+    b = rng.integers(lo_b, hi_b, (k, n))
+    with tempfile.TemporaryDirectory(prefix="hwgen-accel-") as tmp:
+        t0 = time.monotonic()
+        dev = make_device(config, backend, Path(work) if work is not None else Path(tmp))
+        t1 = time.monotonic()
+        try:
+            r = matmul(dev, a, b, shift=shift)
+        finally:
+            dev.close()
+        t2 = time.monotonic()
+    mismatches = int((r.out != reference(config, a, b, shift)).sum())
+    c = r.result.counters
+    return {"backend": backend, "preset_slug": config.slug, "m": m, "k": k, "n": n, "shift": shift,
+            "cycles": c["cycles"], "cycles_exact": r.result.exact_cycles,
+            "utilization": round(r.utilization, 4), "macs": r.macs, "mismatches": mismatches,
+            "insns": r.insns, "tiling": [r.tiling.tm, r.tiling.tn, r.tiling.tk],
+            "gemm_uops": c["gemm_uops"], "dram_read_bytes": c["dram_read_bytes"],
+            "dram_write_bytes": c["dram_write_bytes"],
+            "busy": {s: c[f"{s}_busy"] for s in ("load", "compute", "store")},
+            "stall": {s: c[f"{s}_stall"] for s in ("load", "compute", "store")},
+            "setup_s": round(t1 - t0, 3), "run_s": round(t2 - t1, 3)}
+
+
+def matmul_table(results: list[dict[str, Any]]) -> str:
+    rows = [[r["backend"], f"{r['m']}x{r['k']}x{r['n']}", r["cycles"] if r["cycles_exact"] else f"~{r['cycles']}",
+             f"{100 * r['utilization']:.1f}%", r["busy"]["load"], r["busy"]["compute"], r["busy"]["store"],
+             r["mismatches"], f"{r['run_s']:.2f}"] for r in results]
+    return table(rows, ["backend", "MxKxN", "cycles", "GEMM util", "load busy", "compute busy",
+                        "store busy", "mismatches", "run s"])
+
+
+# ------------------------------------------------------------------ CLI handlers
+def _generate(args: argparse.Namespace) -> int:
+    cfg = resolve_config(args, AccelConfig, PRESETS)
+    s = generate(cfg, args.out)
+
+    def render(s):
+        lines = [f"accelerator {s['slug']} ({s['macs_per_cycle']} MACs/cycle) -> {s['out']}"]
+        if s["verilog"] is None:
+            lines.append("RTL generator not available: wrote the ISA files only")
+        rows = [[name, ""] for name in ([s["verilog"], "manifest.json"] if s["verilog"] else []) + s["files"]]
+        for r in rows:
+            r[1] = {"hwgen_accel.h": "C header (fields, registers, sizes)",
+                    "regmap.json": "register map and instruction formats",
+                    "ISA.md": "ISA reference", "manifest.json": "config, ports, tool versions"}.get(r[0], "Verilog")
+        lines.append(table(rows, ["file", "contents"]))
+        lines.append("buffers: " + ", ".join(f"{k} {v // 1024} KiB" if v >= 1024 else f"{k} {v} B"
+                                             for k, v in s["buffer_bytes"].items()))
+        return "\n".join(lines)
+    emit(s, args, render)
+    return 0
+
+
+def _matmul(args: argparse.Namespace) -> int:
+    cfg = resolve_config(args, AccelConfig, PRESETS)
+    work = None
+    if args.out:
+        work = Path(args.out)
+    r = run_matmul(cfg, args.backend, args.m, args.k, args.n, shift=args.shift, seed=args.seed, work=work)
+    emit(r, args, lambda r: matmul_table([r]) + ("" if r["cycles_exact"] else
+                                                 "\n(~: the functional simulator's cycle estimate)"))
+    return 0 if r["mismatches"] == 0 else 1
+
+
+def register(sub) -> None:
+    p = sub.add_parser("accel", help="the GEMM accelerator: generate, run a matmul")
+    s = p.add_subparsers(dest="accel_command", metavar="COMMAND")
+    s.required = True
+    g = s.add_parser("generate", help="Verilog, manifest, C header, register map and ISA reference")
+    add_config_flags(g, list(PRESETS), "default")
+    add_out(g)
+    add_json(g)
+    g.set_defaults(func=_generate)
+    m = s.add_parser("matmul", help="random int matmul on a back end, checked against numpy")
+    add_config_flags(m, list(PRESETS), "default")
+    m.add_argument("--backend", default="fsim", choices=BACKENDS, help="fsim, icarus or verilator")
+    m.add_argument("--m", type=int, default=64)
+    m.add_argument("--k", type=int, default=64)
+    m.add_argument("--n", type=int, default=64)
+    m.add_argument("--shift", type=int, default=0, help="rounding right shift before saturation")
+    m.add_argument("--seed", type=int, default=0)
+    add_out(m, required=False)
+    add_json(m)
+    m.set_defaults(func=_matmul)
