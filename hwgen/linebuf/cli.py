@@ -33,7 +33,7 @@ def _add_flags(p: argparse.ArgumentParser, presets, depthwise: bool) -> None:
     add_config_flags(p, list(presets), default_preset="default")
     p.add_argument("--kernel", type=int, metavar="K", help="window size K (1..7)")
     p.add_argument("--stride", type=int, metavar="S", help="stride (1 or 2)")
-    p.add_argument("--padding", type=_padding, metavar="MODE",
+    p.add_argument("--padding", metavar="MODE",
                    help="none, same, or top,bottom,left,right (each pair summing to at most K-1)")
     p.add_argument("--pad-value", type=int, metavar="V", help="value of padding pixels")
     p.add_argument("--max-width", type=int, metavar="W", help="largest run-time image width")
@@ -53,6 +53,8 @@ def _config(args, cls, presets):
     flags = dict(_COMMON, **(_DW if cls is DepthwiseConfig else {}))
     changes = {field: getattr(args, flag) for flag, field in flags.items()
                if getattr(args, flag, None) is not None}
+    if "padding" in changes:
+        changes["padding"] = _padding(changes["padding"])
     return dataclasses.replace(cfg, **changes) if changes else cfg
 
 

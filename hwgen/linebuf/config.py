@@ -19,8 +19,17 @@ SHIFT_WIDTH = 6
 
 
 def _check_padding(owner: str, kernel: int, padding) -> Padding:
-    if isinstance(padding, str):
-        return check_choice(owner, "padding", padding, ("none", "same"))
+    if isinstance(padding, str) and padding in ("none", "same"):
+        return padding
+    if isinstance(padding, (list, tuple)) and len(padding) == 1 and isinstance(padding[0], str):
+        padding = padding[0]          # from ``--set padding=...`` over an explicit padding
+    if isinstance(padding, str) and padding in ("none", "same"):
+        return padding
+    if isinstance(padding, str) and "," in padding:
+        try:
+            padding = tuple(int(p) for p in padding.split(","))
+        except ValueError:
+            pass
     if isinstance(padding, list):
         padding = tuple(padding)
     if (not isinstance(padding, tuple) or len(padding) != 4
@@ -29,8 +38,8 @@ def _check_padding(owner: str, kernel: int, padding) -> Padding:
                           f"(top, bottom, left, right), not {padding!r}")
     t, b, l, r = padding
     if min(padding) < 0 or t + b > kernel - 1 or l + r > kernel - 1:
-        raise ConfigError(f"{owner}.padding must have top+bottom and left+right in 0..kernel-1 "
-                          f"({kernel - 1}), not {padding!r}")
+        raise ConfigError(f"{owner}.padding must be non-negative with top+bottom and left+right "
+                          f"at most kernel-1 ({kernel - 1}), not {padding!r}")
     return padding
 
 
@@ -74,13 +83,13 @@ class LineBufferConfig:
     def __post_init__(self):
         own = type(self).__name__
         check_int(own, "kernel", self.kernel, 1, 7)
-        check_int(own, "stride", self.stride, 1, 2)
+        check_type(own, "stride", self.stride, int)
+        check_choice(own, "stride", self.stride, (1, 2))
         object.__setattr__(self, "padding", _check_padding(own, self.kernel, self.padding))
         check_int(own, "max_width", self.max_width, 1, 4096)
         check_int(own, "max_height", self.max_height, 1, 4096)
         check_int(own, "channels", self.channels, 1, 1024)
         check_int(own, "data_width", self.data_width, 1, 32)
-        check_type(own, "pad_value", self.pad_value, int)
         lo, hi = -(1 << (self.data_width - 1)), (1 << self.data_width) - 1
         check_int(own, "pad_value", self.pad_value, lo, hi)
 

@@ -114,6 +114,7 @@ class LineBuffer(wiring.Component):
 
     def __init__(self, config: LineBufferConfig):
         if not isinstance(config, LineBufferConfig):
+            self._MustUse__silence = True    # never elaborated: no "created but never used" warning
             raise TypeError(f"LineBuffer needs a LineBufferConfig, not {type(config).__name__}")
         self.config = config
         super().__init__({
@@ -327,6 +328,7 @@ class DepthwiseConv(wiring.Component):
 
     def __init__(self, config: DepthwiseConfig):
         if not isinstance(config, DepthwiseConfig):
+            self._MustUse__silence = True    # never elaborated: no "created but never used" warning
             raise TypeError(f"DepthwiseConv needs a DepthwiseConfig, not {type(config).__name__}")
         self.config = config
         super().__init__({
