@@ -125,11 +125,12 @@ def _explore(args) -> int:
 
 
 def render_front(r: dict, out) -> str:
-    rows = [[p["name"], p["size"], p["depth"], p["max_fanout"], p["area"], p["delay"], p["levels"]]
-            for p in r["front"]]
+    rows = [[p["name"], p["sizing"], p["size"], p["depth"], p["max_fanout"], p["area"], p["delay"],
+             p["levels"]] for p in r["front"]]
     s = r["summary"]
     lines = [f"evaluated {r['evaluated']} graphs in {r['elapsed_s']} s; Pareto front:",
-             table(rows, ["name", "size", "depth", "fanout", "area um2", "delay ps", "levels"]),
+             table(rows, ["name", "sizing", "size", "depth", "fanout", "area um2", "delay ps",
+                          "levels"]),
              "baselines:",
              table([[p["name"], p.get("size", "-"), p.get("depth", "-"), p["area"], p["delay"]]
                     for p in r["baselines"]], ["name", "size", "depth", "area um2", "delay ps"]),

@@ -135,7 +135,7 @@ _INF = 1 << 30
 
 
 @functools.lru_cache(maxsize=None)
-def _mincost(n: int, d: int, dl: int) -> tuple[int, tuple]:
+def _mincost(n: int, d: int, dl: int, f: int = 1 << 30) -> tuple[int, tuple]:
     """Smallest size (and the recipe) of a prefix circuit on ``n`` elements whose outputs have
     depth <= ``d``, except the last (full span), which needs depth <= ``dl``.
 
@@ -149,15 +149,15 @@ def _mincost(n: int, d: int, dl: int) -> tuple[int, tuple]:
     if dl < _levels(n) or d < _levels(n - 1):
         return _INF, ()
     best: tuple[int, tuple] = (_INF, ())
-    for m in range(n - 1, 0, -1):
+    for m in range(n - 1, max(0, n - f - 1), -1):
         # the low total feeds every high output: by dl - 1 for the last, d - 1 for the others
-        lo, _ = _mincost(m, d, (min(d, dl) if n - m >= 2 else dl) - 1)
-        hi, _ = _mincost(n - m, d - 1, dl - 1)
+        lo, _ = _mincost(m, d, (min(d, dl) if n - m >= 2 else dl) - 1, f)
+        hi, _ = _mincost(n - m, d - 1, dl - 1, f)
         c = lo + hi + (n - m)
         if c < best[0]:
             best = (c, ("split", m))
     half = (n + 1) // 2
-    inner, _ = _mincost(half, d - 2, dl - 1)
+    inner, _ = _mincost(half, d - 2, dl - 1, f)
     c = n // 2 + (n - 1) // 2 + inner - (1 if n % 2 else 0) + (0 if n % 2 else 0)
     # n even: n/2 pairs + (n/2 - 1) fixes; n odd: (n-1)/2 pairs + (n-3)/2 fixes.
     c = (n // 2 + (n // 2 - 1) + inner) if n % 2 == 0 else ((n - 1) // 2 + (n - 3) // 2 + inner)
@@ -166,19 +166,21 @@ def _mincost(n: int, d: int, dl: int) -> tuple[int, tuple]:
     return best
 
 
-def min_size_cost(n: int, depth: int) -> int:
+def min_size_cost(n: int, depth: int, fanout: int | None = None) -> int:
     """Size of :func:`min_size` ``(n, depth)`` (without building it); a huge number if impossible."""
-    return _mincost(n, depth, depth)[0]
+    return _mincost(n, depth, depth, fanout or 1 << 30)[0]
 
 
-def min_size(n: int, depth: int | None = None) -> PrefixGraph:
+def min_size(n: int, depth: int | None = None, fanout: int | None = None) -> PrefixGraph:
     """hwgen's minimum-size construction under a depth limit (default ceil(log2 n)).
 
     A dynamic program over two recursive decompositions (Sklansky-like split with per-part depth
     budgets, Brent-Kung-like pairing), choosing the smallest at each sub-problem. It reaches
     31 and 74 nodes at depth 4 and 5 for 16 and 32 bits (the known optima) and the Snir bound
-    (zero deficiency) where depth allows.
+    (zero deficiency) where depth allows. ``fanout`` caps how many high outputs one low total
+    may feed in a split (the graph's fanout is then about ``fanout + 1``).
     """
+    f = fanout or 1 << 30
     depth = _levels(n) if depth is None else depth
     if depth < _levels(n):
         raise ConfigError(f"a {n}-bit prefix graph needs depth >= {_levels(n)}, not {depth}")
@@ -195,9 +197,10 @@ def min_size(n: int, depth: int | None = None) -> PrefixGraph:
         k = len(elems)
         if k == 1:
             return [elems[0]]
-        cost, recipe = _mincost(k, d, dl)
+        cost, recipe = _mincost(k, d, dl, f)
         if cost >= _INF:
-            raise ConfigError(f"no prefix graph on {n} bits within depth {depth}")
+            raise ConfigError(f"no prefix graph on {n} bits within depth {depth}"
+                          + (f" and fanout {fanout}" if fanout else ""))
         if recipe[0] == "split":
             m = recipe[1]
             low = build(elems[:m], d, (min(d, dl) if k - m >= 2 else dl) - 1)
@@ -217,9 +220,12 @@ def min_size(n: int, depth: int | None = None) -> PrefixGraph:
                 out.append(op(elems[j], inner[j // 2 - 1]))
         return out
 
+    if _mincost(n, depth, depth, f)[0] >= _INF:
+        raise ConfigError(f"no prefix graph on {n} bits within depth {depth}"
+                          + (f" and fanout {fanout}" if fanout else ""))
     outs = build(list(range(n)), depth, depth)
     return PrefixGraph(width=n, nodes=tuple(nodes), outputs=tuple(outs),
-                       name=f"min-size-d{depth}")
+                       name=f"min-size-d{depth}" + (f"-f{fanout}" if fanout else ""))
 
 
 ARCHITECTURES: dict[str, Callable[[int], PrefixGraph]] = {

@@ -26,7 +26,7 @@ from .graph import PrefixGraph
 from .library import LIB_PATH
 from .mapping import map_graph, predict
 
-EVAL_VERSION = "1"
+EVAL_VERSION = "2"
 SIZING = "topo; upsize; dnsize; stime -p"
 
 
@@ -108,6 +108,11 @@ def _parse_stats(out: str) -> list[dict]:
     return stats
 
 
+def _area_delay(out: str) -> list[tuple[float, float]]:
+    return [(float(a), float(d)) for a, d in
+            re.findall(r"Area =\s*([\d.]+).*?Delay =\s*([\d.]+) ps", out)]
+
+
 def evaluate(graph: PrefixGraph, *, carry_in: bool = False, cache_dir: str | Path | None = None,
              use_cache: bool = True) -> dict:
     """Prove, check and measure the ``asic`` adder of ``graph`` (see the module docstring).
@@ -139,22 +144,31 @@ def evaluate(graph: PrefixGraph, *, carry_in: bool = False, cache_dir: str | Pat
         synth_blif(reference_verilog(graph.width, carry_in), "ref", t, "ref")
         (t / "mapped.blif").write_text(mapped.blif)
         out = _abc(f"read_lib -w {LIB_PATH}; read dut.blif; strash; print_stats; cec ref.blif; "
-                   f"read mapped.blif; print_stats; cec dut.blif; {SIZING}; print_stats; "
-                   f"print_gates", t)
+                   f"read mapped.blif; print_stats; cec dut.blif; topo; stime; {SIZING}; "
+                   f"print_stats; print_gates", t)
+        # the sizing curve: all X1 (smallest), fully upsized (fastest), and targets between
+        x1 = _area_delay(out)[0]
+        fast = _area_delay(out)[-1]
+        targets = [fast[1] + f * (x1[1] - fast[1]) for f in (0.15, 0.35, 0.6)]
+        cmds = "; ".join(f"read mapped.blif; topo; upsize -D {t:.1f}; dnsize -D {t:.1f}; stime"
+                         for t in targets)
+        curve_out = _abc(f"read_lib -w {LIB_PATH}; {cmds}", t)
     proofs = out.count("Networks are equivalent")
     if proofs != 2:
         raise ToolError(f"equivalence proof failed for {graph.width}-bit graph {graph.name} "
                         f"({proofs} of 2 proofs passed)")
     st = _parse_stats(out)
     aig, mapped_st, sized = st[0], st[1], st[-1]
-    area = float(re.findall(r"Area =\s*([\d.]+)", out)[-1])
-    delay = float(re.findall(r"Delay =\s*([\d.]+) ps", out)[-1])
+    area, delay = fast
+    curve = sorted({(round(a, 3), round(d, 2)) for a, d in [x1, fast] + _area_delay(curve_out)},
+                   key=lambda p: p[1])
+    curve = [list(p) for p in curve]
     cells = {k: int(v) for k, v in re.findall(r"^(\w+_X\d)\s+Fanin.*?Instance =\s+(\d+)", out, re.M)}
     res = {
         "name": graph.name, **graph.metrics(), "carry_in": carry_in,
         "area": round(area, 3), "delay": round(delay, 2),
         "gates": sized["nodes"], "levels": sized["lev"], "aig_ands": aig["nodes"],
-        "cells": cells,
+        "cells": cells, "sizing_curve": curve,
         "predicted": {"gates": pred["gates"], "levels": pred["levels"], "aig_ands": pred["aig_ands"]},
         "equivalent": True,
     }

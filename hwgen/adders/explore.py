@@ -9,9 +9,9 @@ from ..configbase import check_int
 from ..errors import ConfigError
 from ..outdir import staged_output
 from .constructions import CLASSIC
-from .search import area_at, explore, hypervolume, pareto
+from .search import area_at, expand, explore, hypervolume, pareto
 
-FIELDS = ("name", "size", "depth", "max_fanout", "area", "delay", "levels", "gates")
+FIELDS = ("name", "sizing", "size", "depth", "max_fanout", "area", "delay", "levels", "gates")
 
 
 def check_explore_args(width: int, budget_s: float, jobs: int | None = None) -> None:
@@ -36,7 +36,8 @@ def summarize(points: list[dict]) -> dict:
         out["hypervolume_ref"] = {"delay": round(ref[0], 2), "area": round(ref[1], 2)}
         out["hypervolume_gain"] = round(hypervolume(front, ref) / hv_c - 1, 4) if hv_c else None
         for nm in ("kogge-stone", "han-carlson", "brent-kung", "sklansky", "ladner-fischer"):
-            c = next((p for p in classic if p["name"] == nm), None)
+            # a structure's delay is its fastest (fully upsized) point
+            c = min((p for p in classic if p["name"] == nm), key=lambda p: p["delay"], default=None)
             if c:
                 a_s, a_c = area_at(front, c["delay"]), area_at(cfront, c["delay"])
                 out["area_saving_at"][nm] = round(1 - a_s / a_c, 4) if a_c < math.inf else None
@@ -60,9 +61,11 @@ def plot_front(points: list[dict], front: list[dict], path: Path, width: int) ->
                label="searched front")
     for p in points:
         if p["name"] in CLASSIC or p["name"] == "a+b":
-            ax.scatter([p["delay"]], [p["area"]], marker="s", c="C3", s=30)
-            ax.annotate(p["name"], (p["delay"], p["area"]), fontsize=7, xytext=(3, 3),
-                        textcoords="offset points")
+            fastest = p.get("sizing", "min-delay") == "min-delay"
+            ax.scatter([p["delay"]], [p["area"]], marker="s", c="C3", s=30 if fastest else 8)
+            if fastest:
+                ax.annotate(p["name"], (p["delay"], p["area"]), fontsize=7, xytext=(3, 3),
+                            textcoords="offset points")
     ax.scatter([], [], marker="s", c="C3", label="baselines")
     ax.set_xlabel("delay (ps, hwgen45)")
     ax.set_ylabel("area (um2, hwgen45)")
@@ -85,7 +88,7 @@ def run_explore(width: int, budget_s: float, out: str | Path, *, cache_dir: str 
     res = explore(width, budget_s, cache, jobs=jobs, progress=progress)
     if not res["points"]:
         raise ConfigError(f"explore evaluated no graph within {budget_s} s; give a larger budget")
-    points = res["points"]
+    points = expand(res["points"])
     front = pareto(points)
     summary = summarize(points)
     # a + b as synthesized by Yosys and mapped freely by ABC (may restructure): a reference only
@@ -97,20 +100,24 @@ def run_explore(width: int, budget_s: float, out: str | Path, *, cache_dir: str 
         for p in front:
             g = res["graphs"][p["name"]]
             vfile = f"verilog/hwgen_adder_{_safe(p['name'])}_{width}.v"
-            (stage / vfile).write_text(adder_verilog(g, "asic", False,
-                                                     top=f"hwgen_adder_{_safe(p['name'])}_{width}"))
-            g.save(stage / "graphs" / f"{_safe(p['name'])}.json")
+            if not (stage / vfile).exists():
+                (stage / vfile).write_text(adder_verilog(
+                    g, "asic", False, top=f"hwgen_adder_{_safe(p['name'])}_{width}"))
+                g.save(stage / "graphs" / f"{_safe(p['name'])}.json")
             entries.append({**{k: p[k] for k in FIELDS}, "verilog": vfile,
                             "graph": f"graphs/{_safe(p['name'])}.json", "equivalent": p["equivalent"]})
-        for p in sorted((p for p in points if p["name"] in CLASSIC), key=lambda p: p["delay"]):
+        for p in sorted((p for p in points if p["name"] in CLASSIC and p["sizing"] == "min-delay"),
+                        key=lambda p: p["delay"]):
             g = res["graphs"][p["name"]]
             vfile = f"verilog/hwgen_adder_{_safe(p['name'])}_{width}.v"
             if not (stage / vfile).exists():
                 (stage / vfile).write_text(adder_verilog(g, "asic", False,
                                                          top=f"hwgen_adder_{_safe(p['name'])}_{width}"))
-            baselines.append({**{k: p[k] for k in FIELDS}, "verilog": vfile})
+            baselines.append({**{k: p[k] for k in FIELDS}, "verilog": vfile,
+                              "sizing_curve": p["sizing_curve"]})
         baselines.append({"name": "a+b", "area": plus["area"], "delay": plus["delay"],
                           "gates": plus["gates"], "levels": plus["levels"],
+                          "sizing": "min-delay",
                           "note": "Yosys a + b, mapped by ABC &nf (restructured)"})
         doc = {"width": width, "library": "hwgen45", "budget_s": budget_s,
                "elapsed_s": res["elapsed_s"], "evaluated": res["evaluated"],

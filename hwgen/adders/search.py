@@ -85,13 +85,15 @@ def seed_candidates(n: int) -> list[PrefixGraph]:
     """Classic structures and minimum-size graphs at each useful depth."""
     out = [construct(a, n) for a in CLASSIC]
     d0 = _levels(n)
-    last = None
-    for d in range(d0, max(d0 + 1, 2 * d0 + 1)):
-        c = min_size_cost(n, d)
-        if c == last:
-            continue
-        last = c
-        out.append(min_size(n, d))
+    seen = {g.key() for g in out}
+    for f in (None, 16, 8, 4):
+        for d in range(d0, max(d0 + 1, 2 * d0 + 1)):
+            if min_size_cost(n, d, f) >= 1 << 29:
+                continue
+            g = min_size(n, d, f)
+            if g.key() not in seen:
+                seen.add(g.key())
+                out.append(g)
     return out
 
 
@@ -104,6 +106,19 @@ def pareto(points: list[dict], x: str = "delay", y: str = "area") -> list[dict]:
             front.append(p)
             best = p[y]
     return front
+
+
+def expand(results: list[dict]) -> list[dict]:
+    """One point per (graph, gate sizing) on each graph's sizing curve: ``name`` stays the graph's
+    name, ``sizing`` says which point (``min-delay`` fully upsized, ``x1`` all smallest cells,
+    ``target`` sized for a delay in between)."""
+    out = []
+    for r in results:
+        curve = r.get("sizing_curve") or [[r["area"], r["delay"]]]
+        for k, (a, d) in enumerate(curve):
+            sizing = "min-delay" if k == 0 else ("x1" if k == len(curve) - 1 else "target")
+            out.append({**r, "area": a, "delay": d, "sizing": sizing})
+    return out
 
 
 def hypervolume(front: list[dict], ref: tuple[float, float], x: str = "delay", y: str = "area") -> float:
@@ -198,7 +213,7 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
                 res = dict(res, name=name)
                 points[name] = res
             if progress:
-                front = pareto(list(points.values()))
+                front = pareto(expand(list(points.values())))
                 progress(len(points) + len(errors), f"front {len(front)} points")
             if time.monotonic() - t0 > budget_s:
                 break
@@ -209,7 +224,7 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
             run(taxonomy_family(width), pool)
         stall = 0
         while time.monotonic() - t0 < budget_s and stall < 50:
-            front = [p for p in pareto(list(points.values())) if p["name"].startswith("tax-")]
+            front = [p for p in pareto(expand(list(points.values()))) if p["name"].startswith("tax-")]
             if not front:
                 break
             batch = []
