@@ -29,6 +29,21 @@
 #define HWGEN_PRAGMA(x)
 #endif
 
+// Cycle counting in hwgen's C-simulation stream model only: HWGEN_TICK(CFG, n) adds n cycles to
+// the layer CFG (its tick_name()); each pipelined loop iteration is one cycle, or PE cycles when
+// it writes PE words to a one-word-per-cycle stream.
+#ifdef HWGEN_STREAM_MODEL
+#define HWGEN_TICK(CFG, n)                                                      \
+    do {                                                                        \
+        static long long& hwgen_ticks_ = hwgen_csim::ticks(CFG::tick_name());   \
+        hwgen_ticks_ += (n);                                                    \
+    } while (0)
+#else
+#define HWGEN_TICK(CFG, n) \
+    do {                   \
+    } while (0)
+#endif
+
 namespace hwgen {
 
 constexpr int clog2(long long n) { return n <= 1 ? 0 : 1 + clog2((n + 1) / 2); }
@@ -97,6 +112,7 @@ class SlidingWindow {
         const bool xreal = ix >= 0 && ix < W;
         const bool real = xreal && iy >= 0 && iy < H;
         const T pad = T(CFG::pad_value);
+        HWGEN_TICK(CFG, C);
         for (int c = 0; c < C; c++) {
             HWGEN_PRAGMA(HLS PIPELINE II=1)
             T col[K];
@@ -183,6 +199,7 @@ void conv2d(hls::stream<typename CFG::in_t>& in, hls::stream<typename CFG::out_t
                         }
                         acc[p] = (sg == 0 ? acc_t(0) : acc[p]) + part;
                     }
+                    HWGEN_TICK(CFG, sg == CPG / SIMD - 1 ? PE : 1);
                     if (sg == CPG / SIMD - 1) {
                         for (int p = 0; p < PE; p++) {
                             const int o = og * PE + p;
@@ -214,6 +231,7 @@ void maxpool2d(hls::stream<typename CFG::in_t>& in, hls::stream<typename CFG::ou
             for (int x = 0; x < CFG::in_width; x++) {
                 for (int c = 0; c < C; c++) {
                     HWGEN_PRAGMA(HLS PIPELINE II=1)
+                    HWGEN_TICK(CFG, 1);
                     const T v = in.read();
                     const bool first = y % K == 0 && x % K == 0;
                     const T m = (first || v > part[x / K][c]) ? v : part[x / K][c];
@@ -229,6 +247,7 @@ void maxpool2d(hls::stream<typename CFG::in_t>& in, hls::stream<typename CFG::ou
         for (int px = 0; px < CFG::in_width + CFG::pad_left + CFG::pad_right; px++) {
             sw.advance(in, py, px);
             if (!SlidingWindow<CFG>::ready(py, px)) continue;
+            HWGEN_TICK(CFG, C);
             for (int c = 0; c < C; c++) {
                 HWGEN_PRAGMA(HLS PIPELINE II=1)
                 T m = sw.win[c][0][0];
@@ -259,6 +278,7 @@ void reorg(hls::stream<typename CFG::in_t>& in, hls::stream<typename CFG::out_t>
     for (int y = 0; y < CFG::in_height; y++) {
         for (int x = 0; x < W; x++) {
             const int dy = y % S, dx = x % S;
+            HWGEN_TICK(CFG, C);
             for (int c = 0; c < C; c++) {
                 HWGEN_PRAGMA(HLS PIPELINE II=1)
                 const T v = in.read();
@@ -266,6 +286,7 @@ void reorg(hls::stream<typename CFG::in_t>& in, hls::stream<typename CFG::out_t>
                 else last[dx][c] = v;
             }
             if (dy == S - 1 && dx == S - 1) {
+                HWGEN_TICK(CFG, S * S * C);
                 for (int j = 0; j < S * S * C; j++) {
                     HWGEN_PRAGMA(HLS PIPELINE II=1)
                     const int by = j / (S * C), bx = (j / C) % S, c = j % C;
@@ -283,6 +304,7 @@ void concat2(hls::stream<typename CFG::in_t>& a, hls::stream<typename CFG::in_t>
              hls::stream<typename CFG::out_t>& out) {
     static_assert(CFG::out_channels == CFG::a_channels + CFG::b_channels, "concat2: channel counts");
     for (int i = 0; i < CFG::height * CFG::width; i++) {
+        HWGEN_TICK(CFG, CFG::a_channels + CFG::b_channels);
         for (int c = 0; c < CFG::a_channels; c++) {
             HWGEN_PRAGMA(HLS PIPELINE II=1)
             out.write(a.read());
@@ -323,6 +345,7 @@ void detect_head(hls::stream<typename CFG::in_t>& in, hls::stream<typename CFG::
         for (int x = 0; x < CFG::in_width; x++) {
             for (int a = 0; a < A; a++) {
                 T v[5];
+                HWGEN_TICK(CFG, 5);
                 for (int j = 0; j < 5; j++) {
                     HWGEN_PRAGMA(HLS PIPELINE II=1)
                     v[j] = in.read();
@@ -338,6 +361,7 @@ void detect_head(hls::stream<typename CFG::in_t>& in, hls::stream<typename CFG::
             }
         }
     }
+    HWGEN_TICK(CFG, 8);
     for (int j = 0; j < 8; j++) out.write(best[j]);
 }
 

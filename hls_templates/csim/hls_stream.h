@@ -6,6 +6,8 @@
 // STREAM pragmas). Reading an empty stream aborts with the stream's name instead of returning
 // garbage. Streams constructed with a name can be tapped: after hwgen_csim::tap_enable(name),
 // every value written to a stream of that name is also appended to hwgen_csim::tap(name).
+// hwgen_csim::ticks(name) counts the cycles a layer's pipelined loops take at their initiation
+// intervals (hwgen_nn.h adds to it through HWGEN_TICK), to check hwgen's cycle model.
 #ifndef HWGEN_CSIM_HLS_STREAM_H
 #define HWGEN_CSIM_HLS_STREAM_H
 
@@ -30,12 +32,14 @@ namespace hwgen_csim {
 
 struct TapRegistry {
     std::map<std::string, std::vector<long long> > taps;
+    std::map<std::string, long long> ticks;
     static TapRegistry& get() {
         static TapRegistry r;
         return r;
     }
 };
 
+inline long long& ticks(const std::string& name) { return TapRegistry::get().ticks[name]; }
 inline void tap_enable(const std::string& name) { TapRegistry::get().taps[name]; }
 inline std::vector<long long>& tap(const std::string& name) { return TapRegistry::get().taps[name]; }
 inline std::vector<long long>* tap_find(const std::string& name) {

@@ -63,6 +63,7 @@ class CsimResult:
     compile_s: float = 0.0
     run_s: float = 0.0
     records: list[list[int]] = field(default_factory=list)
+    cycles: dict[str, int] = field(default_factory=dict)    # counted loop cycles per layer and frame
 
     @property
     def seconds_per_frame(self) -> float:
@@ -71,7 +72,8 @@ class CsimResult:
     def to_dict(self) -> dict:
         return {"images": self.images, "mismatches": self.mismatches, "layers": self.layers,
                 "compile_s": round(self.compile_s, 3), "run_s": round(self.run_s, 3),
-                "seconds_per_frame": round(self.seconds_per_frame, 4), "records": self.records}
+                "seconds_per_frame": round(self.seconds_per_frame, 4), "records": self.records,
+                "cycles": self.cycles}
 
 
 def _manifest(project: Path) -> dict:
@@ -123,5 +125,10 @@ def _compare(qnet, imgs, tmp: Path, compile_s: float, run_s: float) -> CsimResul
     want = np.concatenate([r[qnet.net.output.name].reshape(-1) for r in refs])
     per_layer["axis_out"] = int(np.count_nonzero(out != want)) if out.size == want.size else max(out.size, want.size)
     records = out.reshape(len(imgs), -1).tolist() if out.size == want.size else []
+    cycles: dict[str, int] = {}
+    for line in (tmp / "ticks.txt").read_text().splitlines():
+        key, count = line.rsplit(" ", 1)
+        name = key.split("#")[0]            # steps of a multi-input concat run side by side
+        cycles[name] = max(cycles.get(name, 0), int(count) // len(imgs))
     return CsimResult(images=len(imgs), mismatches=sum(per_layer.values()), layers=per_layer,
-                      compile_s=compile_s, run_s=run_s, records=records)
+                      compile_s=compile_s, run_s=run_s, records=records, cycles=cycles)

@@ -219,7 +219,7 @@ def render(design: Design) -> dict[str, str]:
                     dst = add_stream(f"s_{layer.name}_part{i}", f"{layer.name}_part{i}", acc_c + sc)
                 if part != st:
                     structs.append({"struct": part, "comment": f"{comment} (step {i})", "ints": cints,
-                                    "bools": [], "types": types})
+                                    "bools": [], "types": types, "tick": f"{layer.name}#{i}"})
                 else:
                     ints = cints
                 calls.append(f"hwgen::concat2<{part}>({acc_var}, {edge[(s, layer.name)]}, {dst})")
@@ -227,7 +227,8 @@ def render(design: Design) -> dict[str, str]:
             if len(srcs) > 2:
                 calls += [fc for _, fc in fork_calls]
                 continue
-        structs.append({"struct": st, "comment": comment, "ints": ints, "bools": bools, "types": types})
+        structs.append({"struct": st, "comment": comment, "ints": ints, "bools": bools, "types": types,
+                        "tick": layer.name})
         calls += [fc for _, fc in fork_calls]
         fork_calls.clear()
 

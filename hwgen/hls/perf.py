@@ -5,9 +5,12 @@ Assumptions (the templates in ``hls_templates/hwgen_nn.h`` are written to match 
 - Every stream carries one activation per word and each layer moves at most one word per cycle
   on each stream. The design is a ``DATAFLOW`` pipeline, so frame time = the slowest layer.
 - A conv layer visits every padded input position reading its ``C_in`` words (one per cycle) and,
-  for each output pixel, runs ``(C_out / PE) * (C_in_per_group / SIMD)`` pipelined steps, each doing
-  ``PE x SIMD x K x K`` MACs, while writing ``C_out`` words: per output pixel
-  ``max(C_out, steps)`` cycles. Pooling and reorg move one word per cycle in and out.
+  for each output pixel, runs ``steps = (C_out / PE) * (C_in_per_group / SIMD)`` pipelined steps,
+  each doing ``PE x SIMD x K x K`` MACs; the last step of each group of PE outputs writes PE words
+  and so takes PE cycles: ``steps + C_out - C_out / PE`` cycles per output pixel. Pooling, reorg,
+  concat and the head move one word per cycle. These are exactly the loop iterations of
+  ``hwgen_nn.h`` at their initiation intervals, which the C simulation counts and the tests
+  compare with this model.
 - One int MAC per DSP slice, plus one DSP per PE for the requantization multiply.
 - Memories (BRAM18 in its 16Kx1 .. 512x36 shapes; arrays of at most 1 Kibit go to LUTs/SRLs):
   weights as PE banks of ``K*K*SIMD`` packed weights; line buffers as ``K-1`` row banks of
@@ -125,7 +128,7 @@ def _conv_geometry(net: Network, layer: Layer):
 def conv_cycles(net: Network, layer: Layer, pe: int, simd: int) -> int:
     h, w, cin, oh, ow, cout, padded, cpg = _conv_geometry(net, layer)
     steps = (cout // pe) * (cpg // simd)
-    return padded * cin + oh * ow * max(cout, steps)
+    return padded * cin + oh * ow * (steps + cout - cout // pe)
 
 
 def conv_resources(net: Network, layer: Layer, pe: int, simd: int, cfg: HlsConfig) -> tuple[int, int, int]:
@@ -178,6 +181,8 @@ def pool_is_tiled(net: Network, layer: Layer) -> bool:
 def _simple_cycles(net: Network, layer: Layer) -> int:
     h, w, c = net.in_shape(layer)
     oh, ow, oc = net.shape(layer.name)
+    if layer.kind == "maxpool" and pool_is_tiled(net, layer):
+        return h * w * c
     if layer.kind == "maxpool":
         t, b, l, r = net.pads(layer)
         return (h + t + b) * (w + l + r) * c + oh * ow * oc

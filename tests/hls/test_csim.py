@@ -80,9 +80,16 @@ def test_tcl_is_complete(tiny_project):
     assert "csynth_design" in tcl and "export_design -format ip_catalog" in tcl
 
 
+def _assert_cycles_match_the_model(project, r):
+    model = json.loads((project / "model.json").read_text())
+    want = {l["name"]: l["cycles"] for l in model["layers"]}
+    assert r.cycles == want
+
+
 def test_tiny_csim_is_bit_exact_on_every_layer(tiny_project):
     r = csim.run_csim(tiny_project, images=6, seed=3)
     assert r.mismatches == 0, r.layers
+    _assert_cycles_match_the_model(tiny_project, r)
     assert set(r.layers) >= {"input", "b1_dw", "reorg", "cat", "head_conv", "head", "axis_out"}
     assert len(r.records) == 6 and all(len(rec) == 8 for rec in r.records)
 
@@ -105,6 +112,7 @@ def test_edge_network_is_bit_exact(tmp_path):
     assert "static const bool tiled = false;" in (tmp_path / "p" / f"{top}_config.h").read_text()
     r = csim.run_csim(tmp_path / "p", images=4, seed=9)
     assert r.mismatches == 0, r.layers
+    _assert_cycles_match_the_model(tmp_path / "p", r)
     assert set(r.layers) >= {"c2", "p1", "cat", "rg", "cat2", "head"}
 
 
@@ -165,6 +173,7 @@ def test_full_skynet_is_bit_exact(tmp_path):
     emit.generate(cfg, tmp_path / "skynet")
     r = csim.run_csim(tmp_path / "skynet", images=2)      # one random, one structured image
     assert r.mismatches == 0, r.layers
+    _assert_cycles_match_the_model(tmp_path / "skynet", r)
     assert r.layers.keys() >= {"b1_pw", "reorg", "cat", "b6_pw", "head"}
 
 
@@ -179,3 +188,4 @@ def test_parallel_lanes_and_npz_weights_are_bit_exact(tmp_path):
     assert f"b5_pw_w[8][4][24] = {{" in text
     r = csim.run_csim(tmp_path / "p", images=3)
     assert r.mismatches == 0, r.layers
+    _assert_cycles_match_the_model(tmp_path / "p", r)
