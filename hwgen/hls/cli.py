@@ -70,8 +70,8 @@ def _csim(args: argparse.Namespace) -> int:
     if args.json:
         print(__import__("json").dumps(r.to_dict(), indent=2))
     else:
-        rows = [[name, n] for name, n in r.layers.items()]
-        print(table(rows, ["stream", "mismatches"]))
+        rows = [[name, n, r.cycles.get(name, "")] for name, n in r.layers.items()]
+        print(table(rows, ["stream", "mismatches", "cycles/frame (counted)"]))
         print(f"{r.images} images, compile {r.compile_s:.1f} s, {r.seconds_per_frame:.3f} s per frame")
         print(f"mismatches: {r.mismatches}")
     sys.stdout.flush()
