@@ -200,9 +200,13 @@ def abc_free_mapping(graph: PrefixGraph, carry_in: bool = False, plus: bool = Fa
 
 
 def fpga_figures(graph: PrefixGraph, style: str = "fpga", fmax: bool = True) -> dict:
-    """Yosys ``synth_xilinx`` LUT/CARRY4 counts and (optionally) nextpnr-ecp5 fmax of the adder
-    between input and output registers."""
-    from ..measure import ecp5_fmax, synth_xilinx
+    """Yosys ``synth_xilinx`` LUT/CARRY4 counts of the adder and (optionally) nextpnr-ecp5 fmax of
+    the adder between input and output registers.
+
+    (Runs Yosys/nextpnr in one folder with relative paths: YoWASP tools see only their working
+    folder, which ``hwgen.measure``'s functions do not allow for yet.)
+    """
+    from ..measure import stat_cells
     n = graph.width
     wrapper = (f"module wrap(input clk, input [{n - 1}:0] a, input [{n - 1}:0] b, "
                f"output reg [{n}:0] q);\n  reg [{n - 1}:0] ra, rb;\n  wire [{n - 1}:0] s; wire co;\n"
@@ -212,8 +216,25 @@ def fpga_figures(graph: PrefixGraph, style: str = "fpga", fmax: bool = True) -> 
         t = Path(tmp)
         (t / "top.v").write_text(adder_verilog(graph, style, False))
         (t / "wrap.v").write_text(wrapper)
-        x = synth_xilinx([t / "top.v"], "top")
-        res = {"style": style, "LUT": x["LUT"], "CARRY4": x["CARRY4"]}
+        _yosys("read_verilog top.v\nsynth_xilinx -flatten -family xc7 -top top\n"
+               "tee -q -o stat.json stat -json\n", t)
+        cells = stat_cells(json.loads((t / "stat.json").read_text()), "top")
+        res = {"style": style,
+               "LUT": sum(v for k, v in cells.items() if re.fullmatch(r"LUT[1-6]", k)),
+               "CARRY4": sum(v for k, v in cells.items() if k in ("CARRY4", "CARRY8"))}
         if fmax:
-            res["ecp5_fmax_mhz"] = ecp5_fmax([t / "top.v", t / "wrap.v"], "wrap")["fmax_mhz"]
+            _yosys("read_verilog top.v wrap.v\nsynth_ecp5 -top wrap -json wrap.json\n", t)
+            npr = toolchain.require("nextpnr-ecp5")
+            try:
+                r = subprocess.run(npr + ["--25k", "--package", "CABGA381", "--json", "wrap.json",
+                                          "--lpf-allow-unconstrained", "--freq", "100", "--seed", "1",
+                                          "--report", "report.json"],
+                                   capture_output=True, text=True, cwd=t, timeout=1800)
+            except subprocess.TimeoutExpired:
+                raise ToolError("nextpnr-ecp5 did not finish within 1800 s") from None
+            if r.returncode != 0 or not (t / "report.json").exists():
+                raise ToolError("nextpnr-ecp5 failed: " + r.stderr.strip()[-300:])
+            rep = json.loads((t / "report.json").read_text())
+            res["ecp5_fmax_mhz"] = round(min(v.get("achieved", 0.0)
+                                             for v in rep.get("fmax", {}).values()), 1)
     return res

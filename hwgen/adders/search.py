@@ -25,7 +25,7 @@ from typing import Iterable, Iterator
 
 from ..errors import GraphError
 from .constructions import CLASSIC, _levels, construct, min_size, min_size_cost
-from .graph import ColumnBuilder, PrefixGraph
+from .graph import ColumnBuilder, PrefixGraph, graph_from_chains
 
 
 def taxonomy(n: int, l: int, fanouts: tuple[int, ...]) -> PrefixGraph:
@@ -167,6 +167,48 @@ def mutate(g: PrefixGraph, rng: random.Random) -> PrefixGraph | None:
     return _try(g.width, l, fs2)
 
 
+def graph_spans(g: PrefixGraph) -> set[tuple[int, int]]:
+    """The spans ``(hi, lo)`` (hi > lo) the graph's used nodes compute."""
+    c = g.canonical()
+    return {c.span(c.width + k) for k in range(c.size)}
+
+
+def graph_from_spans(n: int, spans: set[tuple[int, int]], name: str) -> PrefixGraph:
+    """Legalize a set of spans into a prefix graph (as PrefixRL's environment does): each column
+    ``i`` chains its spans from ``[i:i]`` down to ``[i:0]``; the step from ``[i:a]`` to
+    ``[i:b]`` reads ``[a-1:b]``, which is added to column ``a-1`` if missing."""
+    cols: list[set[int]] = [set() for _ in range(n)]
+    for hi, lo in spans:
+        if 0 <= lo < hi < n:
+            cols[hi].add(lo)
+    for i in range(n - 1, 0, -1):
+        cols[i].add(0)
+        chain = sorted(cols[i], reverse=True)
+        prev = i
+        for lo in chain:
+            if prev - 1 > lo:
+                cols[prev - 1].add(lo)
+            prev = lo
+    chains = [[i] + sorted(cols[i], reverse=True) for i in range(n)]
+    return graph_from_chains(n, chains, name)
+
+
+def grid_mutate(g: PrefixGraph, rng: random.Random, moves: int = 1) -> PrefixGraph:
+    """Add or delete random spans, then legalize (PrefixRL's action space, explored at random)."""
+    n = g.width
+    spans = graph_spans(g)
+    for _ in range(moves):
+        inner = [s for s in spans if s[1] > 0]
+        if inner and rng.random() < 0.5:
+            spans.discard(rng.choice(inner))
+        else:
+            hi = rng.randrange(2, n) if n > 2 else 1
+            lo = rng.randrange(1, hi) if hi > 1 else 0
+            spans.add((hi, lo))
+    h = graph_from_spans(n, spans, "grid")
+    return PrefixGraph(width=n, nodes=h.nodes, outputs=h.outputs, name=f"grid-{h.key()[:8]}")
+
+
 def _try(n, l, fs):
     try:
         return taxonomy(n, l, tuple(1 << f for f in fs))
@@ -223,18 +265,24 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
         if time.monotonic() - t0 < budget_s:
             run(taxonomy_family(width), pool)
         stall = 0
-        while time.monotonic() - t0 < budget_s and stall < 50:
-            front = [p for p in pareto(expand(list(points.values()))) if p["name"].startswith("tax-")]
-            if not front:
+        while time.monotonic() - t0 < budget_s and stall < 200:
+            front = pareto(expand(list(points.values())))
+            names = sorted({p["name"] for p in front if p["name"] in graphs})
+            if not names:
                 break
             batch = []
             for _ in range(4 * jobs):
-                g = mutate(graphs[rng.choice(front)["name"]], rng)
+                parent = graphs[rng.choice(names)]
+                if parent.name.startswith("tax-") and rng.random() < 0.3:
+                    g = mutate(parent, rng)
+                else:
+                    g = grid_mutate(parent, rng, moves=rng.choice((1, 1, 2, 3)))
                 if g is not None and g.key() not in seen:
                     batch.append(g)
             if not batch:
                 stall += 1
                 continue
+            stall = 0
             run(batch, pool)
         pool.terminate()
     return {"points": list(points.values()), "graphs": graphs, "errors": errors,
