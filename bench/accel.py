@@ -1,0 +1,107 @@
+"""Accelerator benchmark: prints one JSON object.
+
+- ``gemm_utilization``: useful MACs (M*K*N) / (MACs per cycle * cycles from START to DONE) for a
+  256x256x256 int8 matmul on the ``default`` preset, run on the generated RTL under Verilator
+  (the runtime's tiled, double-buffered matmul; output checked against numpy).
+- ``cycles_per_s_verilator`` / ``cycles_per_s_icarus``: simulated accelerator cycles per wall
+  second from START to DONE (``default`` preset; Icarus on a 64x64x64 matmul).
+- ``pynq_z2_*``: Yosys ``synth_xilinx`` (xc7) counts for the ``pynq-z2`` preset, with the
+  xc7z020 budget (26,600 LUTs = half the device, 220 DSP48E1, 140 BRAM36).
+- ``ecp5_fmax_mhz``: nextpnr-ecp5 fmax of ``default`` on an LFE5U-85F.
+
+Usage: python bench/accel.py [--quick] [--skip-synth] [--skip-fmax]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hwgen.accel.presets import PRESETS
+from hwgen.accel.rtl import generate
+from hwgen.runtime import matmul, reference
+from hwgen.runtime.rtl_device import RtlDevice
+
+XC7Z020 = {"LUT": 26_600, "DSP": 220, "BRAM36": 140}
+
+
+def run_matmul(verilog, sim, m, k, n, work):
+    cfg = PRESETS["default"]
+    rng = np.random.default_rng(0)
+    a = rng.integers(-128, 128, (m, k))
+    b = rng.integers(-128, 128, (k, n))
+    with RtlDevice(verilog, sim, work_dir=work) as dev:
+        t0 = time.perf_counter()
+        r = matmul(dev, a, b, shift=8)
+        total = time.perf_counter() - t0
+        wall = dev.last_raw["wall_s"]
+    ok = bool(np.array_equal(r.out, reference(cfg, a, b, 8)))
+    return {"cycles": r.result.cycles, "utilization": r.utilization, "correct": ok,
+            "sim_wall_s": wall, "total_s": total, "cycles_per_s": r.result.cycles / max(wall, 1e-9)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="64^3 instead of 256^3 on Verilator")
+    ap.add_argument("--skip-synth", action="store_true")
+    ap.add_argument("--skip-fmax", action="store_true")
+    args = ap.parse_args(argv)
+    # yowasp tools cannot open files under /tmp on this project's machines: keep temp files
+    # under the user's cache.
+    tmp_root = Path.home() / ".cache" / "hwgen" / "tmp"
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    tempfile.tempdir = str(tmp_root)
+    os.environ["TMPDIR"] = str(tmp_root)
+    out: dict = {}
+    with tempfile.TemporaryDirectory(prefix="bench-accel-") as tmp:
+        tmp = Path(tmp)
+        cfg = PRESETS["default"]
+        v_default = generate(cfg, tmp / "default").verilog
+        size = 64 if args.quick else 256
+        t0 = time.perf_counter()
+        rv = run_matmul(v_default, "verilator", size, size, size, tmp / "ver")
+        out["matmul"] = f"{size}x{size}x{size} int8, preset default ({cfg.slug})"
+        out["gemm_utilization"] = round(rv["utilization"], 4)
+        out["gemm_utilization_target"] = 0.90
+        out["matmul_cycles"] = rv["cycles"]
+        out["matmul_correct"] = rv["correct"]
+        out["cycles_per_s_verilator"] = round(rv["cycles_per_s"])
+        out["verilator_total_s"] = round(time.perf_counter() - t0, 1)
+        ri = run_matmul(v_default, "icarus", 64, 64, 64, tmp / "ica")
+        out["cycles_per_s_icarus"] = round(ri["cycles_per_s"])
+        out["icarus_matmul"] = "64x64x64"
+        out["icarus_correct"] = ri["correct"]
+        if not args.skip_synth:
+            from hwgen.measure import synth_xilinx
+            p = PRESETS["pynq-z2"]
+            v = generate(p, tmp / "pynq").verilog
+            t1 = time.perf_counter()
+            s = synth_xilinx([v], v.stem)
+            for key, val in s.items():
+                out[f"pynq_z2_{key.lower()}"] = val
+            out["pynq_z2_luts"] = s["LUT"]
+            out["pynq_z2_dsps"] = s["DSP"]
+            out["pynq_z2_macs"] = p.macs_per_cycle
+            out["pynq_z2_int8_macs_per_dsp"] = round(p.macs_per_cycle / max(s["DSP"], 1), 2)
+            out["pynq_z2_fits_xc7z020"] = all(s[k] <= lim for k, lim in XC7Z020.items())
+            out["xc7z020_budget"] = XC7Z020
+            out["synth_s"] = round(time.perf_counter() - t1, 1)
+        if not args.skip_fmax:
+            from hwgen.measure import ecp5_fmax
+            t2 = time.perf_counter()
+            f = ecp5_fmax([v_default], v_default.stem, device="85k", package="CABGA381")
+            out["ecp5_fmax_mhz"] = f["fmax_mhz"]
+            out["ecp5"] = f
+            out["fmax_s"] = round(time.perf_counter() - t2, 1)
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
