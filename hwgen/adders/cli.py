@@ -125,10 +125,16 @@ def _explore(args) -> int:
 
 
 def render_front(r: dict, out) -> str:
+    shown, seen = [], set()
+    for p in r["front"]:  # one row per graph: its fastest point on the front
+        if p["name"] not in seen:
+            seen.add(p["name"])
+            shown.append(p)
     rows = [[p["name"], p["sizing"], p["size"], p["depth"], p["max_fanout"], p["area"], p["delay"],
-             p["levels"]] for p in r["front"]]
+             p["levels"]] for p in shown]
     s = r["summary"]
-    lines = [f"evaluated {r['evaluated']} graphs in {r['elapsed_s']} s; Pareto front:",
+    lines = [f"evaluated {r['evaluated']} graphs in {r['elapsed_s']} s; Pareto front "
+             f"({len(r['front'])} points of {len(shown)} graphs; fastest point of each shown):",
              table(rows, ["name", "sizing", "size", "depth", "fanout", "area um2", "delay ps",
                           "levels"]),
              "baselines:",
