@@ -90,8 +90,6 @@ class FuzzCase:
         if int(err_insn) != self.expected.err_insn:
             diffs.append(f"err_insn {err_insn} != expected {self.expected.err_insn}")
         for name in isa.EXACT_COUNTERS:
-            if name == "insns_fetched" and self.expected.error == ErrorCode.INDEX_RANGE:
-                continue   # how far fetch got before a dynamic fault depends on timing
             if name in counters and int(counters[name]) != self.expected.counters[name]:
                 diffs.append(f"counter {name} {counters[name]} != expected {self.expected.counters[name]}")
         image = np.asarray(image, dtype=np.uint8)

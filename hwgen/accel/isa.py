@@ -55,8 +55,9 @@ End of a run
 ------------
 The run ends when fetch has stopped and every stage is *quiescent*: idle with an empty queue, or
 blocked forever on a token (no stage can make progress). Then ``DONE`` is set and ``ERR_CODE`` is:
-the first error recorded (any error also stops fetch; a stage that raised a dynamic error stops
-where it is, the others drain); else DEADLOCK if some stage is blocked (token underflow or overflow
+the first error recorded (a fetch-time error stops fetch; a stage that raised a dynamic error,
+INDEX_RANGE, stops where it is while fetch and the other stages go on until quiescent, so the
+outcome does not depend on timing); else DEADLOCK if some stage is blocked (token underflow or overflow
 nobody resolves); else NO_FINISH if fetch ran out of instructions without a FINISH; else OK.
 
 Data semantics
@@ -116,8 +117,8 @@ Counters
 ========
 :data:`COUNTERS` are read from the register map. The *operation* counters (``exact=True``) are
 computed identically by the functional simulator and the hardware for race-free programs (every
-cross-stage buffer reuse ordered by tokens), whatever the run ends with, except ``insns_fetched``
-after INDEX_RANGE (how far fetch got depends on timing). The cycle counters exist only in hardware
+cross-stage buffer reuse ordered by tokens) with at most one fault, whatever the run ends with.
+The cycle counters exist only in hardware
 (the simulator reports an estimate).
 All counters are 32 bits and wrap.
 """

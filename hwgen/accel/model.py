@@ -85,7 +85,8 @@ class RunResult:
                 w = self.waiting.get(st)
                 if w and w != "queued":
                     at = self.stage_insn.get(st)
-                    parts.append(f"{st} waits to {w}" + (f" (instruction {at})" if at is not None else ""))
+                    what = f"waits to {w}" if w.split()[0] in ("pop", "push") else "waits for a dependency token"
+                    parts.append(f"{st} {what}" + (f" (instruction {at})" if at is not None else ""))
             if self.waiting.get("fetch"):
                 parts.append(f"fetch waits for room in the {self.waiting['fetch']} queue")
             if parts:
@@ -478,8 +479,7 @@ class Machine:
                 except _Fault as f:
                     if error is None:
                         error = f.code
-                    halted = st
-                    stop_fetch()
+                    halted = st          # the stage stops; fetch and the other stages go on
                     return True
                 cost = self._cost(insn)
                 busy[st] += cost
@@ -504,21 +504,17 @@ class Machine:
             cur[st] = None
             return True
 
-        def stop_fetch():
-            nonlocal fetch_stopped
-            fetch_stopped = True
-
         if schedule_seed is None:
             progress = True
             while progress:
                 progress = False
-                while error is None and fetch_step():
+                while fetch_step():
                     progress = True
                 for st in Stage:
                     while stage_step(st):
                         progress = True
                         # let fetch refill as queue slots free up
-                        while error is None and fetch_step():
+                        while fetch_step():
                             pass
         else:
             # one random actor step at a time: another legal interleaving of the same program
@@ -527,7 +523,7 @@ class Machine:
             while True:
                 for a in rng.permutation(len(actors)):
                     act = actors[a]
-                    if (fetch_step() if error is None else False) if act is None else stage_step(act):
+                    if fetch_step() if act is None else stage_step(act):
                         break
                 else:
                     break
