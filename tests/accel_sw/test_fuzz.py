@@ -9,6 +9,7 @@ from hwgen.accel import isa
 from hwgen.accel.fuzz import FAULTS, random_case
 from hwgen.accel.isa import ErrorCode
 from hwgen.accel.model import Machine
+from hwgen.accel.config import AccelConfig
 from hwgen.accel.presets import PRESETS
 
 
@@ -80,3 +81,19 @@ def test_case_registers():
     assert regs["INSN_COUNT"] == len(case.insns)
     assert np.array_equal(case.image[:16 * len(case.insns)],
                           np.frombuffer(isa.to_bytes(case.insns), np.uint8))
+
+
+@pytest.mark.parametrize("cfg", [
+    AccelConfig(batch=2, block_in=4, block_out=8, input_width=16, weight_width=16, output_width=16,
+                inp_depth=32, wgt_depth=16, acc_depth=64, uop_depth=32, insn_queue_depth=2,
+                token_depth=1, axi_data_width=32),
+    AccelConfig(batch=4, block_in=2, block_out=2, acc_width=16, inp_depth=16, wgt_depth=16,
+                acc_depth=16, uop_depth=16, token_depth=2, axi_data_width=32),
+], ids=lambda c: c.slug)
+def test_timing_independence_on_small_queues_and_wide_elements(cfg):
+    for seed in range(30):
+        fault = None if seed % 3 else FAULTS[(seed // 3) % len(FAULTS)]
+        case = random_case(cfg, seed, fault=fault)
+        for sched in (1, 2):
+            r, img = _rerun(case, sched)
+            assert case.compare(r.error, r.err_insn, r.counters, img) == [], case.listing()
