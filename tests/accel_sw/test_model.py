@@ -376,3 +376,64 @@ def test_buffers_persist_between_runs_and_16_bit_config():
     assert res.ok
     want = np.clip(a[0] @ w[0].T, -32768, 32767)
     assert np.array_equal(r.mem[OUT: OUT + 8].view(np.int16).reshape(2, 2), want)
+
+
+def _naive(m: Machine, insn, cfg):
+    """Micro-op-at-a-time reference of the GEMM/ALU semantics in the isa module doc."""
+    acc = m.acc.copy()
+    done = 0
+    for io in range(insn.iter_out):
+        for ii in range(insn.iter_in):
+            for u in range(insn.uop_begin, insn.uop_end):
+                a0, i0, w0 = (int(v) for v in m.uop[u])
+                d = a0 + io * insn.dst_factor_out + ii * insn.dst_factor_in
+                s = i0 + io * insn.src_factor_out + ii * insn.src_factor_in
+                if isinstance(insn, isa.Gemm):
+                    w = w0 + io * insn.wgt_factor_out + ii * insn.wgt_factor_in
+                    if d >= cfg.acc_depth or (not insn.reset and (s >= cfg.inp_depth or w >= cfg.wgt_depth)):
+                        return acc, done, True
+                    if insn.reset:
+                        acc[d] = 0
+                    else:
+                        p = m.inp[s] @ m.wgt[w].T
+                        acc[d] = wrap(p if (insn.init and ii == 0) else acc[d] + p, cfg.acc_width)
+                else:
+                    if d >= cfg.acc_depth or (not insn.use_imm and s >= cfg.acc_depth):
+                        return acc, done, True
+                    y = np.int64(insn.imm) if insn.use_imm else acc[s]
+                    acc[d] = alu_apply(insn.alu_op, acc[d], y, cfg.acc_width)
+                done += 1
+    return acc, done, False
+
+
+def test_vectorized_compute_equals_micro_op_at_a_time_reference():
+    cfg = PRESETS["tiny"]
+    rng = np.random.default_rng(11)
+    for trial in range(150):
+        m = Machine(cfg)
+        m.inp[:] = rng.integers(-128, 128, m.inp.shape)
+        m.wgt[:] = rng.integers(-128, 128, m.wgt.shape)
+        m.acc[:] = rng.integers(-(1 << 31), 1 << 31, m.acc.shape)
+        nu = int(rng.integers(1, 6))
+        hi = 12 if trial % 2 else 140        # small ranges: many repeated and dependent entries
+        m.uop[:nu] = rng.integers(0, hi, (nu, 3))
+        kw = dict(uop_begin=0, uop_end=nu, iter_out=int(rng.integers(0, 4)), iter_in=int(rng.integers(1, 4)),
+                  dst_factor_out=int(rng.integers(0, 5)), dst_factor_in=int(rng.integers(0, 5)),
+                  src_factor_out=int(rng.integers(0, 5)), src_factor_in=int(rng.integers(0, 5)))
+        if trial % 3:
+            insn = isa.Gemm(reset=bool(rng.random() < 0.15), init=bool(rng.random() < 0.5),
+                            wgt_factor_out=int(rng.integers(0, 5)), wgt_factor_in=int(rng.integers(0, 5)), **kw)
+        else:
+            op = AluOp(int(rng.integers(0, 6)))
+            insn = isa.Alu(alu_op=op, use_imm=bool(rng.random() < 0.5), imm=int(rng.integers(-32768, 32768)), **kw)
+        want, n_done, faulted = _naive(m, insn, cfg)
+        counters = {"gemm_uops": 0, "alu_uops": 0}
+        try:
+            m._compute(insn, counters)
+            got_fault = False
+        except Exception as e:
+            assert type(e).__name__ == "_Fault"
+            got_fault = True
+        assert got_fault == faulted, isa.describe(insn)
+        assert counters["gemm_uops"] + counters["alu_uops"] == n_done
+        assert np.array_equal(m.acc, want), isa.describe(insn)
