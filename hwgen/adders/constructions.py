@@ -151,7 +151,7 @@ def _mincost(n: int, d: int, dl: int, f: int = 1 << 30) -> tuple[int, tuple]:
     best: tuple[int, tuple] = (_INF, ())
     for m in range(n - 1, max(0, n - f - 1), -1):
         # the low total feeds every high output: by dl - 1 for the last, d - 1 for the others
-        lo, _ = _mincost(m, d, (min(d, dl) if n - m >= 2 else dl) - 1, f)
+        lo, _ = _mincost(m, d, min(d, dl) - 1 if n - m >= 2 else min(d, dl - 1), f)
         hi, _ = _mincost(n - m, d - 1, dl - 1, f)
         c = lo + hi + (n - m)
         if c < best[0]:
@@ -163,6 +163,15 @@ def _mincost(n: int, d: int, dl: int, f: int = 1 << 30) -> tuple[int, tuple]:
     c = (n // 2 + (n // 2 - 1) + inner) if n % 2 == 0 else ((n - 1) // 2 + (n - 3) // 2 + inner)
     if c < best[0]:
         best = (c, ("pair",))
+    if n >= 3:
+        # Kogge-Stone step: every column absorbs its neighbour, leaving two interleaved problems
+        n_odd, n_even = n // 2, (n + 1) // 2
+        last_odd = n % 2 == 0
+        co, _ = _mincost(n_odd, d - 1, (dl if last_odd else d) - 1, f)
+        ce, _ = _mincost(n_even, d - 1, (d if last_odd else dl) - 1, f)
+        c = (n - 1) + co + ce
+        if c < best[0]:
+            best = (c, ("interleave",))
     return best
 
 
@@ -174,8 +183,9 @@ def min_size_cost(n: int, depth: int, fanout: int | None = None) -> int:
 def min_size(n: int, depth: int | None = None, fanout: int | None = None) -> PrefixGraph:
     """hwgen's minimum-size construction under a depth limit (default ceil(log2 n)).
 
-    A dynamic program over two recursive decompositions (Sklansky-like split with per-part depth
-    budgets, Brent-Kung-like pairing), choosing the smallest at each sub-problem. It reaches
+    A dynamic program over three recursive decompositions (Sklansky-like split with per-part
+    depth budgets, Brent-Kung-like pairing, a Kogge-Stone step that leaves two interleaved
+    problems), choosing the smallest at each sub-problem. It reaches
     31 and 74 nodes at depth 4 and 5 for 16 and 32 bits (the known optima) and the Snir bound
     (zero deficiency) where depth allows. ``fanout`` caps how many high outputs one low total
     may feed in a split (the graph's fanout is then about ``fanout + 1``).
@@ -203,9 +213,17 @@ def min_size(n: int, depth: int | None = None, fanout: int | None = None) -> Pre
                           + (f" and fanout {fanout}" if fanout else ""))
         if recipe[0] == "split":
             m = recipe[1]
-            low = build(elems[:m], d, (min(d, dl) if k - m >= 2 else dl) - 1)
+            low = build(elems[:m], d, min(d, dl) - 1 if k - m >= 2 else min(d, dl - 1))
             high = build(elems[m:], d - 1, dl - 1)
             return low + [op(h, low[-1]) for h in high]
+        if recipe[0] == "interleave":
+            nb = [elems[0]] + [op(elems[i], elems[i - 1]) for i in range(1, k)]
+            last_odd = k % 2 == 0
+            odd = build(nb[1::2], d - 1, (dl if last_odd else d) - 1)
+            even = build(nb[0::2], d - 1, (d if last_odd else dl) - 1)
+            out = [0] * k
+            out[1::2], out[0::2] = odd, even
+            return out
         pairs = [op(elems[2 * j + 1], elems[2 * j]) for j in range(k // 2)]
         if k % 2:
             pairs.append(elems[-1])

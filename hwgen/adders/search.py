@@ -2,13 +2,16 @@
 
 Candidates come from three sources, cheapest first:
 1. the classic constructions (also the baselines);
-2. hwgen's minimum-size construction at every depth from ceil(log2 n) upwards (the smallest
-   graphs the dynamic program of :func:`~hwgen.adders.constructions.min_size` knows);
+2. hwgen's minimum-size construction at every depth from ceil(log2 n) upwards and under
+   several fanout caps (the smallest graphs the dynamic program of
+   :func:`~hwgen.adders.constructions.min_size` knows; with a low cap it mixes Kogge-Stone steps
+   into Sklansky/Brent-Kung recursions);
 3. a structured family that spans the classic ones (Harris's taxonomy): ``l`` Brent-Kung levels
    up, a Knowles network with per-level lateral fanouts on the 2**l-spaced columns, ``l`` levels
    down. Kogge-Stone, Sklansky, Han-Carlson, Ladner-Fischer and Brent-Kung are points of it;
-4. until the budget is spent, mutations of the current Pareto points: minimum-size graphs
-   re-targeted to the depth profile of a front point and single fanout-vector changes.
+4. until the budget is spent, mutations of the current Pareto points: PrefixRL's action space
+   (add or delete one span, then legalize) explored at random, and single fanout-vector changes
+   of the taxonomy graphs.
 
 Each candidate is proven equal to ``a + b`` and measured by :func:`~hwgen.adders.evaluate.evaluate`
 (cached by graph hash, so a second run resumes where the first stopped), on all cores.
@@ -86,8 +89,8 @@ def seed_candidates(n: int) -> list[PrefixGraph]:
     out = [construct(a, n) for a in CLASSIC]
     d0 = _levels(n)
     seen = {g.key() for g in out}
-    for f in (None, 16, 8, 4):
-        for d in range(d0, max(d0 + 1, 2 * d0 + 1)):
+    for f in (None, 16, 8, 4, 2, 1):
+        for d in range(d0, max(d0 + 1, min(2 * d0 + 1, d0 + 5))):
             if min_size_cost(n, d, f) >= 1 << 29:
                 continue
             g = min_size(n, d, f)
