@@ -53,8 +53,10 @@ def generate(config: AccelConfig, out_dir: str | Path) -> dict[str, Any]:
             "macs_per_cycle": config.macs_per_cycle, "buffer_bytes": config.buffer_bytes}
 
 
-def make_device(config: AccelConfig, backend: str, work: Path | None = None, **kw):
-    """A runtime device for ``backend`` (RTL back ends generate the Verilog into ``work``)."""
+def make_device(config: AccelConfig, backend: str, work: Path | None = None, *,
+                verilog: Path | None = None, **kw):
+    """A runtime device for ``backend`` (RTL back ends use ``verilog`` or generate the Verilog
+    into ``work``)."""
     if backend not in BACKENDS:
         raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend == "fsim":
@@ -67,12 +69,13 @@ def make_device(config: AccelConfig, backend: str, work: Path | None = None, **k
     if _rtl() is None:
         raise ConfigError(f"backend {backend} needs the RTL generator hwgen.accel.rtl (amaranth)")
     work = Path(work or tempfile.mkdtemp(prefix="hwgen-accel-"))
-    summary = generate(config, work / "rtl")
-    return RtlDevice(work / "rtl" / summary["verilog"], backend, work_dir=work / "sim", **kw)
+    if verilog is None:
+        verilog = work / "rtl" / generate(config, work / "rtl")["verilog"]
+    return RtlDevice(verilog, backend, work_dir=work / "sim", **kw)
 
 
 def run_matmul(config: AccelConfig, backend: str, m: int, k: int, n: int, *, shift: int = 0,
-               seed: int = 0, work: Path | None = None) -> dict[str, Any]:
+               seed: int = 0, work: Path | None = None, verilog: Path | None = None) -> dict[str, Any]:
     """Random int matmul on ``backend``, checked against numpy; returns the figures."""
     import numpy as np
     from ..runtime import matmul, reference
@@ -86,7 +89,7 @@ def run_matmul(config: AccelConfig, backend: str, m: int, k: int, n: int, *, shi
     b = rng.integers(lo_b, hi_b, (k, n))
     with tempfile.TemporaryDirectory(prefix="hwgen-accel-") as tmp:
         t0 = time.monotonic()
-        dev = make_device(config, backend, Path(work) if work is not None else Path(tmp))
+        dev = make_device(config, backend, Path(work) if work is not None else Path(tmp), verilog=verilog)
         t1 = time.monotonic()
         try:
             r = matmul(dev, a, b, shift=shift)

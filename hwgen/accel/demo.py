@@ -16,7 +16,8 @@ def run(out: Path, quick: bool = False) -> None:
     m = k = n = 64 if quick else 256
     results = [run_matmul(cfg, "fsim", m, k, n)]
     try:
-        results.append(run_matmul(cfg, "verilator", m, k, n, work=out / "verilator"))
+        results.append(run_matmul(cfg, "verilator", m, k, n, work=out / "verilator",
+                                  verilog=Path(s["out"]) / s["verilog"]))
     except Exception as e:  # a missing simulator or RTL must not hide the fsim figures
         print(f"verilator run skipped: {e}")
     print(matmul_table(results))
