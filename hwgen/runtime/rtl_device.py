@@ -69,7 +69,8 @@ def run_jobs(verilog: str | Path, simulator: str, jobs: Sequence[dict], work: st
         rpath.unlink()
     res = runner.run([Path(verilog), *b["tb_sources"]], b["toplevel"], HARNESS, simulator,
                      test_dir=work, params={"jobs": str(jpath), "results": str(rpath),
-                                            "mem_base": mem_base},
+                                            "mem_base": mem_base,
+                                            "mem_bytes": words * config.axi_bytes},
                      build_args=b["build_args"], parameters=b["parameters"], check=False)
     if not rpath.exists():
         tail = (work / "sim.log").read_text()[-3000:] if (work / "sim.log").exists() else ""

@@ -7,18 +7,24 @@ image words for ``$readmemh``, or null to keep memory as it is), ``out_hex``, ``
 ``bp_seed``, ``chk_lo``/``chk_hi`` (bytes the accelerator may touch) and ``timeout_cycles``.
 Results (JSON list, path in ``results``): ``err_code``, ``err_insn``, ``status``, ``tokens``,
 ``counters``, ``violation`` (an access outside ``chk`` was issued), ``timeout``.
+
+With ``"ext_mem": true`` a job runs against a cocotbext-axi ``AxiRam`` instead of the HDL memory
+model (Python then serves every AXI beat, so it is for short programs): its image is written into
+the RAM at ``mem_base``, every AXI channel gets a random pause generator (probability
+``bp_level/16``), and the RAM is read back into ``out_hex``.
 """
 from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import time
 
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, First, RisingEdge, Timer
-from cocotbext.axi import AxiLiteBus, AxiLiteMaster
+from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 
 from hwgen.accel import isa
 from hwgen.sim.runner import tb_param
@@ -47,8 +53,25 @@ async def run_jobs(dut):
     dut.rst.value = 0
     axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil", bus_separator="__"), dut.clk, dut.rst)
     names = [n for n, _e, _d in isa.COUNTERS]
+    ram = None
+    mem_base = tb_param("mem_base", 0)
     for job in jobs:
-        if job.get("in_hex"):
+        ext = bool(job.get("ext_mem"))
+        dut.ext_mem.value = int(ext)
+        if ext:
+            from hwgen.sim.accel.memimage import read_hex, write_hex
+            B = len(dut.m_axi__wdata) // 8
+            if ram is None:
+                ram = AxiRam(AxiBus.from_prefix(dut, "m_axi", bus_separator="__"), dut.clk, dut.rst,
+                             size=mem_base + tb_param("mem_bytes"))
+            words = job["dump_hi"] + 1
+            ram.write(mem_base, read_hex(job["in_hex"], B, words))
+            rng = random.Random(job.get("bp_seed", 1))
+            p = job.get("bp_level", 0) / 16
+            for ch in (ram.write_if.aw_channel, ram.write_if.w_channel, ram.write_if.b_channel,
+                       ram.read_if.ar_channel, ram.read_if.r_channel):
+                ch.set_pause_generator(iter(lambda: rng.random() < p, None))
+        elif job.get("in_hex"):
             shutil.copyfile(job["in_hex"], "hwgen_dram_in.hex")
             await _pulse(dut, dut.mem_load)
         await FallingEdge(dut.clk)
@@ -80,7 +103,10 @@ async def run_jobs(dut):
         res["violation"] = int(dut.violation.value)
         res["read_beats"] = int(dut.read_beats.value)
         res["write_beats"] = int(dut.write_beats.value)
-        if job.get("out_hex"):
+        if ext:
+            write_hex("hwgen_dram_out.hex", ram.read(mem_base, (job["dump_hi"] + 1) * B), B)
+            os.replace("hwgen_dram_out.hex", job["out_hex"])
+        elif job.get("out_hex"):
             await FallingEdge(dut.clk)
             dut.dump_lo.value = job["dump_lo"]
             dut.dump_hi.value = job["dump_hi"]

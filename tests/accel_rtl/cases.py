@@ -250,7 +250,7 @@ def _image(c: AccelConfig, case: Case, rng: np.random.Generator) -> np.ndarray:
 
 
 def run_cases(verilog: str | Path, simulator: str, config: AccelConfig, cases: list[Case],
-              work: str | Path, *, backpressure: int = 0) -> list[dict]:
+              work: str | Path, *, backpressure: int = 0, ext_mem: bool = False) -> list[dict]:
     """Run every case on the model and the RTL; return per case what both ended with."""
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
@@ -271,7 +271,8 @@ def run_cases(verilog: str | Path, simulator: str, config: AccelConfig, cases: l
         jobs.append({"in_hex": str(in_hex), "out_hex": str(work / f"{case.name}_out.hex"),
                      "dump_lo": 0, "dump_hi": len(img) // B - 1, "regs": regs,
                      "bp_level": backpressure, "bp_seed": k + 1, "chk_lo": FUZZ_BASE,
-                     "chk_hi": FUZZ_BASE + case.window, "timeout_cycles": 200_000})
+                     "chk_hi": FUZZ_BASE + case.window, "timeout_cycles": 200_000,
+                     "ext_mem": ext_mem})
         outs.append((case, res, after, img))
     results = run_jobs(verilog, simulator, jobs, work / "sim", mem_base=FUZZ_BASE,
                        words=FUZZ_MEM_BYTES // B)
