@@ -16,6 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hwgen.hls.csim import run_csim  # noqa: E402
+from hwgen.hls.dataflow import run_dataflow  # noqa: E402
 from hwgen.hls.emit import generate  # noqa: E402
 from hwgen.hls.perf import best_fps  # noqa: E402
 from hwgen.hls.presets import PRESETS  # noqa: E402
@@ -35,6 +36,16 @@ def main() -> int:
     net = design.net
     fifo_ratio = max(d / (net.shape(src)[0] * net.shape(src)[1] * net.shape(src)[2])
                      for (src, _), d in p.fifo_depths.items())
+    # smallest deadlock-free depth of the delayed concat input, by bounded-FIFO execution
+    edge = ("reorg", "cat")
+    lo, hi = 1, p.fifo_depths[edge]
+    deadlock_free = not run_dataflow(net, p.fifo_depths).deadlock
+    while lo < hi:
+        mid = (lo + hi) // 2
+        trial = dict(p.fifo_depths)
+        trial[edge] = mid
+        lo, hi = (mid + 1, hi) if run_dataflow(net, trial).deadlock else (lo, mid)
+    rh, rw, rc = net.shape("reorg")
     tiny_dir = None
     with tempfile.TemporaryDirectory() as tmp:
         tiny = generate(PRESETS["skynet-tiny"], Path(tmp) / "tiny")
@@ -49,6 +60,8 @@ def main() -> int:
         "bram36_budget": p.board.bram36,
         "max_fifo_depth": max(p.fifo_depths.values()),
         "max_fifo_over_its_map": round(fifo_ratio, 4),
+        "reorg_fifo_depth": p.fifo_depths[edge], "reorg_fifo_min_deadlock_free": lo,
+        "reorg_map_words": rh * rw * rc, "fifos_deadlock_free": deadlock_free,
         "largest_map_words": max(l.map_words for l in p.layers),
         "linebuf_words": sum(l.linebuf_words for l in p.layers),
         "macs_per_frame": sum(net.macs(l) for l in net.layers),

@@ -17,15 +17,22 @@ Assumptions (the templates in ``hls_templates/hwgen_nn.h`` are written to match 
   ``W x C_in`` words (the minimal ``(K-1) x W x C`` storage); the ``K x K x C_in`` window as one
   memory of ``C_in`` packed ``K*K``-word entries; non-overlapping max pooling keeps one row of
   partial maxima (``W/K x C``); stream FIFOs of the depth computed below.
-- FIFO depths: a chain edge holds one pixel (``C`` words). The inputs of a concat are sized from
-  a row-level dependency analysis: when the concat's critical input completes row ``j`` (the
-  concat has then consumed all of row ``j`` but its last pixel), the earlier branch has completed
-  ``P(j)`` rows plus at most one partial row, so its FIFO needs ``max_j P(j) - j`` rows plus one
-  pixel, instead of a whole map.
+- FIFO depths: a chain edge holds one pixel (``C`` words). Each input ``B`` of a concat is sized
+  by a pixel-level dependency analysis against every other input ``A``: from the branch point
+  ``F`` (their nearest common ancestor), ``need(X, q)`` is the number of ``F`` pixels that must
+  have been delivered before pixel ``q`` of ``X`` can be produced (following each template's
+  read/write order). ``F`` feeds both branches, so before the concat can take ``A``'s pixel ``q``
+  the ``B`` branch has been forced to produce ``#{q' : need(B, q') < need(A, q)}`` pixels, of
+  which the concat has taken ``q``: the FIFO holds the largest difference (at least one pixel),
+  instead of a whole map. :mod:`hwgen.hls.dataflow` checks these depths by running the
+  processes with bounded FIFOs (the tests find them deadlock-free and within one pixel of the
+  smallest deadlock-free depth).
 """
 from __future__ import annotations
 
 import math
+
+import numpy as np
 from dataclasses import asdict, dataclass
 
 from ..errors import ConfigError
@@ -193,42 +200,82 @@ def _simple_cycles(net: Network, layer: Layer) -> int:
     return h * w * c + oh * ow * oc        # head: reads the map, writes the record
 
 
-def _rows_needed(net: Network) -> dict[str, list[int]]:
-    """For every map, the network-input rows needed before each of its rows is complete."""
-    need: dict[str, list[int]] = {"input": list(range(1, net.input_shape[0] + 1))}
+def _ancestors(net: Network, name: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if n != "input":
+            todo.extend(net.inputs_of(net.layer(n)))
+    return seen
+
+
+def _pixels_needed(net: Network, base: str) -> dict[str, np.ndarray]:
+    """For every map downstream of ``base``, the number of ``base`` pixels (raster order) that must
+    have been delivered before each of its pixels (raster order) can be produced, following each
+    template's order of reads and writes (processes are sequential: the counts never decrease).
+    Maps that do not depend on ``base`` are left out (treated as always available)."""
+    hb, wb, _ = net.shape(base)
+    need: dict[str, np.ndarray] = {base: np.arange(1, hb * wb + 1)}
     for layer in net.layers:
-        srcs = net.inputs_of(layer)
-        oh = net.shape(layer.name)[0]
-        if layer.kind in ("conv", "maxpool"):
-            h = net.in_shape(layer)[0]
-            top = net.pads(layer)[0]
-            need[layer.name] = [need[srcs[0]][min(h - 1, r * layer.stride + layer.kernel - 1 - top)]
-                                for r in range(oh)]
-        elif layer.kind == "reorg":
-            need[layer.name] = [need[srcs[0]][r * layer.stride + layer.stride - 1] for r in range(oh)]
-        elif layer.kind == "concat":
-            need[layer.name] = [max(need[s][r] for s in srcs) for r in range(oh)]
+        srcs = [s_ for s_ in net.inputs_of(layer) if s_ in need]
+        if not srcs or layer.name in need:
+            continue
+        h, w, _ = net.in_shape(layer)
+        oh, ow, _ = net.shape(layer.name)
+        oy, ox = np.meshgrid(np.arange(oh), np.arange(ow), indexing="ij")
+        src = need[srcs[0]]
+        if layer.kind == "concat":
+            got = np.max([need[s_] for s_ in srcs], axis=0)
+        elif layer.kind == "head":
+            got = src[-1:]
+        elif layer.kind == "reorg" or (layer.kind == "maxpool" and pool_is_tiled(net, layer)):
+            k = layer.stride if layer.kind == "reorg" else layer.kernel
+            got = src[((oy * k + k - 1) * w + ox * k + k - 1).reshape(-1)]
         else:
-            need[layer.name] = [need[srcs[0]][-1]]
+            t, _, l, _ = net.pads(layer)
+            iy = oy * layer.stride + layer.kernel - 1 - t
+            ix = np.minimum(ox * layer.stride + layer.kernel - 1 - l, w - 1)
+            last = np.where(iy >= h, h * w - 1, iy * w + ix)     # bottom padding: all rows read
+            got = src[last.reshape(-1)]
+        need[layer.name] = np.maximum.accumulate(got)
     return need
+
+
+def concat_lag(net: Network, concat: str, src: str) -> int:
+    """Pixels of input ``src`` that a concat must be able to hold: the most pixels ``src`` is forced
+    to produce (because the branch point feeds both branches) before the concat can take them."""
+    order = [layer.name for layer in net.layers]
+    lag = 0
+    anc_b = _ancestors(net, src)
+    for other in net.inputs_of(net.layer(concat)):
+        if other == src:
+            continue
+        common = anc_b & _ancestors(net, other)
+        if not common:
+            continue
+        base = max(common, key=lambda n: -1 if n == "input" else order.index(n))
+        need = _pixels_needed(net, base)
+        if src not in need or other not in need:
+            continue
+        forced = np.searchsorted(need[src], need[other], side="left")
+        lag = max(lag, int(np.max(forced - np.arange(len(forced)))))
+    return lag
 
 
 def fifo_depths(net: Network) -> dict[tuple[str, str], int]:
     """Depth of every stream (producer, consumer); see the module notes."""
-    need = _rows_needed(net)
     depths: dict[tuple[str, str], int] = {}
     for layer in net.layers:
         for src in net.inputs_of(layer):
             h, w, c = net.shape(src)
             depth = max(2, c)
             if layer.kind == "concat":
-                rows = need[layer.name]
-                produced = need[src]
-                lag = max(sum(1 for p in produced if p <= t) - j for j, t in enumerate(rows))
-                critical = all(produced[j] == rows[j] for j in range(len(rows)))
-                if not critical:
-                    depth = min(lag * w * c + c, h * w * c)
-            depths[(src, layer.name)] = depth
+                depth = min(max(1, concat_lag(net, layer.name, src)) * c, h * w * c)
+            depths[(src, layer.name)] = max(2, depth)
     return depths
 
 

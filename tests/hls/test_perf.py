@@ -25,9 +25,9 @@ def test_skynet_on_ultra96_reaches_25_fps_within_the_board(skynet):
     # every FIFO is far smaller than the map it carries (at most a quarter of it)
     for (src, dst), depth in p.fifo_depths.items():
         h, w, c = skynet.shape(src)
-        assert depth <= h * w * c // 4, (src, dst, depth)
-    # the delayed branch of the concat holds its lag in rows plus one pixel
-    assert p.fifo_depths[("reorg", "cat")] == 3 * 40 * 768 + 768
+        assert depth <= h * w * c // 8, (src, dst, depth)
+    # the delayed branch of the concat holds the 82 pixels it is forced to run ahead (about 2 rows)
+    assert p.fifo_depths[("reorg", "cat")] == 82 * 768
     assert p.fifo_depths[("b5_pw", "cat")] == 512
     d = p.to_dict()
     assert d["fps"] >= 25 and d["dsp"] == p.dsp and d["bram18"] == p.bram18 and len(d["layers"]) == 19
