@@ -272,10 +272,23 @@ def generate(cfg: HlsConfig, out_dir: str | Path, design: Design | None = None) 
         save_quant(design.qnet, stage / "quant.npz")
         (stage / "model.json").write_text(json.dumps(model_json(design), indent=2) + "\n")
         manifest = {"kind": "hls", "slug": cfg.slug, "top": design.top, "hwgen": __version__,
-                    "config": config_to_dict(cfg), "files": sorted(list(files) + [
+                    "config": config_to_dict(cfg), "tools": _tool_versions(), "files": sorted(list(files) + [
                         "hwgen_nn.h", "csim/hls_stream.h", "data/images.bin", "quant.npz", "model.json"])}
         (stage / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return design
+
+
+def _tool_versions() -> dict:
+    """Versions the generated project was made and C-simulated with."""
+    import importlib.metadata
+    from ..toolchain import version
+    out = {"g++": version("g++")}
+    for pkg in ("numpy", "jinja2", "hls4ml"):
+        try:
+            out[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
 
 
 def model_json(design: Design) -> dict:

@@ -30,10 +30,9 @@ Assumptions (the templates in ``hls_templates/hwgen_nn.h`` are written to match 
 """
 from __future__ import annotations
 
-import math
+from dataclasses import asdict, dataclass
 
 import numpy as np
-from dataclasses import asdict, dataclass
 
 from ..errors import ConfigError
 from ..nn.ir import Layer, Network
