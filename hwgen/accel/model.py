@@ -26,11 +26,14 @@ from ..errors import DeviceError
 #: Micro-ops evaluated per numpy step.
 CHUNK = 1 << 14
 
-# Cost model (cycles), used only for the estimate.
-DMA_LATENCY = 16
-FETCH_LATENCY = 16
-GEMM_PIPELINE = 6
-ALU_PIPELINE = 4
+# Cost model (cycles), used only for the estimate; fitted to the RTL of 2026-11-27 (default
+# preset, Verilator, no backpressure): a DMA takes DMA_LATENCY + one cycle per AXI beat (+2 in the
+# compute stage) and about 3/4 cycle per padding entry; GEMM one micro-op per cycle, ALU two.
+DMA_LATENCY = 9
+FETCH_LATENCY = 19
+GEMM_PIPELINE = 9
+ALU_PIPELINE = 6
+ALU_CYCLES_PER_UOP = 2
 
 
 @dataclass
@@ -356,11 +359,13 @@ class Machine:
             data = beats(insn.y_size * insn.x_size * eb)
             pads = ((insn.y_pad0 + insn.y_size + insn.y_pad1) * (insn.x_pad0 + insn.x_size + insn.x_pad1)
                     - insn.y_size * insn.x_size)
-            return DMA_LATENCY + data + pads + insn.y_size
-        if op in (Opcode.GEMM, Opcode.ALU):
-            n = insn.iter_out * insn.iter_in * (insn.uop_end - insn.uop_begin)
-            return n + (GEMM_PIPELINE if op == Opcode.GEMM else ALU_PIPELINE)
-        return 1
+            extra = 2 if insn.stage == Stage.COMPUTE else 0
+            return DMA_LATENCY + extra + data + (3 * pads) // 4
+        if op == Opcode.GEMM:
+            return insn.iter_out * insn.iter_in * (insn.uop_end - insn.uop_begin) + GEMM_PIPELINE
+        if op == Opcode.ALU:
+            return ALU_CYCLES_PER_UOP * insn.iter_out * insn.iter_in * (insn.uop_end - insn.uop_begin) + ALU_PIPELINE
+        return 2
 
     # ------------------------------------------------------------------ run
     def run(self, mem: np.ndarray, mem_base: int, *, insn_addr: int, insn_count: int,
