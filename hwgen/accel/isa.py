@@ -57,8 +57,9 @@ The run ends when fetch has stopped and every stage is *quiescent*: idle with an
 blocked forever on a token (no stage can make progress). Then ``DONE`` is set and ``ERR_CODE`` is:
 the first error recorded (a fetch-time error stops fetch; a stage that raised a dynamic error,
 INDEX_RANGE, stops where it is while fetch and the other stages go on until quiescent, so the
-outcome does not depend on timing); else DEADLOCK if some stage is blocked (token underflow or overflow
-nobody resolves); else NO_FINISH if fetch ran out of instructions without a FINISH; else OK.
+outcome does not depend on timing); else DEADLOCK if some stage or fetch is blocked (a token
+underflow or overflow nobody resolves, or a full queue); else NO_FINISH if fetch ran out of
+instructions without a FINISH; else OK.
 
 Data semantics
 ==============
@@ -118,9 +119,8 @@ Counters
 :data:`COUNTERS` are read from the register map. The *operation* counters (``exact=True``) are
 computed identically by the functional simulator and the hardware for race-free programs (every
 cross-stage buffer reuse ordered by tokens) with at most one fault, whatever the run ends with.
-The cycle counters exist only in hardware
-(the simulator reports an estimate).
-All counters are 32 bits and wrap.
+The cycle counters exist only in hardware (the simulator reports an estimate). All counters are
+32 bits and wrap.
 """
 from __future__ import annotations
 
