@@ -109,6 +109,48 @@ def run_matmul(config: AccelConfig, backend: str, m: int, k: int, n: int, *, shi
             "setup_s": round(t1 - t0, 3), "run_s": round(t2 - t1, 3)}
 
 
+def _padding(text: str):
+    if text in ("none", "same"):
+        return text
+    try:
+        pads = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        pads = ()
+    if len(pads) != 4 or min(pads) < 0:
+        raise ConfigError(f"--padding must be none, same or top,bottom,left,right, not {text!r}")
+    return pads
+
+
+def run_conv(config: AccelConfig, backend: str, h: int, w: int, c: int, k: int, oc: int, *,
+             stride: int = 1, padding="same", shift: int = 0, seed: int = 0,
+             work: Path | None = None, verilog: Path | None = None) -> dict[str, Any]:
+    """Random int 2-D convolution on ``backend``, checked against ``hwgen.nn.ops.conv2d``."""
+    import numpy as np
+    from ..runtime.conv import conv2d, conv_reference
+    for name, v in (("h", h), ("w", w), ("c", c), ("k", k), ("oc", oc)):
+        if not isinstance(v, int) or v < 1:
+            raise ConfigError(f"--{name} must be a positive integer, not {v}")
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-(1 << (config.input_width - 1)), 1 << (config.input_width - 1), (h, w, c))
+    wt = rng.integers(-(1 << (config.weight_width - 1)), 1 << (config.weight_width - 1), (k, k, c, oc))
+    with tempfile.TemporaryDirectory(prefix="hwgen-accel-") as tmp:
+        dev = make_device(config, backend, Path(work) if work is not None else Path(tmp), verilog=verilog)
+        t1 = time.monotonic()
+        try:
+            r = conv2d(dev, x, wt, stride=stride, padding=padding, shift=shift)
+        finally:
+            dev.close()
+        t2 = time.monotonic()
+    want = conv_reference(config, x, wt, stride=stride, padding=padding, shift=shift)
+    c_ = r.result.counters
+    return {"backend": backend, "preset_slug": config.slug, "input": [h, w, c], "kernel": k,
+            "out_channels": oc, "stride": stride, "padding": padding, "shift": shift,
+            "output": list(r.out.shape), "cycles": c_["cycles"], "cycles_exact": r.result.exact_cycles,
+            "utilization": round(r.utilization, 4), "macs": r.macs,
+            "mismatches": int((r.out != want).sum()), "insns": r.insns, "tile_rows": r.tile_rows,
+            "run_s": round(t2 - t1, 3)}
+
+
 def matmul_table(results: list[dict[str, Any]]) -> str:
     rows = [[r["backend"], f"{r['m']}x{r['k']}x{r['n']}", r["cycles"] if r["cycles_exact"] else f"~{r['cycles']}",
              f"{100 * r['utilization']:.1f}%", r["busy"]["load"], r["busy"]["compute"], r["busy"]["store"],
@@ -150,8 +192,25 @@ def _matmul(args: argparse.Namespace) -> int:
     return 0 if r["mismatches"] == 0 else 1
 
 
+def _conv(args: argparse.Namespace) -> int:
+    cfg = resolve_config(args, AccelConfig, PRESETS)
+    r = run_conv(cfg, args.backend, args.h, args.w, args.c, args.k, args.oc, stride=args.stride,
+                 padding=_padding(args.padding), shift=args.shift, seed=args.seed,
+                 work=Path(args.out) if args.out else None)
+
+    def render(r):
+        cyc = r["cycles"] if r["cycles_exact"] else f"~{r['cycles']}"
+        layer = (f"{'x'.join(map(str, r['input']))} {r['kernel']}x{r['kernel']}/{r['stride']} -> "
+                 f"{'x'.join(map(str, r['output']))}")
+        return table([[r["backend"], layer, cyc, f"{100 * r['utilization']:.1f}%", r["tile_rows"],
+                       r["mismatches"], f"{r['run_s']:.2f}"]],
+                     ["backend", "layer", "cycles", "GEMM util", "rows/tile", "mismatches", "run s"])
+    emit(r, args, render)
+    return 0 if r["mismatches"] == 0 else 1
+
+
 def register(sub) -> None:
-    p = sub.add_parser("accel", help="the GEMM accelerator: generate, run a matmul")
+    p = sub.add_parser("accel", help="the GEMM accelerator: generate, run a matmul or a convolution")
     s = p.add_subparsers(dest="accel_command", metavar="COMMAND")
     s.required = True
     g = s.add_parser("generate", help="Verilog, manifest, C header, register map and ISA reference")
@@ -170,3 +229,14 @@ def register(sub) -> None:
     add_out(m, required=False)
     add_json(m)
     m.set_defaults(func=_matmul)
+    c = s.add_parser("conv", help="random int 2-D convolution on a back end, checked against numpy")
+    add_config_flags(c, list(PRESETS), "default")
+    c.add_argument("--backend", default="fsim", choices=BACKENDS, help="fsim, icarus or verilator")
+    for name, default in (("h", 16), ("w", 16), ("c", 32), ("k", 3), ("oc", 32), ("stride", 1)):
+        c.add_argument(f"--{name}", type=int, default=default)
+    c.add_argument("--padding", default="same", help="none, same or top,bottom,left,right")
+    c.add_argument("--shift", type=int, default=8, help="rounding right shift before saturation")
+    c.add_argument("--seed", type=int, default=0)
+    add_out(c, required=False)
+    add_json(c)
+    c.set_defaults(func=_conv)

@@ -73,3 +73,16 @@ def test_bad_backend_is_refused(capsys):
     with pytest.raises(SystemExit):
         main(["accel", "matmul", "--backend", "vcs"])
     assert "invalid choice: 'vcs'" in capsys.readouterr().err
+
+
+def test_conv_fsim_and_errors(capsys):
+    assert main(["accel", "conv", "--preset", "tiny", "--h", "7", "--w", "5", "--c", "3", "--oc", "5",
+                 "--stride", "2", "--padding", "1,0,2,1", "--shift", "4", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["mismatches"] == 0 and r["output"] == [4, 4, 5] and r["padding"] == [1, 0, 2, 1]
+    assert main(["accel", "conv", "--preset", "tiny", "--h", "6", "--w", "6", "--c", "4", "--oc", "4"]) == 0
+    assert "6x6x4 3x3/1 -> 6x6x4" in capsys.readouterr().out
+    assert main(["accel", "conv", "--padding", "1,2"]) == 2
+    assert "--padding must be none, same or top,bottom,left,right, not '1,2'" in capsys.readouterr().err
+    assert main(["accel", "conv", "--k", "0"]) == 2
+    assert "--k must be a positive integer, not 0" in capsys.readouterr().err
