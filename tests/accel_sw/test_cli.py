@@ -79,7 +79,7 @@ def test_conv_fsim_and_errors(capsys):
     assert main(["accel", "conv", "--preset", "tiny", "--h", "7", "--w", "5", "--c", "3", "--oc", "5",
                  "--stride", "2", "--padding", "1,0,2,1", "--shift", "4", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
-    assert r["mismatches"] == 0 and r["output"] == [4, 4, 5] and r["padding"] == [1, 0, 2, 1]
+    assert r["mismatches"] == 0 and r["output"] == [3, 3, 5] and r["padding"] == [1, 0, 2, 1]
     assert main(["accel", "conv", "--preset", "tiny", "--h", "6", "--w", "6", "--c", "4", "--oc", "4"]) == 0
     assert "6x6x4 3x3/1 -> 6x6x4" in capsys.readouterr().out
     assert main(["accel", "conv", "--padding", "1,2"]) == 2
