@@ -12,6 +12,7 @@ import pytest
 from hwgen.accel import isa
 from hwgen.accel.isa import ErrorCode, MemType, Stage
 from hwgen.accel.model import Machine
+from hwgen.accel.config import AccelConfig
 from hwgen.accel.presets import PRESETS
 from hwgen.errors import ConfigError, DeviceError, ProgramError
 from hwgen.runtime import DeviceRunError, FsimDevice, Program, PynqDevice, matmul, reference
@@ -296,3 +297,18 @@ def test_diagnose():
     assert text.startswith("load stalled waiting on a dependency token; compute idle; store idle; "
                            "fetch blocked on a full queue")
     assert "l2c=3 c2l=2 c2s=0 s2c=1" in text
+
+
+@pytest.mark.parametrize("cfg", [
+    AccelConfig(batch=2, block_in=4, block_out=8, input_width=16, weight_width=16, output_width=16,
+                inp_depth=32, wgt_depth=16, acc_depth=64, uop_depth=32, insn_queue_depth=2,
+                token_depth=1, axi_data_width=32),
+    AccelConfig(batch=4, block_in=2, block_out=2, acc_width=16, inp_depth=16, wgt_depth=16,
+                acc_depth=16, uop_depth=16, token_depth=2, axi_data_width=32),
+], ids=lambda c: c.slug)
+def test_matmul_batch_wide_elements_and_small_queues(cfg):
+    rng = np.random.default_rng(0)
+    lo = -(1 << (cfg.input_width - 1))
+    a, b = rng.integers(lo, -lo, (13, 11)), rng.integers(lo, -lo, (11, 9))
+    r = matmul(FsimDevice(cfg), a, b, shift=3)
+    assert np.array_equal(r.out, reference(cfg, a, b, 3))   # acc_width 16 wraps like the reference
