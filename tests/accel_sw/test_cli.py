@@ -86,3 +86,13 @@ def test_conv_fsim_and_errors(capsys):
     assert "--padding must be none, same or top,bottom,left,right, not '1,2'" in capsys.readouterr().err
     assert main(["accel", "conv", "--k", "0"]) == 2
     assert "--k must be a positive integer, not 0" in capsys.readouterr().err
+
+
+def test_generate_without_rtl_writes_isa_files_only(tmp_path, monkeypatch, capsys):
+    from hwgen.accel import cli as accel_cli
+    monkeypatch.setattr(accel_cli, "_rtl", lambda: None)
+    assert main(["accel", "generate", "--preset", "tiny", "--out", str(tmp_path / "o")]) == 0
+    assert "RTL generator not available" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["ISA.md", "hwgen_accel.h", "regmap.json"]
+    assert main(["accel", "matmul", "--preset", "tiny", "--backend", "icarus"]) == 2
+    assert "backend icarus needs the RTL generator" in capsys.readouterr().err
