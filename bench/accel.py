@@ -31,12 +31,12 @@ from hwgen.runtime.rtl_device import RtlDevice
 XC7Z020 = {"LUT": 26_600, "DSP": 220, "BRAM36": 140}
 
 
-def run_matmul(verilog, sim, m, k, n, work):
-    cfg = PRESETS["default"]
+def run_matmul(verilog, sim, m, k, n, work, preset="default", **kw):
+    cfg = PRESETS[preset]
     rng = np.random.default_rng(0)
     a = rng.integers(-128, 128, (m, k))
     b = rng.integers(-128, 128, (k, n))
-    with RtlDevice(verilog, sim, work_dir=work) as dev:
+    with RtlDevice(verilog, sim, work_dir=work, **kw) as dev:
         t0 = time.perf_counter()
         r = matmul(dev, a, b, shift=8)
         total = time.perf_counter() - t0
@@ -77,6 +77,12 @@ def main(argv=None) -> int:
         out["cycles_per_s_icarus"] = round(ri["cycles_per_s"])
         out["icarus_matmul"] = "64x64x64"
         out["icarus_correct"] = ri["correct"]
+        # the small preset the tests use (1x4x4, 16 MACs/cycle), for comparison
+        v_tiny = generate(PRESETS["tiny"], tmp / "tiny").verilog
+        for sim in ("verilator", "icarus"):
+            rt = run_matmul(v_tiny, sim, 64, 64, 64, tmp / f"tiny_{sim}", preset="tiny",
+                            size=1 << 20)
+            out[f"cycles_per_s_{sim}_tiny"] = round(rt["cycles_per_s"])
         if not args.skip_synth:
             from hwgen.measure import synth_xilinx
             p = PRESETS["pynq-z2"]
