@@ -59,7 +59,8 @@ def _render_plan(design, out: str) -> str:
     rows, headers = p.table()
     big = max(p.fifo_depths.values())
     return (f"{table(rows, headers)}\n\n{design.net.name} on {p.board.name} at {p.clock_mhz:g} MHz: "
-            f"{p.fps:.1f} fps (target {p.target_fps:g}), {p.dsp}/{p.board.dsp} DSP, "
+            f"{p.fps:.1f} fps by the cycle model, {p.fps_simulated:.1f} fps in the timed dataflow simulation "
+            f"(target {p.target_fps:g}), {p.dsp}/{p.board.dsp} DSP, "
             f"{p.bram18}/{p.board.bram18} BRAM18, deepest FIFO {big} words\n"
             f"wrote {design.top} into {out}")
 

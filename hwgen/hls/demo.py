@@ -9,7 +9,7 @@ from ..errors import HwgenError
 from ..nn.models import build_model
 from .csim import run_csim
 from .emit import generate
-from .perf import plan
+from .dataflow import verified_plan
 from .presets import PRESETS
 
 
@@ -22,8 +22,9 @@ def run(out: Path, quick: bool = False) -> None:
     print(f"skynet-tiny C simulation: {r.images} images, {r.seconds_per_frame * 1e3:.1f} ms per frame, "
           f"mismatches: {r.mismatches}")
     full = PRESETS["skynet-ultra96"]
-    p = plan(build_model(full.model), full)
-    print(f"skynet on {p.board.name} at {p.clock_mhz:g} MHz (model): {p.fps:.1f} fps, {p.dsp}/{p.board.dsp} DSP, "
+    p = verified_plan(build_model(full.model), full)
+    print(f"skynet on {p.board.name} at {p.clock_mhz:g} MHz: {p.fps:.1f} fps (cycle model), "
+          f"{p.fps_simulated:.1f} fps (timed dataflow simulation), {p.dsp}/{p.board.dsp} DSP, "
           f"{p.bram18}/{p.board.bram18} BRAM18, deepest FIFO {max(p.fifo_depths.values())} words "
           f"(largest map {max(l.map_words for l in p.layers)} words)")
     if r.mismatches:

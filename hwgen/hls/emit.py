@@ -28,7 +28,8 @@ from ..outdir import staged_output
 from ..resources import resource_dir
 from . import model as golden
 from .config import HlsConfig
-from .perf import Plan, plan, pool_is_tiled
+from .dataflow import verified_plan
+from .perf import Plan, pool_is_tiled
 from .presets import BOARDS
 
 TEMPLATES = ("config.h.j2", "weights.h.j2", "top.h.j2", "top.cpp.j2", "tb.cpp.j2", "build.tcl.j2")
@@ -53,7 +54,7 @@ class Design:
 def build_design(cfg: HlsConfig) -> Design:
     """Load the network, make or load its weights, quantize, and choose the parallelism."""
     net = load_network(cfg.model)
-    p = plan(net, cfg)           # fail fast on an unreachable frame rate, before quantizing
+    p = verified_plan(net, cfg)  # fail fast on an unreachable frame rate, before quantizing
     params = load_params(net, cfg.weights) if cfg.weights else random_params(net, cfg.seed)
     qnet = quantize_network(net, params, calibration_images(net, 4, cfg.seed), act_width=cfg.act_width,
                             weight_width=cfg.weight_width, multiplier_width=cfg.multiplier_width)

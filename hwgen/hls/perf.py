@@ -12,7 +12,8 @@ Assumptions (the templates in ``hls_templates/hwgen_nn.h`` are written to match 
   ``hwgen_nn.h`` at their initiation intervals, which the C simulation counts and the tests
   compare with this model.
 - One int MAC per DSP slice, plus one DSP per PE for the requantization multiply.
-- Memories (BRAM18 in its 16Kx1 .. 512x36 shapes; arrays of at most 1 Kibit go to LUTs/SRLs):
+- Memories (BRAM18 in its 16Kx1 .. 512x36 shapes; arrays of at most 1 Kibit or 64 entries go to
+  LUT RAM / SRLs, one LUT per bit per 64 entries):
   weights as PE banks of ``K*K*SIMD`` packed weights; line buffers as ``K-1`` row banks of
   ``W x C_in`` words (the minimal ``(K-1) x W x C`` storage); the ``K x K x C_in`` window as one
   memory of ``C_in`` packed ``K*K``-word entries; non-overlapping max pooling keeps one row of
@@ -41,6 +42,10 @@ from .presets import BOARDS, Board
 
 BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
 LUTRAM_BITS = 1024
+LUTRAM_DEPTH = 64
+#: the chooser aims this much above the target frame rate: the timed dataflow simulation
+#: (:func:`hwgen.hls.dataflow.verified_plan`) finds residual stalls of about this size
+PLAN_HEADROOM = 0.02
 
 
 def bram18(words: int, width: int, banks: int = 1) -> int:
@@ -48,7 +53,7 @@ def bram18(words: int, width: int, banks: int = 1) -> int:
     if words <= 0:
         return 0
     depth = -(-words // banks)
-    if depth * width <= LUTRAM_BITS:
+    if depth * width <= LUTRAM_BITS or depth <= LUTRAM_DEPTH:
         return 0
     per_bank = min(-(-width // w) * -(-depth // d) for d, w in BRAM18_SHAPES)
     return banks * per_bank
@@ -78,6 +83,7 @@ class Plan:
     target_fps: float
     board: Board
     fifo_depths: dict[tuple[str, str], int]   # (producer, consumer) -> depth
+    simulated_cycles: int | None = None       # frame interval of the timed dataflow simulation
 
     @property
     def frame_cycles(self) -> int:
@@ -86,6 +92,10 @@ class Plan:
     @property
     def fps(self) -> float:
         return self.clock_mhz * 1e6 / self.frame_cycles
+
+    @property
+    def fps_simulated(self) -> float | None:
+        return self.clock_mhz * 1e6 / self.simulated_cycles if self.simulated_cycles else None
 
     @property
     def dsp(self) -> int:
@@ -102,7 +112,9 @@ class Plan:
         big = max(self.fifo_depths.values(), default=0)
         return {
             "fps": round(self.fps, 3), "target_fps": self.target_fps, "clock_mhz": self.clock_mhz,
-            "frame_cycles": self.frame_cycles, "dsp": self.dsp, "bram18": self.bram18,
+            "frame_cycles": self.frame_cycles,
+            "fps_simulated": round(self.fps_simulated, 3) if self.simulated_cycles else None,
+            "simulated_frame_cycles": self.simulated_cycles, "dsp": self.dsp, "bram18": self.bram18,
             "board": {"name": self.board.name, "part": self.board.part, "dsp": self.board.dsp,
                       "bram18": self.board.bram18},
             "max_fifo_depth": big,
@@ -131,10 +143,16 @@ def _conv_geometry(net: Network, layer: Layer):
     return h, w, cin, oh, ow, cout, (h + t + b) * (w + l + r), cin // layer.groups
 
 
+def conv_pixel_cycles(net: Network, layer: Layer, pe: int, simd: int) -> int:
+    """Cycles a conv layer spends on one output pixel (its compute steps, PE per writing step)."""
+    cout = layer.out_channels
+    cpg = net.in_shape(layer)[2] // layer.groups
+    return (cout // pe) * (cpg // simd) + cout - cout // pe
+
+
 def conv_cycles(net: Network, layer: Layer, pe: int, simd: int) -> int:
     h, w, cin, oh, ow, cout, padded, cpg = _conv_geometry(net, layer)
-    steps = (cout // pe) * (cpg // simd)
-    return padded * cin + oh * ow * (steps + cout - cout // pe)
+    return padded * cin + oh * ow * conv_pixel_cycles(net, layer, pe, simd)
 
 
 def conv_resources(net: Network, layer: Layer, pe: int, simd: int, cfg: HlsConfig) -> tuple[int, int, int]:
@@ -161,16 +179,19 @@ def check_parallelism(net: Network, layer: Layer, pe: int, simd: int) -> None:
         raise ConfigError(f"layer {layer.name}: input channels per group {cpg} are not divisible by SIMD {simd}")
 
 
-def _choose(net: Network, layer: Layer, budget: int, cfg: HlsConfig) -> tuple[int, int] | None:
-    """Cheapest (PE, SIMD) whose cycles fit ``budget`` (fewest DSPs, then BRAMs, then more SIMD)."""
+def _choose(net: Network, layer: Layer, budget: int, cfg: HlsConfig,
+            weights: tuple[float, float] = (1.0, 1.0)) -> tuple[int, int] | None:
+    """Cheapest (PE, SIMD) whose cycles fit ``budget``: the smallest weighted share of the board's
+    DSPs and BRAMs, then more SIMD."""
     cpg = net.in_shape(layer)[2] // layer.groups
+    board = BOARDS[cfg.board]
     best = None
     for pe in _divisors(layer.out_channels):
         for simd in _divisors(cpg):
             if conv_cycles(net, layer, pe, simd) > budget:
                 continue
             dsp, br, _ = conv_resources(net, layer, pe, simd, cfg)
-            key = (dsp, br, -simd)
+            key = (weights[0] * dsp / board.dsp + weights[1] * br / board.bram18, -simd)
             if best is None or key < best[0]:
                 best = (key, (pe, simd))
     return best[1] if best else None
@@ -265,6 +286,15 @@ def concat_lag(net: Network, concat: str, src: str) -> int:
     return lag
 
 
+def bursty(net: Network, name: str) -> bool:
+    """Whether a map is produced in bursts: its rows come out during one of every S input rows
+    (strided windows, tiled pooling, reorg)."""
+    if name == "input":
+        return False
+    layer = net.layer(name)
+    return layer.kind in ("conv", "maxpool", "reorg") and layer.stride > 1
+
+
 def fifo_depths(net: Network) -> dict[tuple[str, str], int]:
     """Depth of every stream (producer, consumer); see the module notes."""
     depths: dict[tuple[str, str], int] = {}
@@ -272,14 +302,20 @@ def fifo_depths(net: Network) -> dict[tuple[str, str], int]:
         for src in net.inputs_of(layer):
             h, w, c = net.shape(src)
             depth = max(2, c)
+            if bursty(net, src):
+                depth = w * c
             if layer.kind == "concat":
-                depth = min(max(1, concat_lag(net, layer.name, src)) * c, h * w * c)
-            depths[(src, layer.name)] = max(2, depth)
+                lag = concat_lag(net, layer.name, src)
+                if lag > 1:
+                    depth = lag * c + w * c
+            depths[(src, layer.name)] = max(2, min(depth, h * w * c))
     return depths
 
 
-def plan(net: Network, cfg: HlsConfig, fps: float | None = None, check_board: bool = True) -> Plan:
-    """Choose PE x SIMD per conv layer for ``fps`` (default ``cfg.fps``) and compute the figures.
+def plan(net: Network, cfg: HlsConfig, fps: float | None = None, check_board: bool = True,
+         headroom: float = PLAN_HEADROOM) -> Plan:
+    """Choose PE x SIMD per conv layer for ``fps`` (default ``cfg.fps``) with ``headroom`` to
+    spare and compute the figures.
 
     Raises
     ------
@@ -293,9 +329,9 @@ def plan(net: Network, cfg: HlsConfig, fps: float | None = None, check_board: bo
     unknown = sorted(set(overrides) - {l.name for l in net.layers if l.kind == "conv"})
     if unknown:
         raise ConfigError(f"parallelism names {unknown[0]!r}, which is not a conv layer of {net.name}")
-    p = _plan(net, cfg, target, overrides)
+    p = _plan(net, cfg, target * (1 + headroom), overrides)
     if check_board and (p is None or p.dsp > board.dsp or p.bram18 > board.bram18):
-        best = best_fps(net, cfg)
+        best = best_fps(net, cfg) / (1 + headroom)
         why = ""
         if p is not None:
             why = f" (needs {p.dsp} DSP / {p.bram18} BRAM18 of {board.dsp} / {board.bram18})"
@@ -305,10 +341,31 @@ def plan(net: Network, cfg: HlsConfig, fps: float | None = None, check_board: bo
                               f"{slow.dsp} DSP and {slow.bram18} BRAM18 of {board.dsp} / {board.bram18}")
         raise ConfigError(f"frame rate {target:g} fps is unreachable for {net.name} on {board.name} at "
                           f"{cfg.clock_mhz:g} MHz{why}; the best reachable is {best:.1f} fps")
+    if p is not None:
+        p.target_fps = target
     return p
 
 
+#: relative weights of DSP and BRAM shares tried in turn until a plan fits the board
+COST_WEIGHTS = ((1.0, 1.0), (1.0, 4.0), (1.0, 16.0), (4.0, 1.0), (16.0, 1.0))
+
+
 def _plan(net: Network, cfg: HlsConfig, target: float, overrides: dict) -> Plan | None:
+    """The first plan (over :data:`COST_WEIGHTS`) that fits the board, else the first one."""
+    board = BOARDS[cfg.board]
+    first = None
+    for weights in COST_WEIGHTS:
+        p = _plan_weighted(net, cfg, target, overrides, weights)
+        if p is None:
+            return None
+        if p.dsp <= board.dsp and p.bram18 <= board.bram18:
+            return p
+        first = first or p
+    return first
+
+
+def _plan_weighted(net: Network, cfg: HlsConfig, target: float, overrides: dict,
+                   weights: tuple[float, float]) -> Plan | None:
     budget = int(cfg.clock_mhz * 1e6 / target)
     depths = fifo_depths(net)
     layers: list[LayerPlan] = []
@@ -322,7 +379,7 @@ def _plan(net: Network, cfg: HlsConfig, target: float, overrides: dict) -> Plan 
                 pe, simd = overrides[layer.name]
                 check_parallelism(net, layer, pe, simd)
             else:
-                got = _choose(net, layer, budget, cfg)
+                got = _choose(net, layer, budget, cfg, weights)
                 if got is None:
                     return None
                 pe, simd = got

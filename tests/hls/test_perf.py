@@ -25,9 +25,10 @@ def test_skynet_on_ultra96_reaches_25_fps_within_the_board(skynet):
     # every FIFO is far smaller than the map it carries (at most a quarter of it)
     for (src, dst), depth in p.fifo_depths.items():
         h, w, c = skynet.shape(src)
-        assert depth <= h * w * c // 8, (src, dst, depth)
-    # the delayed branch of the concat holds the 82 pixels it is forced to run ahead (about 2 rows)
-    assert p.fifo_depths[("reorg", "cat")] == 82 * 768
+        assert depth <= h * w * c // 6, (src, dst, depth)
+    # the delayed branch of the concat holds the 82 pixels it is forced to run ahead plus a row
+    assert p.fifo_depths[("reorg", "cat")] == 82 * 768 + 40 * 768
+    assert p.fifo_depths[("pool1", "b2_dw")] == 160 * 48          # bursty producer: one row
     assert p.fifo_depths[("b5_pw", "cat")] == 512
     d = p.to_dict()
     assert d["fps"] >= 25 and d["dsp"] == p.dsp and d["bram18"] == p.bram18 and len(d["layers"]) == 19
@@ -61,7 +62,7 @@ def test_bram18_shapes():
 def test_unreachable_frame_rate_names_the_best_reachable(skynet):
     cfg = dataclasses.replace(PRESETS["skynet-ultra96"], fps=100)
     with pytest.raises(ConfigError, match=r"frame rate 100 fps is unreachable for skynet on ultra96 at 200 MHz.*"
-                                          r"the best reachable is 76\.\d fps"):
+                                          r"the best reachable is 75\.\d fps"):
         perf.plan(skynet, cfg)
 
 
