@@ -385,6 +385,8 @@ def _plan_weighted(net: Network, cfg: HlsConfig, target: float, overrides: dict,
                 pe, simd = got
             lp.pe, lp.simd = pe, simd
             lp.cycles = conv_cycles(net, layer, pe, simd)
+            if lp.cycles > budget:           # an override too slow for the target
+                return None
             lp.dsp, lp.bram18, lp.linebuf_words = conv_resources(net, layer, pe, simd, cfg)
         else:
             lp.cycles = _simple_cycles(net, layer)

@@ -80,6 +80,9 @@ def test_parallelism_overrides(skynet):
         perf.plan(skynet, dataclasses.replace(cfg, parallelism=("b5_pw=3x1",)))
     with pytest.raises(ConfigError, match=r"layer b5_pw: input channels per group 384 are not divisible by SIMD 5"):
         perf.plan(skynet, dataclasses.replace(cfg, parallelism=("b5_pw=1x5",)))
+    with pytest.raises(ConfigError, match=r"frame rate 25 fps is unreachable for skynet on ultra96 at 200 MHz; "
+                                          r"the best reachable is 1\.2 fps"):
+        perf.plan(skynet, dataclasses.replace(cfg, fps=25, parallelism=("b5_pw=1x1",)))
     with pytest.raises(ConfigError, match=r"parallelism names 'pool1', which is not a conv layer of skynet"):
         perf.plan(skynet, dataclasses.replace(cfg, parallelism=("pool1=1x1",)))
 
