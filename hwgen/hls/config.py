@@ -33,6 +33,9 @@ class HlsConfig:
         Seed of the random weights (and calibration images) when ``weights`` is empty.
     weights : str
         Optional ``.npz`` of float weights (see :func:`hwgen.nn.models.load_params`).
+    calibration : str
+        Optional ``.npy``/``.npz`` of float calibration images ``[N, H, W, C]`` (real units) for the
+        activation scales; synthetic images from the seed when empty.
     parallelism : tuple of str
         Per-layer overrides ``"layer=PExSIMD"`` (e.g. ``"b5_pw=8x4"``).
     """
@@ -45,6 +48,7 @@ class HlsConfig:
     multiplier_width: int = 16
     seed: int = 0
     weights: str = ""
+    calibration: str = ""
     parallelism: tuple[str, ...] = ()
 
     def __post_init__(self):
@@ -63,6 +67,7 @@ class HlsConfig:
         check_int(o, "multiplier_width", self.multiplier_width, 8, 32)
         check_int(o, "seed", self.seed, 0)
         check_type(o, "weights", self.weights, str)
+        check_type(o, "calibration", self.calibration, str)
         object.__setattr__(self, "parallelism", tuple(self.parallelism))
         for item in self.parallelism:
             if not isinstance(item, str) or not _PAR.match(item):

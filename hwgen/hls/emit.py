@@ -56,9 +56,23 @@ def build_design(cfg: HlsConfig) -> Design:
     net = load_network(cfg.model)
     p = verified_plan(net, cfg)  # fail fast on an unreachable frame rate, before quantizing
     params = load_params(net, cfg.weights) if cfg.weights else random_params(net, cfg.seed)
-    qnet = quantize_network(net, params, calibration_images(net, 4, cfg.seed), act_width=cfg.act_width,
+    calib = load_calibration(cfg.calibration, net) if cfg.calibration else calibration_images(net, 4, cfg.seed)
+    qnet = quantize_network(net, params, calib, act_width=cfg.act_width,
                             weight_width=cfg.weight_width, multiplier_width=cfg.multiplier_width)
     return Design(config=cfg, qnet=qnet, plan=p)
+
+
+def load_calibration(path: str, net: Network) -> list[np.ndarray]:
+    """Calibration images ``[N, H, W, C]`` from an ``.npy`` or ``.npz`` (its first array)."""
+    try:
+        data = np.load(path)
+    except FileNotFoundError:
+        raise ModelError(f"calibration file {path} does not exist") from None
+    arr = data[data.files[0]] if hasattr(data, "files") else data
+    if arr.ndim != 4 or tuple(arr.shape[1:]) != net.input_shape or arr.shape[0] < 1:
+        raise ModelError(f"calibration images must be [N, {', '.join(map(str, net.input_shape))}] for "
+                         f"{net.name}, not {list(arr.shape)}")
+    return [np.asarray(a, np.float64) for a in arr]
 
 
 def _env() -> jinja2.Environment:

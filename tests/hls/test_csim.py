@@ -190,3 +190,18 @@ def test_parallel_lanes_and_npz_weights_are_bit_exact(tmp_path):
     r = csim.run_csim(tmp_path / "p", images=3)
     assert r.mismatches == 0, r.layers
     _assert_cycles_match_the_model(tmp_path / "p", r)
+
+
+def test_calibration_images_set_the_scales(tmp_path):
+    from hwgen.errors import ModelError
+    from hwgen.nn.quantize import load_quant
+    imgs = np.random.default_rng(0).uniform(0, 0.25, (3, 32, 64, 3))      # dim images: smaller scales
+    np.save(tmp_path / "cal.npy", imgs)
+    emit.generate(dataclasses.replace(TINY, calibration=str(tmp_path / "cal.npy")), tmp_path / "dim")
+    emit.generate(TINY, tmp_path / "std")
+    dim, std = load_quant(tmp_path / "dim" / "quant.npz"), load_quant(tmp_path / "std" / "quant.npz")
+    assert dim.scales["b1_dw"][0] < std.scales["b1_dw"][0]
+    np.save(tmp_path / "bad.npy", imgs[:, :16])
+    with pytest.raises(ModelError, match=r"calibration images must be \[N, 32, 64, 3\] for skynet_tiny, not \[3, 16, 64, 3\]"):
+        emit.generate(dataclasses.replace(TINY, calibration=str(tmp_path / "bad.npy")), tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
