@@ -19,17 +19,19 @@ def top_name(config: AccelConfig) -> str:
     return f"hwgen_accel_{config.slug}".replace("-", "_")
 
 
-def generate(config: AccelConfig, out_dir: str | Path, *, extra_files: dict[str, str] | None = None):
+def generate(config: AccelConfig, out_dir: str | Path, *, extra_files: dict[str, str] | None = None,
+             dsp_packing: bool | None = None):
     """Write ``hwgen_accel_<slug>.v`` and ``manifest.json`` into ``out_dir`` (staged).
 
-    The manifest's ``accel`` entry records what a testbench or driver needs beyond the ports:
-    the AXI4-Lite address width and the GEMM pipeline latency.
+    The manifest's ``accel`` entry records what a testbench or driver needs beyond the ports
+    (bus widths) and the DSP packing choice (see :class:`~hwgen.accel.rtl.top.Accelerator`).
     """
     if not isinstance(config, AccelConfig):
         raise TypeError(f"generate needs an AccelConfig, not {type(config).__name__}")
-    top = Accelerator(config)
+    top = Accelerator(config, dsp_packing=dsp_packing)
     extra = {"accel": {"axil_addr_width": AXIL_ADDR_WIDTH, "dram_addr_width": config.dram_addr_width,
-                       "axi_data_width": config.axi_data_width}}
+                       "axi_data_width": config.axi_data_width,
+                       "dsp_packing": "auto" if dsp_packing is None else bool(dsp_packing)}}
     return export_verilog(
         top, out_dir, kind="accel", slug=config.slug, config=config, extra=extra,
         extra_files=extra_files)

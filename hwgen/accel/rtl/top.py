@@ -52,12 +52,21 @@ class Accelerator(wiring.Component):
 
     Ports: ``s_axil`` (AXI4-Lite control, :data:`hwgen.accel.isa.REGISTERS`), ``m_axi`` (AXI4
     master to DRAM), ``irq`` (high while DONE is set).
+
+    Parameters
+    ----------
+    config : AccelConfig
+    dsp_packing : bool, optional
+        Two int8 products per multiplier (one DSP48 on Xilinx parts; see :class:`DotArray`).
+        Default: on whenever inputs and weights are 8-bit. Off suits FPGAs whose multipliers are
+        18 x 18 (ECP5), where a packed 8 x 25 product needs two of them.
     """
 
-    def __init__(self, config: AccelConfig):
+    def __init__(self, config: AccelConfig, *, dsp_packing: bool | None = None):
         if not isinstance(config, AccelConfig):
             raise TypeError(f"Accelerator needs an AccelConfig, not {type(config).__name__}")
         self.config = config
+        self.dsp_packing = dsp_packing
         super().__init__({
             "s_axil": Out(axil_signature(addr_width=AXIL_ADDR_WIDTH)),
             "m_axi": Out(axi4_signature(addr_width=config.dram_addr_width,
@@ -518,7 +527,8 @@ class Accelerator(wiring.Component):
 
         # ---- compute stage -------------------------------------------------------------------
         dot = DotArray(batch=c.batch, block_in=c.block_in, block_out=c.block_out,
-                       input_width=c.input_width, weight_width=c.weight_width)
+                       input_width=c.input_width, weight_width=c.weight_width,
+                       pack=self.dsp_packing)
         m.submodules.dot = dot
         LAT = dot.latency
         acc_src = {"ld": None}
