@@ -90,9 +90,7 @@ async def run_jobs(dut):
         await axil.write_dword(isa.REG["CTRL"], 1)
         timeout = job.get("timeout_cycles", 10_000_000)
         if not int(dut.irq.value):
-            fired = await First(RisingEdge(dut.irq), Timer(timeout * PERIOD_NS, unit="ns"))
-        else:
-            fired = None
+            await First(RisingEdge(dut.irq), Timer(timeout * PERIOD_NS, unit="ns"))
         wall = time.perf_counter() - t0
         res = {"timeout": not int(dut.irq.value), "wall_s": wall}
         for reg in ("STATUS", "ERR_CODE", "ERR_INSN", "TOKENS"):

@@ -3,8 +3,7 @@ testbench memory model on their own: registers 0x00 start, 0x04 src, 0x08 dst, 0
 0x10 done (read)."""
 from amaranth import Module, Signal
 from amaranth.lib import wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import Out
 
 from hwgen.accel.rtl.axi import axi4_signature, axil_signature
 from hwgen.accel.rtl.axil import AxiLiteSlave

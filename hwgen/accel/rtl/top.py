@@ -16,12 +16,12 @@ is the reference). Structure:
 """
 from __future__ import annotations
 
-from amaranth import (Cat, ClockDomain, ClockSignal, Const, DomainRenamer, Elaboratable, Module,
-                      Mux, ResetSignal, Signal, signed, unsigned)
+from amaranth import (Cat, ClockDomain, ClockSignal, Const, DomainRenamer, Module, Mux,
+                      ResetSignal, Signal, signed, unsigned)
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import Out
 
 from .. import isa
 from ..config import AccelConfig
@@ -531,7 +531,7 @@ class Accelerator(wiring.Component):
                        pack=self.dsp_packing)
         m.submodules.dot = dot
         LAT = dot.latency
-        acc_src = {"ld": None}
+        comp_flags = {}
 
         def comp_exec(cur, start):
             op_ = cur[:3]
@@ -720,10 +720,10 @@ class Accelerator(wiring.Component):
             pipe_busy = Cat(active, v_i, x_v, *dl_v).any()
             done_ = ~start & ~ld_busy & ~pipe_busy & ~halt_
             halt_now = halt_ & ~pipe_busy
-            acc_src["halt"] = halt_
+            comp_flags["halt"] = halt_
             return done_, halt_now
 
-        comp_cur = stage(isa.Stage.COMPUTE, "compute", (tq.L2C, tq.C2L), (tq.S2C, tq.C2S),
+        stage(isa.Stage.COMPUTE, "compute", (tq.L2C, tq.C2L), (tq.S2C, tq.C2S),
                          comp_exec)
 
         # ---- store stage ---------------------------------------------------------------------
@@ -797,7 +797,7 @@ class Accelerator(wiring.Component):
         with m.If(~err_set & (f_error != 0)):
             m.d.run += [err_set.eq(1), err_code.eq(f_error), err_insn.eq(f_index)]
         comp_halted = Signal()
-        m.d.comb += comp_halted.eq(acc_src["halt"])
+        m.d.comb += comp_halted.eq(comp_flags["halt"])
         with m.If(~err_set & (f_error == 0) & comp_halted):
             m.d.run += [err_set.eq(1), err_code.eq(ErrorCode.INDEX_RANGE)]
         with m.If(comp_halted):
