@@ -117,7 +117,7 @@ def render(design: Design) -> dict[str, str]:
     """All generated text files by name (deterministic)."""
     cfg, net, qnet = design.config, design.net, design.qnet
     top, aw = design.top, cfg.act_width
-    act_lo, act_hi = qnet.act_range
+    act_lo = qnet.act_range[0]
     ns = f"{top}_cfg"
     structs, arrays, streams, calls = [], [], [], []
     consumers = {name: [l.name for l in net.consumers(name)] for name in ["input"] + [l.name for l in net.layers]}
