@@ -9,7 +9,7 @@
   xc7z020 budget (26,600 LUTs = half the device, 220 DSP48E1, 140 BRAM36).
 - ``ecp5_fmax_mhz``: nextpnr-ecp5 fmax of ``default`` on an LFE5U-85F.
 
-Usage: python bench/accel.py [--quick] [--skip-synth] [--skip-fmax]
+Usage: python bench/accel.py [--quick] [--parts sim,synth,fmax]
 """
 from __future__ import annotations
 
@@ -58,17 +58,17 @@ def ecp5_fmax_nodsp(verilog, top, *, device, package, target_mhz=100.0):
             "dp16kd": util.get("DP16KD", 0), "mult18": util.get("MULT18X18D", 0)}
 
 
-def run_matmul(verilog, sim, m, k, n, work, preset="default", **kw):
+def run_matmul(verilog, sim, m, k, n, work, preset="default", shift=8, **kw):
     cfg = PRESETS[preset]
     rng = np.random.default_rng(0)
     a = rng.integers(-128, 128, (m, k))
     b = rng.integers(-128, 128, (k, n))
     with RtlDevice(verilog, sim, work_dir=work, **kw) as dev:
         t0 = time.perf_counter()
-        r = matmul(dev, a, b, shift=8)
+        r = matmul(dev, a, b, shift=shift)
         total = time.perf_counter() - t0
         wall = dev.last_raw["wall_s"]
-    ok = bool(np.array_equal(r.out, reference(cfg, a, b, 8)))
+    ok = bool(np.array_equal(r.out, reference(cfg, a, b, shift)))
     return {"cycles": r.result.cycles, "utilization": r.utilization, "correct": ok,
             "sim_wall_s": wall, "total_s": total, "cycles_per_s": r.result.cycles / max(wall, 1e-9)}
 
@@ -76,9 +76,12 @@ def run_matmul(verilog, sim, m, k, n, work, preset="default", **kw):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="64^3 instead of 256^3 on Verilator")
-    ap.add_argument("--skip-synth", action="store_true")
-    ap.add_argument("--skip-fmax", action="store_true")
+    ap.add_argument("--parts", default="sim,synth,fmax",
+                    help="comma-separated subset of sim, synth, fmax (default: all)")
     args = ap.parse_args(argv)
+    parts = set(args.parts.split(","))
+    if not parts <= {"sim", "synth", "fmax"}:
+        ap.error(f"--parts takes sim, synth, fmax, not {args.parts!r}")
     # yowasp tools cannot open files under /tmp on this project's machines: keep temp files
     # under the user's cache.
     tmp_root = Path.home() / ".cache" / "hwgen" / "tmp"
@@ -89,43 +92,11 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-accel-") as tmp:
         tmp = Path(tmp)
         cfg = PRESETS["default"]
-        v_default = generate(cfg, tmp / "default").verilog
-        size = 64 if args.quick else 256
-        t0 = time.perf_counter()
-        rv = run_matmul(v_default, "verilator", size, size, size, tmp / "ver")
-        out["matmul"] = f"{size}x{size}x{size} int8, preset default ({cfg.slug})"
-        out["gemm_utilization"] = round(rv["utilization"], 4)
-        out["gemm_utilization_target"] = 0.90
-        out["matmul_cycles"] = rv["cycles"]
-        out["matmul_correct"] = rv["correct"]
-        out["cycles_per_s_verilator"] = round(rv["cycles_per_s"])
-        out["verilator_total_s"] = round(time.perf_counter() - t0, 1)
-        ri = run_matmul(v_default, "icarus", 64, 64, 64, tmp / "ica")
-        out["cycles_per_s_icarus"] = round(ri["cycles_per_s"])
-        out["icarus_matmul"] = "64x64x64"
-        out["icarus_correct"] = ri["correct"]
-        # the small preset the tests use (1x4x4, 16 MACs/cycle), for comparison
-        v_tiny = generate(PRESETS["tiny"], tmp / "tiny").verilog
-        for sim in ("verilator", "icarus"):
-            rt = run_matmul(v_tiny, sim, 64, 64, 64, tmp / f"tiny_{sim}", preset="tiny",
-                            size=1 << 20)
-            out[f"cycles_per_s_{sim}_tiny"] = round(rt["cycles_per_s"])
-        if not args.skip_synth:
-            from hwgen.measure import synth_xilinx
-            p = PRESETS["pynq-z2"]
-            v = generate(p, tmp / "pynq").verilog
-            t1 = time.perf_counter()
-            s = synth_xilinx([v], v.stem)
-            for key, val in s.items():
-                out[f"pynq_z2_{key.lower()}"] = val
-            out["pynq_z2_luts"] = s["LUT"]
-            out["pynq_z2_dsps"] = s["DSP"]
-            out["pynq_z2_macs"] = p.macs_per_cycle
-            out["pynq_z2_int8_macs_per_dsp"] = round(p.macs_per_cycle / max(s["DSP"], 1), 2)
-            out["pynq_z2_fits_xc7z020"] = all(s[k] <= lim for k, lim in XC7Z020.items())
-            out["xc7z020_budget"] = XC7Z020
-            out["synth_s"] = round(time.perf_counter() - t1, 1)
-        if not args.skip_fmax:
+        if "sim" in parts:
+            simulate(out, cfg, tmp, 64 if args.quick else 256)
+        if "synth" in parts:
+            synthesize(out, tmp)
+        if "fmax" in parts:
             t2 = time.perf_counter()
             # ECP5 has 18x18 multipliers only (156 on the largest part), fewer than the 256 the
             # default GEMM needs: synthesize its products into LUTs, unpacked.
@@ -136,6 +107,49 @@ def main(argv=None) -> int:
             out["fmax_s"] = round(time.perf_counter() - t2, 1)
     print(json.dumps(out))
     return 0
+
+
+def simulate(out: dict, cfg, tmp: Path, size: int) -> None:
+    """GEMM utilization and simulator speed (Verilator, Icarus) on the generated RTL."""
+    v_default = generate(cfg, tmp / "default").verilog
+    t0 = time.perf_counter()
+    rv = run_matmul(v_default, "verilator", size, size, size, tmp / "ver")
+    out["matmul"] = f"{size}x{size}x{size} int8, shift 8, preset default ({cfg.slug})"
+    out["gemm_utilization"] = round(rv["utilization"], 4)
+    out["gemm_utilization_target"] = 0.90
+    out["matmul_cycles"] = rv["cycles"]
+    out["matmul_correct"] = rv["correct"]
+    out["cycles_per_s_verilator"] = round(rv["cycles_per_s"])
+    out["verilator_total_s"] = round(time.perf_counter() - t0, 1)
+    r0 = run_matmul(v_default, "verilator", size, size, size, tmp / "ver0", shift=0)
+    out["gemm_utilization_no_shift"] = round(r0["utilization"], 4)
+    ri = run_matmul(v_default, "icarus", 64, 64, 64, tmp / "ica")
+    out["cycles_per_s_icarus"] = round(ri["cycles_per_s"])
+    out["icarus_matmul"] = "64x64x64"
+    out["icarus_correct"] = ri["correct"]
+    # the small preset the tests use (1x4x4, 16 MACs/cycle), for comparison
+    v_tiny = generate(PRESETS["tiny"], tmp / "tiny").verilog
+    for sim in ("verilator", "icarus"):
+        rt = run_matmul(v_tiny, sim, 64, 64, 64, tmp / f"tiny_{sim}", preset="tiny", size=1 << 20)
+        out[f"cycles_per_s_{sim}_tiny"] = round(rt["cycles_per_s"])
+
+
+def synthesize(out: dict, tmp: Path) -> None:
+    """Yosys synth_xilinx counts of the pynq-z2 preset against the xc7z020 budget."""
+    from hwgen.measure import synth_xilinx
+    p = PRESETS["pynq-z2"]
+    v = generate(p, tmp / "pynq").verilog
+    t1 = time.perf_counter()
+    s = synth_xilinx([v], v.stem)
+    for key, val in s.items():
+        out[f"pynq_z2_{key.lower()}"] = val
+    out["pynq_z2_luts"] = s["LUT"]
+    out["pynq_z2_dsps"] = s["DSP"]
+    out["pynq_z2_macs"] = p.macs_per_cycle
+    out["pynq_z2_int8_macs_per_dsp"] = round(p.macs_per_cycle / max(s["DSP"], 1), 2)
+    out["pynq_z2_fits_xc7z020"] = all(s[k] <= lim for k, lim in XC7Z020.items())
+    out["xc7z020_budget"] = XC7Z020
+    out["synth_s"] = round(time.perf_counter() - t1, 1)
 
 
 if __name__ == "__main__":
