@@ -106,7 +106,8 @@ class RtlDevice(Device):
         ``hwgen_accel_<slug>.v`` with its ``manifest.json`` beside it.
     simulator : ``"icarus"`` or ``"verilator"``
     base, size : int
-        The DRAM window (default 8 MiB at 0x10000000); the HDL memory model holds exactly it.
+        The DRAM window (default 8 MiB at 0x10000000, or what fits below 2**dram_addr_width);
+        the HDL memory model holds exactly it (its size is part of the simulation build).
     backpressure : int
         0..15: the memory model withholds each AXI handshake with probability backpressure/16.
     seed : int
@@ -118,7 +119,7 @@ class RtlDevice(Device):
     """
 
     def __init__(self, verilog: str | Path, simulator: str = "verilator", *, base: int | None = None,
-                 size: int = DEFAULT_SIZE, backpressure: int = 0, seed: int = 1,
+                 size: int | None = None, backpressure: int = 0, seed: int = 1,
                  timeout_cycles: int = 20_000_000, work_dir: str | Path | None = None):
         if simulator not in SIMULATORS:
             raise ConfigError(f"RtlDevice simulator must be one of {', '.join(SIMULATORS)}, "
@@ -126,9 +127,12 @@ class RtlDevice(Device):
         if not isinstance(backpressure, int) or not 0 <= backpressure <= 15:
             raise ConfigError(f"RtlDevice backpressure must be an integer in 0..15, not {backpressure!r}")
         config, top, _ = load_manifest(verilog)
+        top_addr = 1 << config.dram_addr_width
         if base is None:
-            top_addr = 1 << config.dram_addr_width
-            base = DEFAULT_BASE if DEFAULT_BASE + size <= top_addr else 0x1000
+            want = DEFAULT_SIZE if size is None else size
+            base = DEFAULT_BASE if DEFAULT_BASE + want <= top_addr else 0x1000
+        if size is None:
+            size = min(DEFAULT_SIZE, top_addr - base)
         if size % config.axi_bytes:
             raise ConfigError(f"RtlDevice size must be a multiple of {config.axi_bytes} bytes, not {size}")
         super().__init__(config, base, size)
