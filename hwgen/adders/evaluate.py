@@ -127,12 +127,14 @@ def _area_delay(out: str) -> list[tuple[float, float]]:
 
 
 def evaluate(graph: PrefixGraph, *, carry_in: bool = False, cache_dir: str | Path | None = None,
-             use_cache: bool = True) -> dict:
+             use_cache: bool = True, prove: bool = True) -> dict:
     """Prove, check and measure the ``asic`` adder of ``graph`` (see the module docstring).
 
     Returns a dict: ``area`` (um2), ``delay`` (ps), ``gates``, ``levels``, ``aig_ands``,
     ``predicted`` (the graph's own figures), ``structure_preserved``, ``equivalent`` and the graph
-    metrics. Cached under ``cache_dir`` by graph hash.
+    metrics. Cached under ``cache_dir`` by graph hash. With ``prove=False`` (the search's quick
+    screening) only the mapped netlist is sized and timed: the figures are the same, but
+    ``equivalent``, ``structure_preserved`` and ``aig_ands`` are None.
 
     Raises
     ------
@@ -145,20 +147,25 @@ def evaluate(graph: PrefixGraph, *, carry_in: bool = False, cache_dir: str | Pat
     if use_cache and cfile.exists():
         try:
             res = json.loads(cfile.read_text())
-            res.update(name=graph.name)
-            return res
+            if res.get("equivalent") or not prove:
+                res.update(name=graph.name)
+                return res
         except json.JSONDecodeError:
             pass
     pred = predict(graph, carry_in)
     mapped = map_graph(graph, carry_in)
     with tempfile.TemporaryDirectory(prefix="hwgen-eval-") as tmp:
         t = Path(tmp)
-        synth_blif(adder_verilog(graph, "asic", carry_in), "top", t, "dut")
-        _reference_blif(graph.width, carry_in, cache, t / "ref.blif")
         (t / "mapped.blif").write_text(mapped.blif)
-        out = _abc(f"read_lib -w {LIB_PATH}; read dut.blif; strash; print_stats; cec ref.blif; "
-                   f"read mapped.blif; print_stats; cec dut.blif; topo; stime; {SIZING}; "
-                   f"print_stats; print_gates", t)
+        if prove:
+            synth_blif(adder_verilog(graph, "asic", carry_in), "top", t, "dut")
+            _reference_blif(graph.width, carry_in, cache, t / "ref.blif")
+            out = _abc(f"read_lib -w {LIB_PATH}; read dut.blif; strash; print_stats; cec ref.blif; "
+                       f"read mapped.blif; print_stats; cec dut.blif; topo; stime; {SIZING}; "
+                       f"print_stats; print_gates", t)
+        else:
+            out = _abc(f"read_lib -w {LIB_PATH}; read mapped.blif; print_stats; topo; stime; "
+                       f"{SIZING}; print_stats; print_gates", t)
         # the sizing curve: all X1 (smallest), fully upsized (fastest), and targets between
         x1 = _area_delay(out)[0]
         fast = _area_delay(out)[-1]
@@ -167,11 +174,14 @@ def evaluate(graph: PrefixGraph, *, carry_in: bool = False, cache_dir: str | Pat
                          for t in targets)
         curve_out = _abc(f"read_lib -w {LIB_PATH}; {cmds}", t)
     proofs = out.count("Networks are equivalent")
-    if proofs != 2:
+    if prove and proofs != 2:
         raise ToolError(f"equivalence proof failed for {graph.width}-bit graph {graph.name} "
                         f"({proofs} of 2 proofs passed)")
     st = _parse_stats(out)
-    aig, mapped_st, sized = st[0], st[1], st[-1]
+    if prove:
+        aig, mapped_st, sized = st[0], st[1], st[-1]
+    else:
+        aig, mapped_st, sized = {"nodes": None}, st[0], st[-1]
     area, delay = fast
     curve = sorted({(round(a, 3), round(d, 2)) for a, d in [x1, fast] + _area_delay(curve_out)},
                    key=lambda p: p[1])
@@ -183,11 +193,11 @@ def evaluate(graph: PrefixGraph, *, carry_in: bool = False, cache_dir: str | Pat
         "gates": sized["nodes"], "levels": sized["lev"], "aig_ands": aig["nodes"],
         "cells": cells, "sizing_curve": curve,
         "predicted": {"gates": pred["gates"], "levels": pred["levels"], "aig_ands": pred["aig_ands"]},
-        "equivalent": True,
+        "equivalent": True if prove else None,
     }
     res["structure_preserved"] = (res["gates"] == pred["gates"] and res["levels"] == pred["levels"]
                                   and res["aig_ands"] == pred["aig_ands"]
-                                  and mapped_st["nodes"] == pred["gates"])
+                                  and mapped_st["nodes"] == pred["gates"]) if prove else None
     cache.mkdir(parents=True, exist_ok=True)
     tmpf = cfile.with_suffix(f".{os.getpid()}.tmp")
     tmpf.write_text(json.dumps(res, sort_keys=True))

@@ -142,10 +142,10 @@ def area_at(front: list[dict], delay: float) -> float:
 
 def _eval_job(args):
     from .evaluate import evaluate
-    graph_dict, cache_dir = args
+    graph_dict, cache_dir, prove = args
     g = PrefixGraph.from_dict(graph_dict)
     try:
-        return evaluate(g, cache_dir=cache_dir), graph_dict
+        return evaluate(g, cache_dir=cache_dir, prove=prove), graph_dict
     except Exception as e:  # a failed proof or tool error is reported, not fatal to the search
         return {"error": f"{type(e).__name__}: {e}", "name": g.name}, graph_dict
 
@@ -244,8 +244,10 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
             seen.add(key)
             yield g
 
+    search_s = budget_s * 0.85  # the rest proves the front before it is written
+
     def run(gs: Iterable[PrefixGraph], ctx_pool) -> None:
-        work = ((g.to_dict(), str(cache_dir)) for g in queue_of(gs))
+        work = ((g.to_dict(), str(cache_dir), False) for g in queue_of(gs))
         for res, gd in ctx_pool.imap_unordered(_eval_job, work):
             g = PrefixGraph.from_dict(gd)
             if "error" in res:
@@ -260,15 +262,15 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
             if progress:
                 front = pareto(expand(list(points.values())))
                 progress(len(points) + len(errors), f"front {len(front)} points")
-            if time.monotonic() - t0 > budget_s:
+            if time.monotonic() - t0 > search_s:
                 break
 
     with mp.get_context("fork").Pool(jobs) as pool:
         run(seed_candidates(width), pool)
-        if time.monotonic() - t0 < budget_s:
+        if time.monotonic() - t0 < search_s:
             run(taxonomy_family(width), pool)
         stall = 0
-        while time.monotonic() - t0 < budget_s and stall < 200:
+        while time.monotonic() - t0 < search_s and stall < 200:
             front = pareto(expand(list(points.values())))
             names = sorted({p["name"] for p in front if p["name"] in graphs})
             if not names:
@@ -287,6 +289,25 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
                 continue
             stall = 0
             run(batch, pool)
+        # Prove (and structure-check) every graph that will be written: the front and the classic
+        # baselines. A graph that fails is dropped and the front recomputed.
+        proven: set[str] = set()
+        for _round in range(5):
+            front = pareto(expand(list(points.values())))
+            todo = sorted({p["name"] for p in front} | {n for n in points if n in CLASSIC})
+            todo = [n for n in todo if n not in proven]
+            if not todo:
+                break
+            jobs_ = [(graphs[n].to_dict(), str(cache_dir), True) for n in todo]
+            for name, (res, _gd) in zip(todo, pool.imap(_eval_job, jobs_)):
+                proven.add(name)
+                if "error" in res:
+                    errors.append(res["error"])
+                    points.pop(name, None)
+                else:
+                    points[name] = dict(res, name=name)
+            if progress:
+                progress(len(points), f"proved {len(proven)} front graphs")
         pool.terminate()
     return {"points": list(points.values()), "graphs": graphs, "errors": errors,
             "evaluated": len(points), "elapsed_s": round(time.monotonic() - t0, 1)}
