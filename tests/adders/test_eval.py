@@ -51,3 +51,13 @@ def test_wider_graphs_are_slower_but_smaller_than_kogge_stone(tmp_path):
     rip = evaluate(construct("ripple", 32), cache_dir=tmp_path)
     assert ks["delay"] < bk["delay"] < rip["delay"]
     assert rip["gates"] < bk["gates"] < ks["gates"]
+
+
+def test_quick_screening_gives_the_same_figures_without_proofs(tmp_path):
+    g = construct("han-carlson", 24)
+    quick = evaluate(g, cache_dir=tmp_path, prove=False)
+    assert quick["equivalent"] is None and quick["structure_preserved"] is None
+    full = evaluate(g, cache_dir=tmp_path)  # a cached quick result does not stand in for a proof
+    assert full["equivalent"] and full["structure_preserved"]
+    assert (quick["area"], quick["delay"], quick["gates"]) == (full["area"], full["delay"], full["gates"])
+    assert quick["sizing_curve"] == full["sizing_curve"]
