@@ -81,7 +81,7 @@ def memory_bits(verilog: Path, top: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         sj = Path(tmp) / "stat.json"
         run_yosys(f"read_verilog -sv {verilog}\nhierarchy -top {top}\nproc\nflatten\nopt -fast\n"
-                  f"memory -nomap\nopt -fast\ntee -q -o {sj} stat -json\n")
+                  f"memory -nomap\nmemory_unpack\nopt -fast\ntee -q -o {sj} stat -json\n")
         st = json.loads(sj.read_text())
     mod = st.get("design") or next(iter(st["modules"].values()))
     return {"memory_bits": int(mod.get("num_memory_bits", 0)), "memories": int(mod.get("num_memories", 0))}
@@ -121,7 +121,9 @@ def measure(name: str, cfg, comp_cls, args, work: Path) -> dict:
         hv = work / f"{name}_harness.v"
         hv.write_text(verilog_text(Harness(comp_cls(cfg)), f"{name}_harness"))
         t0 = time.monotonic()
-        res["ecp5"] = ecp5_fmax([hv], f"{name}_harness", device="85k", package="CABGA381")
+        # nextpnr fails when the target is missed; a low target still reports the achieved fmax.
+        res["ecp5"] = ecp5_fmax([hv], f"{name}_harness", device="85k", package="CABGA381",
+                                target_mhz=25.0)
         res["ecp5_seconds"] = round(time.monotonic() - t0, 1)
     res["cycles"] = cycles(exp.verilog, top, cfg, args.height, work / f"{name}_cycles")
     return res
@@ -136,6 +138,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--height", type=int, default=16, help="run-time frame height for the cycle runs")
     ap.add_argument("--skip-pnr", action="store_true", help="leave out nextpnr-ecp5")
+    ap.add_argument("--only", choices=("linebuf", "dwconv"), help="measure one design only")
     args = ap.parse_args()
     lb = LineBufferConfig(kernel=3, stride=1, padding="same", max_width=320, max_height=320,
                           channels=32, data_width=8)
@@ -143,9 +146,12 @@ def main() -> int:
                          channels=32, data_width=8, channels_per_cycle=8)
     with tempfile.TemporaryDirectory(prefix="hwgen-bench-linebuf-") as tmp:
         work = Path(tmp)
-        out = {"linebuf": measure("linebuf", lb, LineBuffer, args, work),
-               "dwconv": measure("dwconv", dw, DepthwiseConv, args, work)}
-    out["memory_bits_exact"] = out["linebuf"]["memory_bits"] == lb.memory_bits
+        out = {}
+        if args.only in (None, "linebuf"):
+            out["linebuf"] = measure("linebuf", lb, LineBuffer, args, work)
+            out["memory_bits_exact"] = out["linebuf"]["memory_bits"] == lb.memory_bits
+        if args.only in (None, "dwconv"):
+            out["dwconv"] = measure("dwconv", dw, DepthwiseConv, args, work)
     print(json.dumps(out, indent=2))
     return 0
 

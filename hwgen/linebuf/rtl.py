@@ -179,7 +179,10 @@ class LineBuffer(wiring.Component):
         cur_w = Mux(in_busy, i_w, wc)
         cur_h = Mux(in_busy, i_h, hc)
         cur_y = Mux(in_busy, iy, 0)
-        step_w = Mux(take_real, cur_w, o_w)
+        # A step's row width: the frame being received, else the one still emitting (dummy steps,
+        # or a next frame starting with the same width), else the new frame's. Not a function of
+        # take_real, which keeps the handshake off this path.
+        step_w = Mux(in_busy, i_w, Mux(out_busy, o_w, wc))
         col_end = col == step_w - 1
         frame_end = col_end & (cur_y == cur_h - 1)
         in_busy_next = Mux(take_real, ~frame_end, in_busy)
