@@ -49,6 +49,11 @@ def test_generate_errors(tmp_path, capsys):
                    "not [2:2]")
     err = _err(capsys, ["adders", "generate", "--arch", "ripple", "--out", str(out)])
     assert err == "hwgen: error: --width is required with --arch"
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"width": 2, "nodes": [[1, 0]], "outputs": [0, 2]}))
+    err = _err(capsys, ["adders", "generate", "--graph", str(good), "--width", "4", "--out", str(out)])
+    assert err == "hwgen: error: --width 4 does not match the graph file's width 2"
+    good.unlink()
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json"]
 
