@@ -718,7 +718,17 @@ class Accelerator(wiring.Component):
                     m.d.comb += [acc_wp.en.eq(lane_en(ld_lane, nla, ld_pad)),
                                  out_wp.en.eq(lane_en(ld_lane, nla, ld_pad))]
             pipe_busy = Cat(active, v_i, x_v, *dl_v).any()
-            done_ = ~start & ~ld_busy & ~pipe_busy & ~halt_
+            # A GEMM may retire while its last micro-ops are still in the pipeline when the next
+            # instruction is a GEMM (or FINISH): they share the in-order pipeline, so the next
+            # one sees every result (FINISH waits for the drain). Its input and weight reads are
+            # all done by then, so a token to the load stage (which writes only those buffers)
+            # may go; a token to the store stage (which reads accumulators) waits for the drain.
+            q_c = queues[isa.Stage.COMPUTE]
+            head_op = q_c.r_data[:3]
+            Fc = fields(cur, "GEMM")
+            overlap = (is_gemm & ~active & ~v_i & ~Fc["push_next"] & q_c.r_rdy
+                       & ((head_op == Opcode.GEMM) | (head_op == Opcode.FINISH)))
+            done_ = ~start & ~ld_busy & (~pipe_busy | overlap) & ~halt_
             halt_now = halt_ & ~pipe_busy
             comp_flags["halt"] = halt_
             return done_, halt_now
