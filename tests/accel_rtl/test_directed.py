@@ -12,6 +12,9 @@ from hwgen.accel.presets import PRESETS
 
 from .cases import directed_cases, run_cases
 
+# one worker runs a module's shared simulation (pytest -n with --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("accel_rtl_directed")
+
 CFG = PRESETS["tiny"]
 CASES = directed_cases(CFG)
 NAMES = [c.name for c in CASES]

@@ -11,6 +11,9 @@ from hwgen.sim.accel.differential import run_differential
 from .cases import directed_cases, run_cases
 from .test_directed import check
 
+# one worker runs the module's shared simulation (pytest -n with --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("accel_rtl_variant")
+
 VARIANT = AccelConfig(batch=2, block_in=4, block_out=2, input_width=16, weight_width=8,
                       acc_width=32, output_width=16, inp_depth=64, wgt_depth=64, acc_depth=64,
                       uop_depth=128, insn_queue_depth=2, token_depth=2, axi_data_width=32,
