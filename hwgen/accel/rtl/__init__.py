@@ -20,7 +20,7 @@ def top_name(config: AccelConfig) -> str:
 
 
 def generate(config: AccelConfig, out_dir: str | Path, *, extra_files: dict[str, str] | None = None,
-             dsp_packing: bool | None = None):
+             dsp_packing: bool | None = None, alu_dual_read: bool = False):
     """Write ``hwgen_accel_<slug>.v`` and ``manifest.json`` into ``out_dir`` (staged).
 
     The manifest's ``accel`` entry records what a testbench or driver needs beyond the ports
@@ -28,10 +28,11 @@ def generate(config: AccelConfig, out_dir: str | Path, *, extra_files: dict[str,
     """
     if not isinstance(config, AccelConfig):
         raise TypeError(f"generate needs an AccelConfig, not {type(config).__name__}")
-    top = Accelerator(config, dsp_packing=dsp_packing)
+    top = Accelerator(config, dsp_packing=dsp_packing, alu_dual_read=alu_dual_read)
     extra = {"accel": {"axil_addr_width": AXIL_ADDR_WIDTH, "dram_addr_width": config.dram_addr_width,
                        "axi_data_width": config.axi_data_width,
-                       "dsp_packing": "auto" if dsp_packing is None else bool(dsp_packing)}}
+                       "dsp_packing": "auto" if dsp_packing is None else bool(dsp_packing),
+                       "alu_dual_read": bool(alu_dual_read)}}
     return export_verilog(
         top, out_dir, kind="accel", slug=config.slug, config=config, extra=extra,
         extra_files=extra_files)

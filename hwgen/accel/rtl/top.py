@@ -60,13 +60,19 @@ class Accelerator(wiring.Component):
         Two int8 products per multiplier (one DSP48 on Xilinx parts; see :class:`DotArray`).
         Default: on whenever inputs and weights are 8-bit. Off suits FPGAs whose multipliers are
         18 x 18 (ECP5), where a packed 8 x 25 product needs two of them.
+    alu_dual_read : bool
+        A second accumulator read port, so ALU micro-ops with a tensor operand also run one per
+        cycle (otherwise two cycles; immediate operands always one). Costs a second block-RAM copy
+        of the accumulator buffer (the pynq-z2 preset would then exceed the xc7z020's 140 BRAM36).
     """
 
-    def __init__(self, config: AccelConfig, *, dsp_packing: bool | None = None):
+    def __init__(self, config: AccelConfig, *, dsp_packing: bool | None = None,
+                 alu_dual_read: bool = False):
         if not isinstance(config, AccelConfig):
             raise TypeError(f"Accelerator needs an AccelConfig, not {type(config).__name__}")
         self.config = config
         self.dsp_packing = dsp_packing
+        self.alu_dual_read = bool(alu_dual_read)
         super().__init__({
             "s_axil": Out(axil_signature(addr_width=AXIL_ADDR_WIDTH)),
             "m_axi": Out(axi4_signature(addr_width=config.dram_addr_width,
@@ -210,6 +216,10 @@ class Accelerator(wiring.Component):
         inp_wp, inp_rp = buffer("inp", inp_w, c.inp_depth, lanes[MemType.INP])
         wgt_wp, wgt_rp = buffer("wgt", wgt_w, c.wgt_depth, lanes[MemType.WGT])
         acc_wp, acc_rp = buffer("acc", acc_w, c.acc_depth, lanes[MemType.ACC])
+        # optional second accumulator read port: ALU tensor operands in the same cycle (one more
+        # block-RAM copy of the accumulator buffer)
+        acc_rp2 = (m.submodules["acc_mem"].read_port(transparent_for=(acc_wp,))
+                   if self.alu_dual_read else None)
         out_wp, out_rp = buffer("out", out_w, c.acc_depth, lanes[MemType.ACC])
 
         def lane_en(lane, n, all_lanes):
@@ -623,9 +633,13 @@ class Accelerator(wiring.Component):
                 m.d.run += [halt_.eq(1), v_i.eq(0)]
             phase = Signal()
             tensor = is_alu & ~A["use_imm"]
-            m.d.comb += hold.eq(v_i & ~bad & tensor & ~phase)
-            with m.If(v_i & ~bad & tensor):
-                m.d.run += phase.eq(~phase)
+            if acc_rp2 is None:
+                # one read port: a tensor operand is read in an extra cycle (phase 0)
+                m.d.comb += hold.eq(v_i & ~bad & tensor & ~phase)
+                with m.If(v_i & ~bad & tensor):
+                    m.d.run += phase.eq(~phase)
+            else:
+                m.d.comb += [hold.eq(0), acc_rp2.addr.eq(ii)]
             go_i = Signal()
             m.d.comb += go_i.eq(v_i & ~bad & ~hold)
             with m.If(go_i):
@@ -650,13 +664,19 @@ class Accelerator(wiring.Component):
             x_d = Signal(16)
             src_val = Signal(acc_w)
             m.d.run += [x_v.eq(go_i & is_alu), x_d.eq(ia)]
-            with m.If(v_i & tensor & phase):
-                m.d.run += src_val.eq(acc_rp.data)
+            if acc_rp2 is None:
+                with m.If(v_i & tensor & phase):
+                    m.d.run += src_val.eq(acc_rp.data)
+            else:
+                m.d.comb += src_val.eq(acc_rp2.data)
             # acc read address
             with m.If(is_gemm):
                 m.d.comb += acc_rp.addr.eq(dl_a[LAT - 1])
             with m.Else():
-                m.d.comb += acc_rp.addr.eq(Mux(tensor & ~phase, ii, ia))
+                if acc_rp2 is None:
+                    m.d.comb += acc_rp.addr.eq(Mux(tensor & ~phase, ii, ia))
+                else:
+                    m.d.comb += acc_rp.addr.eq(ia)
             # write-back
             wb_en = Signal()
             wb_addr = Signal(16)
