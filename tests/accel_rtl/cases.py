@@ -145,6 +145,20 @@ def directed_cases(c: AccelConfig) -> list[Case]:
     cases.append(Case("gemm_init", seq(ld, [luop4, Gemm(init=True, uop_begin=0, uop_end=3,
                                                         iter_in=3, src_factor_in=4), shr],
                                        [b.store(16)]), uops4))
+    # back-to-back GEMMs on the same accumulators (a GEMM retires while its tail drains when a
+    # GEMM or FINISH follows), then a GEMM right before FINISH, read by the next program
+    g3 = dict(uop_begin=0, uop_end=3)
+    cases.append(Case("gemm_back_to_back", seq(ld, [luop4, Gemm(init=True, **g3), Gemm(**g3),
+                                                    _with(Gemm(iter_in=2, src_factor_in=3,
+                                                               **g3), push_prev=False),
+                                                    Gemm(**g3), shr], [b.store(16)]), uops4))
+    cases.append(Case("gemm_before_finish", ld[:1] + [
+        _with(ld[1], push_next=True), _with(luop4, pop_prev=True), Gemm(init=True, **g3),
+        Gemm(iter_out=2, dst_factor_out=0, **g3), Finish()], uops4))
+    cases.append(Case("after_gemm_before_finish", seq([], [Gemm(uop_begin=3, uop_end=4,
+                                                                iter_out=16, dst_factor_out=1,
+                                                                reset=False, iter_in=0), shr],
+                                                      [b.store(16)])))
     cases.append(Case("gemm_reset_only", seq([], [Gemm(reset=True, uop_begin=0, uop_end=3,
                                                        iter_out=2, dst_factor_out=4)],
                                              [b.store(8)])))
