@@ -98,14 +98,17 @@ def cycles(verilog: Path, top: str, cfg, height: int, work: Path) -> dict:
                params={"height": height, "width": w, "frames": 3, "outs_per_frame": n_out,
                        "cycles_per_pixel": groups, "out": str(out)})
     r = json.loads(out.read_text())
-    lat = LINEBUF_LATENCY + (DEPTHWISE_LATENCY if isinstance(cfg, DepthwiseConfig) else 0)
-    model = frame_cycles(height, w, cfg.kernel, cfg.stride, cfg.padding, latency=lat)
-    return {"height": height, "width": w, "cycles_per_pixel": groups,
-            "back_to_back_period": r["periods"], "h_x_w": height * w,
-            "single_frame_latency": r["single_latency_last"],
-            "latency_minus_h_x_w": r["single_latency_last"] - height * w * groups,
-            "model_latency": model["latency_last"], "model_tail_steps": model["tail"],
-            "sim_seconds": round(time.monotonic() - t0, 1)}
+    model = frame_cycles(height, w, cfg.kernel, cfg.stride, cfg.padding)
+    res = {"height": height, "width": w, "cycles_per_pixel": groups,
+           "back_to_back_period": r["periods"], "groups_x_h_x_w": height * w * groups,
+           "single_frame_latency": r["single_latency_last"],
+           "latency_minus_groups_x_h_x_w": r["single_latency_last"] - height * w * groups,
+           "model_tail_steps": model["tail"], "sim_seconds": round(time.monotonic() - t0, 1)}
+    if groups == 1:
+        lat = LINEBUF_LATENCY + (DEPTHWISE_LATENCY if isinstance(cfg, DepthwiseConfig) else 0)
+        res["model_latency"] = frame_cycles(height, w, cfg.kernel, cfg.stride, cfg.padding,
+                                            latency=lat)["latency_last"]
+    return res
 
 
 def measure(name: str, cfg, comp_cls, args, work: Path) -> dict:
