@@ -160,9 +160,11 @@ class LineBuffer(wiring.Component):
         d = Signal(dbits)
         pend = Signal()
         d2 = Signal(dbits)
+        # Geometry of the emitting frame, kept in registers (no adders on the control paths).
+        o_oh, o_ow = Signal(range(mh + 1)), Signal(range(mw + 1))
+        o_rd, o_l = Signal(dbits), Signal(3)
 
         gp = _Geometry(cfg, hc, wc)      # a frame starting now
-        go = _Geometry(cfg, o_h, o_w)    # the frame whose windows are being emitted
         gi = _Geometry(cfg, i_h, i_w)    # the frame being received
 
         # --- which step (if any) this cycle -------------------------------------------------
@@ -209,8 +211,8 @@ class LineBuffer(wiring.Component):
         e_oy, e_ox = pick(oy, 0), pick(ox, 0)
         e_ry, e_cx = pick(ry, -gp.t), pick(cx, -gp.l)
         e_h, e_w = pick(o_h, hc), pick(o_w, wc)
-        e_oh, e_ow = pick(go.oh, gp.oh), pick(go.ow, gp.ow)
-        e_rd, e_l = pick(go.row_delta, gp.row_delta), pick(go.l, gp.l)
+        e_oh, e_ow = pick(o_oh, gp.oh), pick(o_ow, gp.ow)
+        e_rd, e_l = pick(o_rd, gp.row_delta), pick(o_l, gp.l)
 
         emit, last_col, last_row, done = Signal(), Signal(), Signal(), Signal()
         m.d.comb += [
@@ -226,15 +228,19 @@ class LineBuffer(wiring.Component):
         e_d2 = Mux(pend, d2, gp.first)
         p_h, p_w = Mux(pend, i_h, hc), Mux(pend, i_w, wc)
         p_t, p_l = Mux(pend, gi.t, gp.t), Mux(pend, gi.l, gp.l)
+        p_oh, p_ow = Mux(pend, gi.oh, gp.oh), Mux(pend, gi.ow, gp.ow)
+        p_rd = Mux(pend, gi.row_delta, gp.row_delta)
 
         with m.If(step & active):
             m.d.sync += [out_busy.eq(1), o_h.eq(e_h), o_w.eq(e_w), oy.eq(e_oy), ox.eq(e_ox),
-                         ry.eq(e_ry), cx.eq(e_cx), d.eq(e_d - 1)]
+                         ry.eq(e_ry), cx.eq(e_cx), d.eq(e_d - 1),
+                         o_oh.eq(e_oh), o_ow.eq(e_ow), o_rd.eq(e_rd), o_l.eq(e_l)]
             with m.If(emit):
                 with m.If(done):
                     with m.If(pend_eff):
                         m.d.sync += [o_h.eq(p_h), o_w.eq(p_w), oy.eq(0), ox.eq(0),
-                                     ry.eq(-p_t), cx.eq(-p_l), d.eq(e_d2 - 1)]
+                                     ry.eq(-p_t), cx.eq(-p_l), d.eq(e_d2 - 1),
+                                     o_oh.eq(p_oh), o_ow.eq(p_ow), o_rd.eq(p_rd), o_l.eq(p_l)]
                     with m.Else():
                         m.d.sync += out_busy.eq(0)
                 with m.Elif(last_col):
