@@ -12,7 +12,7 @@ import pytest
 from hwgen import toolchain
 from hwgen.cli import main
 from hwgen.configbase import apply_overrides, check_choice, check_int, config_from_dict, load_config
-from hwgen.errors import ConfigError
+from hwgen.errors import ConfigError, ToolError
 from hwgen.export import export_verilog
 from hwgen.outdir import staged_output
 from hwgen.sim import runner
@@ -167,3 +167,22 @@ def test_table_alignment():
     from hwgen.cliutil import table
     out = table([("a", 1), ("bb", 22)], ["name", "n"])
     assert out.splitlines() == ["name   n", "----  --", "a      1", "bb    22"]
+
+
+def test_measure_sees_files_under_tmp(tmp_path):
+    """YoWASP tools cannot see the real /tmp: measure stages its inputs into its own work folder."""
+    from hwgen.measure import ecp5_fmax, synth_xilinx
+    cfg = TinyConfig(width=16)
+    exp = export_verilog(TinyAdder(cfg), tmp_path / "v", kind="tiny", slug=cfg.slug, config=cfg)
+    assert str(exp.verilog).startswith("/tmp")
+    res = synth_xilinx([exp.verilog], "hwgen_tiny_w16")
+    assert res["CARRY4"] == 5 and res["FF"] == 17 and res["DSP"] == 0  # 17-bit sum: ceil(17/4)
+    with pytest.raises(ToolError, match="no register-to-register path in hwgen_tiny_w16"):
+        ecp5_fmax([exp.verilog], "hwgen_tiny_w16")
+    harness = tmp_path / "h.v"
+    harness.write_text("module h(input wire clk, input wire rst, input wire [15:0] a, b, output reg [16:0] q);\n"
+                       "  reg [15:0] ra, rb; wire [16:0] s;\n"
+                       "  always @(posedge clk) begin ra <= a; rb <= b; q <= s; end\n"
+                       "  hwgen_tiny_w16 u(.clk(clk), .rst(rst), .a(ra), .b(rb), .s(s));\nendmodule\n")
+    f = ecp5_fmax([exp.verilog, harness], "h", target_mhz=1000)  # a missed target still reports
+    assert 50 < f["fmax_mhz"] < 1000 and f["trellis_ff"] >= 49
