@@ -52,8 +52,8 @@ def plot_front(points: list[dict], front: list[dict], path: Path, width: int) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 5), dpi=110)
-    others = [p for p in points if p["name"] not in CLASSIC and p["delay"] < 3 * min(
-        q["delay"] for q in points) + 1]
+    t_min = min(q["delay"] for q in points)
+    others = [p for p in points if p["name"] not in CLASSIC and p["delay"] < 3 * t_min + 1]
     ax.scatter([p["delay"] for p in others], [p["area"] for p in others], s=8, c="0.7",
                label="evaluated")
     ax.step([p["delay"] for p in front], [p["area"] for p in front], where="post", c="C0")
@@ -101,7 +101,7 @@ def run_explore(width: int, budget_s: float, out: str | Path, *, cache_dir: str 
             g = res["graphs"][p["name"]]
             vfile = f"verilog/hwgen_adder_{_safe(p['name'])}_{width}.v"
             if not (stage / vfile).exists():
-                (stage / vfile).write_text(adder_verilog(
+                (stage / vfile).write_text(res["verilog"].get(p["name"]) or adder_verilog(
                     g, "asic", False, top=f"hwgen_adder_{_safe(p['name'])}_{width}"))
                 g.save(stage / "graphs" / f"{_safe(p['name'])}.json")
             entries.append({**{k: p[k] for k in FIELDS}, "verilog": vfile,
@@ -111,8 +111,8 @@ def run_explore(width: int, budget_s: float, out: str | Path, *, cache_dir: str 
             g = res["graphs"][p["name"]]
             vfile = f"verilog/hwgen_adder_{_safe(p['name'])}_{width}.v"
             if not (stage / vfile).exists():
-                (stage / vfile).write_text(adder_verilog(g, "asic", False,
-                                                         top=f"hwgen_adder_{_safe(p['name'])}_{width}"))
+                (stage / vfile).write_text(res["verilog"].get(p["name"]) or adder_verilog(
+                    g, "asic", False, top=f"hwgen_adder_{_safe(p['name'])}_{width}"))
             baselines.append({**{k: p[k] for k in FIELDS}, "verilog": vfile,
                               "sizing_curve": p["sizing_curve"]})
         baselines.append({"name": "a+b", "area": plus["area"], "delay": plus["delay"],

@@ -140,11 +140,21 @@ def area_at(front: list[dict], delay: float) -> float:
     return min((p["area"] for p in front if p["delay"] <= delay + 1e-9), default=math.inf)
 
 
+def verilog_top(name: str, width: int) -> str:
+    """Module name of a written search result."""
+    return f"hwgen_adder_{''.join(c if c.isalnum() else '_' for c in name)}_{width}"
+
+
 def _eval_job(args):
-    from .evaluate import evaluate
-    graph_dict, cache_dir, prove = args
+    from .evaluate import adder_verilog, evaluate
+    graph_dict, cache_dir, prove, *rest = args
     g = PrefixGraph.from_dict(graph_dict)
     try:
+        if rest:  # a graph to be written: convert once here, prove that text, hand it back
+            top = verilog_top(rest[0], g.width)
+            text = adder_verilog(g, "asic", False, top=top)
+            res = evaluate(g, cache_dir=cache_dir, prove=True, verilog=(text, top))
+            return dict(res, verilog_text=text), graph_dict
         return evaluate(g, cache_dir=cache_dir, prove=prove), graph_dict
     except Exception as e:  # a failed proof or tool error is reported, not fatal to the search
         return {"error": f"{type(e).__name__}: {e}", "name": g.name}, graph_dict
@@ -265,6 +275,7 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
             if time.monotonic() - t0 > search_s:
                 break
 
+    verilog: dict[str, str] = {}
     with mp.get_context("fork").Pool(jobs) as pool:
         run(seed_candidates(width), pool)
         if time.monotonic() - t0 < search_s:
@@ -298,16 +309,18 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
             todo = [n for n in todo if n not in proven]
             if not todo:
                 break
-            jobs_ = [(graphs[n].to_dict(), str(cache_dir), True) for n in todo]
+            jobs_ = [(graphs[n].to_dict(), str(cache_dir), True, n) for n in todo]
             for name, (res, _gd) in zip(todo, pool.imap(_eval_job, jobs_)):
                 proven.add(name)
                 if "error" in res:
                     errors.append(res["error"])
                     points.pop(name, None)
                 else:
+                    verilog[name] = res.pop("verilog_text")
                     points[name] = dict(res, name=name)
             if progress:
                 progress(len(points), f"proved {len(proven)} front graphs")
         pool.terminate()
     return {"points": list(points.values()), "graphs": graphs, "errors": errors,
-            "evaluated": len(points), "elapsed_s": round(time.monotonic() - t0, 1)}
+            "evaluated": len(points), "elapsed_s": round(time.monotonic() - t0, 1),
+            "verilog": verilog}
