@@ -7,7 +7,8 @@
   second from START to DONE (``default`` preset; Icarus on a 64x64x64 matmul).
 - ``pynq_z2_*``: Yosys ``synth_xilinx`` (xc7) counts for the ``pynq-z2`` preset, with the
   xc7z020 budget (26,600 LUTs = half the device, 220 DSP48E1, 140 BRAM36).
-- ``ecp5_fmax_mhz``: nextpnr-ecp5 fmax of ``default`` on an LFE5U-85F.
+- ``ecp5_fmax_mhz_tiny`` / ``ecp5_fmax_mhz``: nextpnr-ecp5 fmax of ``tiny`` (LFE5U-25F) and of
+  ``default`` (LFE5U-85F, multipliers in LUTs; null with the reason when it does not fit).
 
 Usage: python bench/accel.py [--quick] [--parts sim,synth,fmax]
 """
@@ -31,8 +32,9 @@ from hwgen.runtime.rtl_device import RtlDevice
 XC7Z020 = {"LUT": 26_600, "DSP": 220, "BRAM36": 140}
 
 
-def ecp5_fmax_nodsp(verilog, top, *, device, package, target_mhz=100.0):
-    """Like :func:`hwgen.measure.ecp5_fmax`, with ``synth_ecp5 -nodsp`` (multipliers in LUTs)."""
+def ecp5_fmax_nodsp(verilog, top, *, device, package, target_mhz=100.0, nodsp=True):
+    """Like :func:`hwgen.measure.ecp5_fmax`, with ``synth_ecp5 -nodsp`` (multipliers in LUTs)
+    unless ``nodsp`` is false."""
     import subprocess
     from hwgen import toolchain
     from hwgen.errors import ToolError
@@ -41,7 +43,7 @@ def ecp5_fmax_nodsp(verilog, top, *, device, package, target_mhz=100.0):
     with tempfile.TemporaryDirectory(prefix="hwgen-pnr-") as tmp:
         js, rep = Path(tmp) / "top.json", Path(tmp) / "report.json"
         run_yosys(f"read_verilog -sv {Path(verilog).resolve()}\n"
-                  f"synth_ecp5 -nodsp -top {top} -json {js}\n", cwd=tmp)
+                  f"synth_ecp5 {'-nodsp ' if nodsp else ''}-top {top} -json {js}\n", cwd=tmp)
         r = subprocess.run(npr + [f"--{device}", "--package", package, "--json", str(js),
                                   "--lpf-allow-unconstrained", "--freq", str(target_mhz),
                                   "--seed", "1", "--report", str(rep)],
@@ -53,12 +55,36 @@ def ecp5_fmax_nodsp(verilog, top, *, device, package, target_mhz=100.0):
     fmax = min((v.get("achieved", 0.0) for v in report.get("fmax", {}).values()), default=0.0)
     util = {k: int(v.get("used", 0)) for k, v in report.get("utilization", {}).items()}
     return {"fmax_mhz": round(float(fmax), 2), "device": f"LFE5U-{device.upper()}",
-            "multipliers": "LUTs (synth_ecp5 -nodsp), unpacked",
+            "multipliers": "LUTs (synth_ecp5 -nodsp)" if nodsp else "MULT18X18D",
             "trellis_comb": util.get("TRELLIS_COMB", 0), "trellis_ff": util.get("TRELLIS_FF", 0),
             "dp16kd": util.get("DP16KD", 0), "mult18": util.get("MULT18X18D", 0)}
 
 
-def fmax_harness_verilog(cfg) -> str:
+def fmax(out: dict, cfg, tmp: Path) -> None:
+    """nextpnr-ecp5 fmax: ``tiny`` on an LFE5U-25F (hard multipliers), and an attempt at
+    ``default`` on the largest ECP5 (LFE5U-85F), whose 156 18x18 multipliers are fewer than
+    its 256 MACs need, so its products go to LUTs; the failure reason is recorded if it does not
+    fit. Both inside a 4-pin harness (the accelerator has more port bits than package pins)."""
+    from hwgen.errors import ToolError
+    t2 = time.perf_counter()
+    v = tmp / "ecp5_tiny.v"
+    v.write_text(fmax_harness_verilog(PRESETS["tiny"], dsp_packing=None))
+    f = ecp5_fmax_nodsp(v, "fmax_top", device="25k", package="CABGA381", nodsp=False)
+    out["ecp5_fmax_mhz_tiny"] = f["fmax_mhz"]
+    out["ecp5_tiny"] = f
+    v = tmp / "ecp5_default.v"
+    v.write_text(fmax_harness_verilog(cfg, dsp_packing=False))
+    try:
+        f = ecp5_fmax_nodsp(v, "fmax_top", device="85k", package="CABGA381")
+        out["ecp5_fmax_mhz"] = f["fmax_mhz"]
+        out["ecp5"] = f
+    except ToolError as e:
+        out["ecp5_fmax_mhz"] = None
+        out["ecp5_default_error"] = str(e)[:300]
+    out["fmax_s"] = round(time.perf_counter() - t2, 1)
+
+
+def fmax_harness_verilog(cfg, dsp_packing=False) -> str:
     """Verilog of the accelerator (unpacked products) inside a harness with 4 pins: every input
     port bit comes from a shift register fed by ``din``, every output bit feeds one registered
     XOR on ``dout``, so no logic is optimized away and the pins fit any package."""
@@ -73,7 +99,7 @@ def fmax_harness_verilog(cfg) -> str:
 
         def elaborate(self, platform):
             m = Module()
-            m.submodules.accel = acc = Accelerator(cfg, dsp_packing=False)
+            m.submodules.accel = acc = Accelerator(cfg, dsp_packing=dsp_packing)
             ins, outs = [], []
             for _path, member, value in acc.signature.flatten(acc):
                 (ins if member.flow == wiring.In else outs).append(value)
@@ -129,16 +155,7 @@ def main(argv=None) -> int:
         if "synth" in parts:
             synthesize(out, tmp)
         if "fmax" in parts:
-            t2 = time.perf_counter()
-            # ECP5 has 18x18 multipliers only (156 on the largest part), fewer than the 256 the
-            # default GEMM needs: synthesize its products into LUTs, unpacked.
-            # Its ~370 port bits exceed the package's pins: measure it inside a 4-pin harness.
-            v_ecp5 = tmp / "ecp5_fmax_top.v"
-            v_ecp5.write_text(fmax_harness_verilog(cfg))
-            f = ecp5_fmax_nodsp(v_ecp5, "fmax_top", device="85k", package="CABGA381")
-            out["ecp5_fmax_mhz"] = f["fmax_mhz"]
-            out["ecp5"] = f
-            out["fmax_s"] = round(time.perf_counter() - t2, 1)
+            fmax(out, cfg, tmp)
     print(json.dumps(out))
     return 0
 
