@@ -46,6 +46,7 @@ def ecp5_fmax_nodsp(verilog, top, *, device, package, target_mhz=100.0, nodsp=Tr
                   f"synth_ecp5 {'-nodsp ' if nodsp else ''}-top {top} -json {js}\n", cwd=tmp)
         r = subprocess.run(npr + [f"--{device}", "--package", package, "--json", str(js),
                                   "--lpf-allow-unconstrained", "--freq", str(target_mhz),
+                                  "--timing-allow-fail",
                                   "--seed", "1", "--report", str(rep)],
                            capture_output=True, text=True, cwd=tmp)
         if r.returncode != 0 or not rep.exists():
