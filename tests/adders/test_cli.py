@@ -89,3 +89,13 @@ def test_explore_writes_front(tmp_path, capsys):
     assert main(["adders", "explore", "--width", "8", "--budget-s", "8", "--out", str(out),
                  "--cache", str(tmp_path / "cache")]) == 0
     assert "Pareto front" in capsys.readouterr().out
+
+
+def test_explore_tiny_budget_keeps_baselines(tmp_path, capsys):
+    # the classic baselines are evaluated before (and regardless of) the search budget
+    out = tmp_path / "x"
+    assert main(["adders", "explore", "--width", "8", "--budget-s", "0.01", "--out", str(out),
+                 "--cache", str(tmp_path / "cache"), "--json"]) == 0
+    doc = json.loads((out / "front.json").read_text())
+    names = {b["name"] for b in doc["baselines"]}
+    assert {"kogge-stone", "brent-kung", "sklansky", "ripple", "a+b"} <= names
