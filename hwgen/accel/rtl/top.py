@@ -830,8 +830,8 @@ class Accelerator(wiring.Component):
         m.d.comb += comp_halted.eq(comp_flags["halt"])
         with m.If(~err_set & (f_error == 0) & comp_halted):
             m.d.run += [err_set.eq(1), err_code.eq(ErrorCode.INDEX_RANGE)]
-        with m.If(comp_halted):
-            m.d.run += f_stopped.eq(1)
+        # A dynamic error (INDEX_RANGE) stops compute only: fetch and the load/store stages go on
+        # until quiescent, so how far fetch got does not depend on timing (ISA_CHANGES 06:50).
         with m.If(start_err != 0):
             m.d.run += [err_code.eq(start_err), err_set.eq(1)]
         with m.If(busy & (qcnt == QUIET_CYCLES)):
