@@ -7,6 +7,7 @@ maps the names the CLI accepts to them.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from typing import Callable
 
@@ -175,8 +176,73 @@ def _mincost(n: int, d: int, dl: int, f: int = 1 << 30) -> tuple[int, tuple]:
     return best
 
 
+# ---- per-output depth profiles (narrow widths) -------------------------------------------------
+# The dynamic program above gives every sub-problem's outputs one depth budget (and one for the
+# last). Here each output has its own budget, which lets a Brent-Kung pairing step finish some
+# even columns through a helper node, (x[2j+2] o pair j) o prefix[2j-1], instead of through the
+# odd output just below: that odd output (an output of the inner problem) may then come one level
+# later, and the inner problem gets cheaper than the helper costs. This reaches 167 nodes at depth
+# 6 on 64 bits (the optimum; 168 without it). The number of profiles grows fast with the width, so
+# it is used at the smallest depth (ceil(log2 n), where the budgets are tight and the search
+# small) up to _PROFILE_MAX_WIDTH bits.
+_PROFILE_MAX_WIDTH = 64
+_MAX_HELPERS = 3
+
+
+@functools.lru_cache(maxsize=None)
+def _profcost(p: tuple[int, ...]) -> tuple[int, tuple]:
+    """Smallest size (and the recipe) of a prefix circuit on ``len(p)`` elements whose output
+    ``i`` has depth <= ``p[i]``."""
+    n = len(p)
+    if n == 1:
+        return (0, ("leaf",)) if p[0] >= 0 else (_INF, ())
+    if any(p[i] < _levels(i + 1) for i in range(n)):
+        return _INF, ()
+    best: tuple[int, tuple] = (_INF, ())
+    for m in range(1, n):
+        # the low total feeds every high output one level before that output's budget
+        carry = min(p[m:]) - 1
+        lo = _profcost(p[:m - 1] + (min(p[m - 1], carry),))[0]
+        if lo >= best[0]:
+            continue
+        c = lo + _profcost(tuple(x - 1 for x in p[m:]))[0] + (n - m)
+        if c < best[0]:
+            best = (c, ("split", m))
+    if n % 2 == 0 and n >= 4:
+        half = n // 2
+        fixed = half + half - 1  # pairs and even-column fixes
+        for r in range(_MAX_HELPERS + 1):
+            for helped in itertools.combinations(range(1, half - 1), r):
+                if any(b - a < 2 for a, b in zip(helped, helped[1:])):
+                    continue
+                c = _profcost(_pair_profile(p, helped))[0] + fixed + r
+                if c < best[0]:
+                    best = (c, ("pair", helped))
+    return best
+
+
+def _pair_profile(p: tuple[int, ...], helped: tuple[int, ...]) -> tuple[int, ...]:
+    """Budgets of the inner problem on the pairs (relative to level 1) of a pairing step whose
+    even columns ``2j + 2`` for ``j`` in ``helped`` are finished through a helper node."""
+    half = len(p) // 2
+    q = [p[2 * j + 1] - 1 for j in range(half)]
+    for j in range(half - 1):
+        if j in helped:
+            q[j - 1] = min(q[j - 1], p[2 * j + 2] - 2)
+        else:
+            q[j] = min(q[j], p[2 * j + 2] - 2)
+    return tuple(q)
+
+
+def _use_profiles(n: int, depth: int, fanout: int | None) -> bool:
+    return fanout is None and n <= _PROFILE_MAX_WIDTH and depth == _levels(n) and \
+        _profcost((depth,) * n)[0] < _mincost(n, depth, depth, 1 << 30)[0]
+
+
 def min_size_cost(n: int, depth: int, fanout: int | None = None) -> int:
     """Size of :func:`min_size` ``(n, depth)`` (without building it); a huge number if impossible."""
+    if _use_profiles(n, depth, fanout):
+        return _profcost((depth,) * n)[0]
     return _mincost(n, depth, depth, fanout or 1 << 30)[0]
 
 
@@ -185,9 +251,10 @@ def min_size(n: int, depth: int | None = None, fanout: int | None = None) -> Pre
 
     A dynamic program over three recursive decompositions (Sklansky-like split with per-part
     depth budgets, Brent-Kung-like pairing, a Kogge-Stone step that leaves two interleaved
-    problems), choosing the smallest at each sub-problem. It reaches
-    31 and 74 nodes at depth 4 and 5 for 16 and 32 bits (the known optima) and the Snir bound
-    (zero deficiency) where depth allows. ``fanout`` caps how many high outputs one low total
+    problems), choosing the smallest at each sub-problem. At depth ceil(log2 n) (up to 64 bits,
+    no fanout cap) a second program with per-output depth budgets is also run and the smaller
+    graph kept. It reaches 31, 74 and 167 nodes at depth 4, 5 and 6 for 16, 32 and 64 bits (the
+    optima, Sergeev ECCC TR13-041) and the Snir bound (zero deficiency) where depth allows. ``fanout`` caps how many high outputs one low total
     may feed in a split (the graph's fanout is then about ``fanout + 1``).
     """
     f = fanout or 1 << 30
@@ -238,12 +305,40 @@ def min_size(n: int, depth: int | None = None, fanout: int | None = None) -> Pre
                 out.append(op(elems[j], inner[j // 2 - 1]))
         return out
 
+    if _use_profiles(n, depth, fanout):
+        outs = _build_profile(list(range(n)), (depth,) * n, op)
+        return PrefixGraph(width=n, nodes=tuple(nodes), outputs=tuple(outs),
+                           name=f"min-size-d{depth}")
     if _mincost(n, depth, depth, f)[0] >= _INF:
         raise ConfigError(f"no prefix graph on {n} bits within depth {depth}"
                           + (f" and fanout {fanout}" if fanout else ""))
     outs = build(list(range(n)), depth, depth)
     return PrefixGraph(width=n, nodes=tuple(nodes), outputs=tuple(outs),
                        name=f"min-size-d{depth}" + (f"-f{fanout}" if fanout else ""))
+
+
+def _build_profile(elems: list[int], p: tuple[int, ...], op) -> list[int]:
+    """Nodes of :func:`_profcost`'s recipe for ``p`` on ``elems``; returns the output ids."""
+    if len(elems) == 1:
+        return [elems[0]]
+    recipe = _profcost(p)[1]
+    if recipe[0] == "split":
+        m = recipe[1]
+        low = _build_profile(elems[:m], p[:m - 1] + (min(p[m - 1], min(p[m:]) - 1),), op)
+        high = _build_profile(elems[m:], tuple(x - 1 for x in p[m:]), op)
+        return low + [op(h, low[-1]) for h in high]
+    helped = recipe[1]
+    pairs = [op(elems[2 * j + 1], elems[2 * j]) for j in range(len(elems) // 2)]
+    inner = _build_profile(pairs, _pair_profile(p, helped), op)
+    out = [elems[0]]
+    for j, node in enumerate(inner):
+        out.append(node)
+        if j < len(inner) - 1:
+            if j in helped:  # (x[2j+2] o pair j) o prefix[2j-1]
+                out.append(op(op(elems[2 * j + 2], pairs[j]), inner[j - 1]))
+            else:
+                out.append(op(elems[2 * j + 2], node))
+    return out
 
 
 ARCHITECTURES: dict[str, Callable[[int], PrefixGraph]] = {
