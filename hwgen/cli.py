@@ -15,6 +15,16 @@ from .errors import HwgenError
 CAPABILITIES = ("adders", "accel", "linebuf", "hls")
 
 
+def capability_module(cap: str, name: str):
+    """``hwgen.<cap>.<name>``, or None when that capability (or that module of it) is absent."""
+    try:
+        return importlib.import_module(f"hwgen.{cap}.{name}")
+    except ModuleNotFoundError as e:
+        if e.name in (f"hwgen.{cap}", f"hwgen.{cap}.{name}"):
+            return None
+        raise
+
+
 def _doctor(args: argparse.Namespace) -> int:
     from . import toolchain
     from .cliutil import table
@@ -45,13 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--quick", action="store_true", help="smaller workloads")
     d.set_defaults(func=_demo)
     for cap in CAPABILITIES:
-        try:
-            mod = importlib.import_module(f"hwgen.{cap}.cli")
-        except ModuleNotFoundError as e:
-            if e.name in (f"hwgen.{cap}", f"hwgen.{cap}.cli"):
-                continue
-            raise
-        mod.register(sub)
+        mod = capability_module(cap, "cli")
+        if mod is not None:
+            mod.register(sub)
     return p
 
 

@@ -3,11 +3,10 @@
 """
 from __future__ import annotations
 
-import importlib
 import time
 from pathlib import Path
 
-from .cli import CAPABILITIES
+from .cli import CAPABILITIES, capability_module
 
 
 def run_demo(out: str | Path, quick: bool = False) -> int:
@@ -21,12 +20,9 @@ def run_demo(out: str | Path, quick: bool = False) -> int:
         print(f"missing required tools: {', '.join(missing)}")
         return 1
     for cap in CAPABILITIES:
-        try:
-            mod = importlib.import_module(f"hwgen.{cap}.demo")
-        except ModuleNotFoundError as e:
-            if e.name in (f"hwgen.{cap}", f"hwgen.{cap}.demo"):
-                continue
-            raise
+        mod = capability_module(cap, "demo")
+        if mod is None:
+            continue
         t0 = time.monotonic()
         print(f"\n== {cap} (into {out / cap})")
         mod.run(out / cap, quick=quick)

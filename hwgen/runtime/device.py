@@ -197,6 +197,22 @@ class Device(abc.ABC):
         self.close()
 
 
+class HostMemoryDevice(Device):
+    """A device whose DRAM window is a host numpy array ``self.mem`` (simulated devices)."""
+
+    def __init__(self, config, base: int, size: int):
+        super().__init__(config, base, size)
+        self.mem = np.zeros(size, dtype=np.uint8)
+
+    def _mem_write(self, addr: int, data: np.ndarray) -> None:
+        o = addr - self.base
+        self.mem[o: o + data.size] = data
+
+    def _mem_read(self, addr: int, nbytes: int) -> np.ndarray:
+        o = addr - self.base
+        return self.mem[o: o + nbytes].copy()
+
+
 def locate(insns: list, counters: dict[str, int]) -> dict[str, Any]:
     """Program index of the instruction each stage holds, from its retired-instruction counter
     (a stage executes its instructions in program order): how a hardware error is named."""

@@ -2,18 +2,16 @@
 interface, with a numpy DRAM image as its memory."""
 from __future__ import annotations
 
-import numpy as np
-
 from ..accel.config import AccelConfig
 from ..accel.model import Machine, RunResult
-from .device import Device
+from .device import HostMemoryDevice
 
 #: Default window: 256 MiB at 0x1000_0000 (allocated lazily by the OS: zero pages cost nothing).
 DEFAULT_BASE = 0x1000_0000
 DEFAULT_SIZE = 256 << 20
 
 
-class FsimDevice(Device):
+class FsimDevice(HostMemoryDevice):
     """The bit-exact functional simulator as a device (cycles are the simulator's estimate).
 
     Parameters
@@ -35,15 +33,6 @@ class FsimDevice(Device):
         size = DEFAULT_SIZE if size is None else size
         super().__init__(config, base, size)
         self.machine = Machine(config)
-        self.mem = np.zeros(size, dtype=np.uint8)
-
-    def _mem_write(self, addr: int, data: np.ndarray) -> None:
-        o = addr - self.base
-        self.mem[o: o + data.size] = data
-
-    def _mem_read(self, addr: int, nbytes: int) -> np.ndarray:
-        o = addr - self.base
-        return self.mem[o: o + nbytes].copy()
 
     def _execute(self, insn_offset: int, insn_count: int, timeout_s: float | None) -> RunResult:
         return self.machine.run(self.mem, self.base, insn_addr=insn_offset, insn_count=insn_count,

@@ -23,7 +23,7 @@ from ..accel.isa import ErrorCode, TokenQueue
 from ..accel.model import RunResult
 from ..configbase import config_from_dict
 from ..errors import ConfigError, DeviceError
-from .device import Device, diagnose
+from .device import HostMemoryDevice, diagnose
 
 DEFAULT_BASE = 0x1000_0000
 DEFAULT_SIZE = 8 << 20
@@ -97,7 +97,7 @@ def result_from(r: dict) -> RunResult:
                      exact_cycles=True)
 
 
-class RtlDevice(Device):
+class RtlDevice(HostMemoryDevice):
     """Generated accelerator Verilog, simulated with cocotb, behind the device interface.
 
     Parameters
@@ -149,21 +149,12 @@ class RtlDevice(Device):
             work_dir = self._tmp.name
         self.work = Path(work_dir)
         self.work.mkdir(parents=True, exist_ok=True)
-        self.mem = np.zeros(size, dtype=np.uint8)
         self.runs = 0
         self.last_raw: dict | None = None
 
     @property
     def words(self) -> int:
         return self.size // self.config.axi_bytes
-
-    def _mem_write(self, addr: int, data: np.ndarray) -> None:
-        o = addr - self.base
-        self.mem[o: o + data.size] = data
-
-    def _mem_read(self, addr: int, nbytes: int) -> np.ndarray:
-        o = addr - self.base
-        return self.mem[o: o + nbytes].copy()
 
     def _used_bytes(self) -> int:
         """Bytes from the window base up to the end of the highest allocated buffer."""
