@@ -413,9 +413,8 @@ class _Insn:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Load(_Insn):
-    """2D strided DMA from DRAM into a buffer, with zero padding (see module doc)."""
-    opcode = Opcode.LOAD
+class _Dma(_Insn):
+    """The fields LOAD and STORE share (one DMA format, see module doc)."""
     mem_type: int = MemType.INP
     sram_base: int = 0
     dram_base: int = 0
@@ -429,19 +428,16 @@ class Load(_Insn):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Store(_Insn):
+class Load(_Dma):
+    """2D strided DMA from DRAM into a buffer, with zero padding (see module doc)."""
+    opcode = Opcode.LOAD
+
+
+@dataclass(frozen=True, kw_only=True)
+class Store(_Dma):
     """2D strided DMA of saturated accumulator entries to DRAM (see module doc)."""
     opcode = Opcode.STORE
     mem_type: int = MemType.OUT
-    sram_base: int = 0
-    dram_base: int = 0
-    y_size: int = 1
-    x_size: int = 1
-    x_stride: int = 1
-    y_pad0: int = 0
-    y_pad1: int = 0
-    x_pad0: int = 0
-    x_pad1: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
