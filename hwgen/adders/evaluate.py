@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .. import toolchain
 from ..errors import ToolError
+from ..measure import run_yosys
 from .graph import PrefixGraph
 from .library import LIB_PATH
 from .mapping import map_graph, predict
@@ -71,18 +72,8 @@ def _abc(commands: str, cwd: Path, timeout: float = 600) -> str:
 
 
 def _yosys(script: str, cwd: Path, timeout: float = 600) -> None:
-    # YoWASP Yosys sees only its working folder, so the script and log live there too
-    # (hwgen.measure.run_yosys keeps its log elsewhere, which fails when cwd is given).
-    yosys = toolchain.require("yosys")
-    (cwd / "run.ys").write_text(script)
-    try:
-        r = subprocess.run(yosys + ["-q", "-l", "yosys.log", "-s", "run.ys"], capture_output=True,
-                           text=True, cwd=cwd, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise ToolError(f"yosys did not finish within {timeout:.0f} s") from None
-    if r.returncode != 0:
-        errs = [l for l in (r.stdout + r.stderr).splitlines() if "ERROR" in l]
-        raise ToolError("yosys failed: " + (" | ".join(errs[-3:]) or r.stderr.strip()[-300:]))
+    # Relative names in ``cwd``: YoWASP Yosys sees its working folder even under /tmp.
+    run_yosys(script, cwd=cwd, timeout=timeout)
 
 
 def synth_blif(verilog: str, top: str, cwd: Path, name: str) -> Path:
