@@ -61,7 +61,7 @@ def run_jobs(verilog: str | Path, simulator: str, jobs: Sequence[dict], work: st
     from ..sim import runner
     config, top, _man = load_manifest(verilog)
     b = tb_build(config, top, words)
-    work = Path(work)
+    work = Path(work).resolve()   # the simulator runs in another folder
     work.mkdir(parents=True, exist_ok=True)
     jpath, rpath = work / "jobs.json", work / "results.json"
     jpath.write_text(json.dumps(list(jobs)))
@@ -147,7 +147,7 @@ class RtlDevice(HostMemoryDevice):
         if work_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="hwgen-rtl-")
             work_dir = self._tmp.name
-        self.work = Path(work_dir)
+        self.work = Path(work_dir).resolve()   # job files name absolute paths
         self.work.mkdir(parents=True, exist_ok=True)
         self.runs = 0
         self.last_raw: dict | None = None

@@ -39,6 +39,18 @@ def test_matmul_matches_numpy_and_fsim(tiny_verilog, simulator, tmp_path, backpr
     assert 0 < r.utilization <= 1
 
 
+def test_relative_work_dir(tiny_verilog, tmp_path, monkeypatch):
+    """A relative work folder (as `hwgen demo --out build/demo` gives) still reaches the simulator,
+    which runs in another folder."""
+    monkeypatch.chdir(tmp_path)
+    a = np.arange(12).reshape(3, 4) - 6
+    b = np.arange(8).reshape(4, 2) - 3
+    with RtlDevice(tiny_verilog, "verilator", size=FUZZ_MEM_BYTES, work_dir="rel/w") as dev:
+        r = matmul(dev, a, b, shift=0)
+    assert np.array_equal(r.out, reference(CFG, a, b, 0))
+    assert (tmp_path / "rel" / "w").is_dir()
+
+
 def test_error_code_is_read_back(tiny_verilog, tmp_path):
     with _dev(tiny_verilog, "icarus", tmp_path) as dev:
         buf = dev.alloc(64)
