@@ -29,7 +29,7 @@ from ..errors import ProgramError
 from ..linebuf.model import Padding, output_size, pad_amounts
 from ..nn.ops import conv2d as conv2d_ops
 from ..nn.quant import round_shift
-from .matmul import _check_operand
+from .matmul import _check_operand, run_job, utilization
 from .program import Program
 
 L, C, S = Stage.LOAD, Stage.COMPUTE, Stage.STORE
@@ -116,19 +116,8 @@ def conv2d(device, x: np.ndarray, w: np.ndarray, *, stride: int = 1, padding: Pa
     wp = np.zeros((k, k, cb * cfg.block_in, ocb * cfg.block_out), dtype=np.int64)
     wp[:, :, :c, :oc] = w
     wp = wp.reshape(k, k, cb, cfg.block_in, ocb, cfg.block_out).transpose(4, 2, 0, 1, 5, 3)  # [OCb][Cb][K][K][bo][bi]
-    idt = {8: np.int8, 16: np.int16}
-    bufs = []
-    try:
-        bx = device.alloc(xp.size * cfg.input_width // 8)
-        bufs.append(bx)
-        bw = device.alloc(wp.size * cfg.weight_width // 8)
-        bufs.append(bw)
-        by = device.alloc(ocb * oh * ow * cfg.out_elem_bytes)
-        bufs.append(by)
-        bx.write(xp.astype(idt[cfg.input_width]))
-        bw.write(wp.astype(idt[cfg.weight_width]))
-        xe, we, ye = bx.elem(cfg.inp_elem_bytes), bw.elem(cfg.wgt_elem_bytes), by.elem(cfg.out_elem_bytes)
 
+    def build(xe: int, we: int, ye: int) -> Program:
         p = Program(device)
         p.load(MemType.WGT, 0, we, 1, n_w, n_w)
         tiles = list(range(0, oh, toh))
@@ -169,15 +158,9 @@ def conv2d(device, x: np.ndarray, w: np.ndarray, *, stride: int = 1, padding: Pa
             if ti + 2 < len(tiles):
                 p.push(S, C)
         p.finish()
-        try:
-            res = device.run(p, timeout_s=timeout_s)
-        finally:
-            p.release()
-        raw = by.read().view(idt[cfg.output_width]).astype(np.int64)
-    finally:
-        for buf in bufs:
-            device.free(buf)
+        return p
+
+    res, n_insns, raw = run_job(device, xp, wp, ocb * oh * ow, build, timeout_s)
     out = raw.reshape(ocb, oh, ow, cfg.block_out).transpose(1, 2, 0, 3).reshape(oh, ow, -1)[:, :, :oc]
     macs = oh * ow * oc * c * k * k
-    util = macs / (cfg.macs_per_cycle * max(res.cycles, 1))
-    return ConvResult(out, res, macs, util, toh, len(p.insns))
+    return ConvResult(out, res, macs, utilization(cfg, macs, res.cycles), toh, n_insns)

@@ -144,6 +144,43 @@ def _check_operand(name: str, x: np.ndarray, width: int) -> np.ndarray:
     return x.astype(np.int64)
 
 
+_INT_DTYPE = {8: np.int8, 16: np.int16}
+
+
+def utilization(cfg: AccelConfig, macs: int, cycles: int) -> float:
+    """GEMM utilization: useful MACs over peak MACs per cycle times all cycles."""
+    return macs / (cfg.macs_per_cycle * max(cycles, 1))
+
+
+def run_job(device, x: np.ndarray, w: np.ndarray, out_blocks: int, build, timeout_s):
+    """Put packed inputs ``x`` and weights ``w`` in DRAM with room for ``out_blocks`` output
+    blocks, run the program ``build(x_elem, w_elem, out_elem)`` returns, and free the buffers.
+
+    Returns the run result, the program's instruction count and the raw output as int64.
+    """
+    cfg: AccelConfig = device.config
+    bufs = []
+    try:
+        bx = device.alloc(x.size * cfg.input_width // 8)
+        bufs.append(bx)
+        bw = device.alloc(w.size * cfg.weight_width // 8)
+        bufs.append(bw)
+        by = device.alloc(out_blocks * cfg.out_elem_bytes)
+        bufs.append(by)
+        bx.write(x.astype(_INT_DTYPE[cfg.input_width]))
+        bw.write(w.astype(_INT_DTYPE[cfg.weight_width]))
+        prog = build(bx.elem(cfg.inp_elem_bytes), bw.elem(cfg.wgt_elem_bytes), by.elem(cfg.out_elem_bytes))
+        try:
+            res = device.run(prog, timeout_s=timeout_s)
+        finally:
+            prog.release()
+        raw = by.read().view(_INT_DTYPE[cfg.output_width]).astype(np.int64)
+    finally:
+        for buf in bufs:
+            device.free(buf)
+    return res, len(prog.insns), raw
+
+
 def build_matmul(device, a_elem: int, b_elem: int, c_elem: int, mb: int, kb: int, nb: int,
                  shift: int, tiling: Tiling) -> Program:
     """The double-buffered program for block matrices already in DRAM at the given element bases."""
@@ -209,29 +246,10 @@ def matmul(device, a: np.ndarray, b: np.ndarray, *, shift: int = 0,
     pa, pb = pack_a(cfg, a), pack_b(cfg, b)
     mb, kb, nb = pa.shape[0], pa.shape[1], pb.shape[0]
     tiling = tiling or plan_tiling(cfg, mb, kb, nb)
-    idt = {8: np.int8, 16: np.int16}
-    bufs = []
-    try:
-        ba = device.alloc(pa.size * cfg.input_width // 8)
-        bufs.append(ba)
-        bb = device.alloc(pb.size * cfg.weight_width // 8)
-        bufs.append(bb)
-        bc = device.alloc(mb * nb * cfg.out_elem_bytes)
-        bufs.append(bc)
-        ba.write(pa.astype(idt[cfg.input_width]))
-        bb.write(pb.astype(idt[cfg.weight_width]))
-        prog = build_matmul(device, ba.elem(cfg.inp_elem_bytes), bb.elem(cfg.wgt_elem_bytes),
-                            bc.elem(cfg.out_elem_bytes), mb, kb, nb, shift, tiling)
-        try:
-            res = device.run(prog, timeout_s=timeout_s)
-        finally:
-            prog.release()
-        raw = bc.read().view(idt[cfg.output_width]).astype(np.int64)
-    finally:
-        for buf in bufs:
-            device.free(buf)
+    res, n_insns, raw = run_job(
+        device, pa, pb, mb * nb,
+        lambda ae, be, ce: build_matmul(device, ae, be, ce, mb, kb, nb, shift, tiling), timeout_s)
     out = raw.reshape(mb, nb, cfg.batch, cfg.block_out).transpose(0, 2, 1, 3)
     out = out.reshape(mb * cfg.batch, nb * cfg.block_out)[:m, :n]
     macs = m * k * n
-    util = macs / (cfg.macs_per_cycle * max(res.cycles, 1))
-    return MatmulResult(out, res, macs, util, tiling, len(prog.insns))
+    return MatmulResult(out, res, macs, utilization(cfg, macs, res.cycles), tiling, n_insns)
