@@ -129,15 +129,84 @@ def synth_xilinx(verilog: Iterable[str | Path], top: str, *, family: str = "xc7"
     return out
 
 
+_PORT_RE = re.compile(r"^(input|output|inout)\s+\[(-?\d+):(-?\d+)\]\s+(\S+)$")
+
+
+def port_list(names: list[str], top: str, cwd: Path) -> list[tuple[str, str, int]]:
+    """``(direction, name, width)`` of every port of ``top``, in declaration order, from Yosys's
+    ``portlist`` (``names`` are Verilog files relative to ``cwd``)."""
+    run_yosys(f"{_read_cmd(names)}\nhierarchy -top {top}\ntee -q -o .ports.txt portlist {top}\n",
+              cwd=cwd)
+    ports = []
+    for line in (cwd / ".ports.txt").read_text().splitlines():
+        m = _PORT_RE.match(line.strip())
+        if m:
+            ports.append((m[1], m[4], abs(int(m[2]) - int(m[3])) + 1))
+    (cwd / ".ports.txt").unlink()
+    return ports
+
+
+HARNESS_TOP = "hwgen_fmax_harness"
+
+
+def harness_verilog(top: str, ports: list[tuple[str, str, int]], clock: str = "clk") -> str:
+    """A wrapper with three pins (``clk``, ``din``, ``dout``) around ``top`` for fmax runs: every
+    input bit of ``top`` comes from a shift register fed by ``din`` and every output bit enters a
+    registered XOR chain that ends in ``dout``. Nothing can be optimized away, every path into and
+    out of ``top`` starts and ends at a register one LUT away, and the pins fit any package."""
+    if clock not in {name for d, name, _ in ports if d == "input"}:
+        raise ToolError(f"fmax harness: {top} has no input port {clock!r} to use as the clock; "
+                        f"its ports are: {', '.join(name for _, name, _ in ports)}")
+    bad = [name for d, name, _ in ports if d == "inout"]
+    if bad:
+        raise ToolError(f"fmax harness: {top} has inout ports ({', '.join(bad)}); only input and "
+                        f"output ports can be driven by the harness")
+    ins = [(n, w) for d, n, w in ports if d == "input" and n != clock]
+    outs = [(n, w) for d, n, w in ports if d == "output"]
+    if not outs:
+        raise ToolError(f"fmax harness: {top} has no output ports, so synthesis would remove it")
+    ni, no = sum(w for _, w in ins), sum(w for _, w in outs)
+    conns = [f"    .{clock}(clk)"]
+    off = 0
+    for n, w in ins:
+        conns.append(f"    .{n}(isr[{off + w - 1}:{off}])")
+        off += w
+    off = 0
+    for n, w in outs:
+        conns.append(f"    .{n}(o[{off + w - 1}:{off}])")
+        off += w
+    lines = [f"module {HARNESS_TOP}(input wire clk, input wire din, output wire dout);",
+             f"  reg [{max(ni, 1) - 1}:0] isr = 0;",
+             "  always @(posedge clk) isr <= " +
+             (f"{{isr[{ni - 2}:0], din}};" if ni > 1 else "din;"),
+             f"  wire [{no - 1}:0] o;",
+             f"  reg [{no - 1}:0] osr = 0;",
+             "  always @(posedge clk) osr <= o ^ " +
+             (f"{{1'b0, osr[{no - 1}:1]}};" if no > 1 else "1'b0;"),
+             "  assign dout = osr[0];",
+             f"  {top} u_top (", ",\n".join(conns), "  );", "endmodule", ""]
+    return "\n".join(lines)
+
+
 def ecp5_fmax(verilog: Iterable[str | Path], top: str, *, device: str = "25k",
               package: str = "CABGA381", target_mhz: float = 100.0, seed: int = 1,
-              timeout: float = 3600) -> dict[str, float]:
+              timeout: float = 3600, harness: bool = False, clock: str = "clk",
+              synth_flags: str = "") -> dict[str, float]:
     """Place and route on ECP5 with nextpnr; return the achieved ``fmax_mhz`` (also when it misses
-    ``target_mhz``) and the utilization."""
+    ``target_mhz``) and the utilization.
+
+    ``harness=True`` wraps ``top`` in :func:`harness_verilog` (three pins; for designs with more
+    port bits than the package has pins); ``clock`` names its clock input. ``synth_flags`` go to
+    ``synth_ecp5`` (e.g. ``-nodsp`` for multipliers in LUTs)."""
     npr = toolchain.require("nextpnr-ecp5")
     with work_dir("pnr-") as wd:
         names = stage_files(verilog, wd)
-        run_yosys(f"{_read_cmd(names)}\nsynth_ecp5 -top {top} -json top.json\n", cwd=wd)
+        if harness:
+            (wd / "fmax_harness.v").write_text(harness_verilog(top, port_list(names, top, wd), clock))
+            names.append("fmax_harness.v")
+            top = HARNESS_TOP
+        run_yosys(f"{_read_cmd(names)}\nsynth_ecp5 {synth_flags} -top {top} -json top.json\n",
+                  cwd=wd)
         rep = wd / "report.json"
         try:
             r = subprocess.run(npr + [f"--{device}", "--package", package, "--json", "top.json",
@@ -160,4 +229,5 @@ def ecp5_fmax(verilog: Iterable[str | Path], top: str, *, device: str = "25k",
     return {"fmax_mhz": round(float(best), 2), "device": f"LFE5U-{device.upper()}",
             "trellis_slices": util.get("TRELLIS_SLICE", 0), "trellis_ff": util.get("TRELLIS_FF", 0),
             "trellis_comb": util.get("TRELLIS_COMB", 0), "dp16kd": util.get("DP16KD", 0),
-            "mult18": util.get("MULT18X18D", 0)}
+            "mult18": util.get("MULT18X18D", 0), "harness": bool(harness),
+            "synth_flags": synth_flags.strip()}

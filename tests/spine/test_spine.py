@@ -186,3 +186,23 @@ def test_measure_sees_files_under_tmp(tmp_path):
                        "  hwgen_tiny_w16 u(.clk(clk), .rst(rst), .a(ra), .b(rb), .s(s));\nendmodule\n")
     f = ecp5_fmax([exp.verilog, harness], "h", target_mhz=1000)  # a missed target still reports
     assert 50 < f["fmax_mhz"] < 1000 and f["trellis_ff"] >= 49
+
+
+def test_ecp5_fmax_harness(tmp_path):
+    """harness=True wraps any top in a three-pin harness (clk, din, dout): a registered 64-bit adder
+    is placed and routed with all of its logic kept, whatever its number of port bits."""
+    from hwgen.measure import ecp5_fmax, harness_verilog
+    cfg = TinyConfig(width=64)
+    exp = export_verilog(TinyAdder(cfg), tmp_path / "v", kind="tiny", slug=cfg.slug, config=cfg)
+    f = ecp5_fmax([exp.verilog], "hwgen_tiny_w64", harness=True)
+    assert f["harness"] and 50 < f["fmax_mhz"] < 1000
+    assert f["trellis_ff"] >= 65 + 129 + 65  # adder's sum, the input shift register, the XOR chain
+    ports = [("input", "clk", 1), ("input", "a", 3), ("output", "y", 2)]
+    text = harness_verilog("t", ports)
+    assert "isr <= {isr[1:0], din};" in text and ".a(isr[2:0])" in text and ".y(o[1:0])" in text
+    with pytest.raises(ToolError, match="t has no input port 'clock' to use as the clock; its ports are: clk, a, y"):
+        harness_verilog("t", ports, clock="clock")
+    with pytest.raises(ToolError, match="t has no output ports"):
+        harness_verilog("t", ports[:2])
+    with pytest.raises(ToolError, match=r"t has inout ports \(p\)"):
+        harness_verilog("t", ports + [("inout", "p", 1)])
