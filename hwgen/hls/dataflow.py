@@ -132,14 +132,10 @@ def _concat(ins: list[str], fout: str, chans: list[int], pixels: int, frames: in
             yield (c, ((f, -c), (fout, c)))
 
 
-def run_dataflow(net: Network, depths: dict[tuple[str, str], int]) -> DataflowResult:
-    """Execute the design with the given FIFO depths until it finishes or deadlocks."""
-    procs, caps = _processes(net, depths)
-    for f, cap in caps.items():
-        if cap < 1:
-            raise ConfigError(f"FIFO {f} needs a positive depth, not {cap}")
-    count = {f: 0 for f in caps}
-    peak = {f: 0 for f in caps}
+def _schedule(procs: list[tuple[str, Iterator[Action]]], fire) -> list[str]:
+    """Run every process's actions in order until all are done or none can move; ``fire(name,
+    action)`` performs an action and returns True, or returns False when it must wait. Returns
+    the processes left waiting (empty when everything finished, the deadlocked ones otherwise)."""
     pending: dict[str, Action | None] = {name: next(gen, None) for name, gen in procs}
     gens = dict(procs)
     live = [name for name, _ in procs]
@@ -148,13 +144,7 @@ def run_dataflow(net: Network, depths: dict[tuple[str, str], int]) -> DataflowRe
         still = []
         for name in live:
             act = pending[name]
-            while act is not None:
-                if any((n < 0 and count[f] < -n) or (n > 0 and caps[f] - count[f] < n) for f, n in act[1]):
-                    break
-                for f, n in act[1]:
-                    count[f] += n
-                    if count[f] > peak[f]:
-                        peak[f] = count[f]
+            while act is not None and fire(name, act):
                 act = next(gens[name], None)
                 progress = True
             pending[name] = act
@@ -162,8 +152,30 @@ def run_dataflow(net: Network, depths: dict[tuple[str, str], int]) -> DataflowRe
                 still.append(name)
         live = still
         if not progress:
-            return DataflowResult(deadlock=True, blocked=live, max_occupancy=peak)
-    return DataflowResult(deadlock=False, blocked=[], max_occupancy=peak)
+            return live
+    return []
+
+
+def run_dataflow(net: Network, depths: dict[tuple[str, str], int]) -> DataflowResult:
+    """Execute the design with the given FIFO depths until it finishes or deadlocks."""
+    procs, caps = _processes(net, depths)
+    for f, cap in caps.items():
+        if cap < 1:
+            raise ConfigError(f"FIFO {f} needs a positive depth, not {cap}")
+    count = {f: 0 for f in caps}
+    peak = {f: 0 for f in caps}
+
+    def fire(name: str, act: Action) -> bool:
+        if any((n < 0 and count[f] < -n) or (n > 0 and caps[f] - count[f] < n) for f, n in act[1]):
+            return False
+        for f, n in act[1]:
+            count[f] += n
+            if count[f] > peak[f]:
+                peak[f] = count[f]
+        return True
+
+    blocked = _schedule(procs, fire)
+    return DataflowResult(deadlock=bool(blocked), blocked=blocked, max_occupancy=peak)
 
 
 class _TimedFifo:
@@ -223,63 +235,51 @@ def simulate_timing(net: Network, depths: dict[tuple[str, str], int], pixel_cycl
     procs, caps = _processes(net, depths, frames, pixel_cycles)
     fifos = {f: _TimedFifo(cap) for f, cap in caps.items()}
     clock = {name: 0.0 for name, _ in procs}
-    pending = {name: next(gen, None) for name, gen in procs}
-    gens = dict(procs)
-    live = [name for name, _ in procs]
     done: list[float] = []
     busy = {name: 0.0 for name in clock}
     starved = {name: 0.0 for name in clock}
     blocked = {name: 0.0 for name in clock}
-    while live:
-        progress = False
-        still = []
-        for name in live:
-            act = pending[name]
-            while act is not None:
-                cycles, moves = act
-                if any((n < 0 and fifos[f].written - fifos[f].read < -n) or
-                       (n > 0 and fifos[f].cap - (fifos[f].written - fifos[f].read) < n) for f, n in moves):
-                    break
-                start = in_ready = out_ready = clock[name]
-                for f, n in moves:
-                    q = fifos[f]
-                    if n < 0:
-                        first, last = q.read + 1, q.read - n
-                        in_ready = max(in_ready, q.written_at(first) - cycles / -n,
-                                       q.written_at(last) - cycles)
-                    else:
-                        first, last = q.written + 1, q.written + n
-                        out_ready = max(out_ready, q.read_at(first - q.cap) - cycles / n,
-                                        q.read_at(last - q.cap) - cycles)
-                start = max(in_ready, out_ready)
-                if start > clock[name]:
-                    if in_ready >= out_ready:
-                        starved[name] += start - clock[name]
-                    else:
-                        blocked[name] += start - clock[name]
-                busy[name] += cycles
-                end = start + cycles
-                for f, n in moves:
-                    q = fifos[f]
-                    if n < 0:
-                        q.r.append((q.read + 1, q.read - n, start, end))
-                        q.read -= n
-                    else:
-                        q.w.append((q.written + 1, q.written + n, start, end))
-                        q.written += n
-                clock[name] = end
-                if name == "sink":
-                    done.append(end)
-                act = next(gens[name], None)
-                progress = True
-            pending[name] = act
-            if act is not None:
-                still.append(name)
-        live = still
-        if not progress:
-            return TimingResult(frames=frames, done=done, deadlock=True, busy=busy, starved=starved,
-                                blocked=blocked)
-    return TimingResult(frames=frames, done=done, deadlock=False, busy=busy, starved=starved, blocked=blocked)
+
+    def fire(name: str, act: Action) -> bool:
+        cycles, moves = act
+        if any((n < 0 and fifos[f].written - fifos[f].read < -n) or
+               (n > 0 and fifos[f].cap - (fifos[f].written - fifos[f].read) < n) for f, n in moves):
+            return False
+        in_ready = out_ready = clock[name]
+        for f, n in moves:
+            q = fifos[f]
+            if n < 0:
+                first, last = q.read + 1, q.read - n
+                in_ready = max(in_ready, q.written_at(first) - cycles / -n,
+                               q.written_at(last) - cycles)
+            else:
+                first, last = q.written + 1, q.written + n
+                out_ready = max(out_ready, q.read_at(first - q.cap) - cycles / n,
+                                q.read_at(last - q.cap) - cycles)
+        start = max(in_ready, out_ready)
+        if start > clock[name]:
+            if in_ready >= out_ready:
+                starved[name] += start - clock[name]
+            else:
+                blocked[name] += start - clock[name]
+        busy[name] += cycles
+        end = start + cycles
+        for f, n in moves:
+            q = fifos[f]
+            if n < 0:
+                q.r.append((q.read + 1, q.read - n, start, end))
+                q.read -= n
+            else:
+                q.w.append((q.written + 1, q.written + n, start, end))
+                q.written += n
+        clock[name] = end
+        if name == "sink":
+            done.append(end)
+        return True
+
+    stuck = _schedule(procs, fire)
+    return TimingResult(frames=frames, done=done, deadlock=bool(stuck), busy=busy, starved=starved,
+                        blocked=blocked)
 
 
 def simulate_plan(net: Network, p: Plan, frames: int = 2) -> TimingResult:
