@@ -13,7 +13,7 @@ from .presets import DWCONV_PRESETS, LINEBUF_PRESETS
 # flag -> config field
 _COMMON = {"kernel": "kernel", "stride": "stride", "padding": "padding", "pad_value": "pad_value",
            "max_width": "max_width", "max_height": "max_height", "channels": "channels",
-           "data_width": "data_width"}
+           "data_width": "data_width", "channels_per_beat": "channels_per_beat"}
 _DW = {"channels_per_cycle": "channels_per_cycle", "weight_width": "weight_width"}
 
 
@@ -40,6 +40,8 @@ def _add_flags(p: argparse.ArgumentParser, presets, depthwise: bool) -> None:
     p.add_argument("--max-height", type=int, metavar="H", help="largest run-time image height")
     p.add_argument("--channels", type=int, metavar="C", help="channels per pixel")
     p.add_argument("--data-width", type=int, metavar="B", help="bits per channel value")
+    p.add_argument("--channels-per-beat", type=int, metavar="N",
+                   help="channels per stream beat, a divisor of C (default: a whole pixel per beat)")
     if depthwise:
         p.add_argument("--channels-per-cycle", type=int, metavar="P",
                        help="channels computed per cycle (power of two dividing C, or C)")
@@ -63,7 +65,8 @@ def _generate(args, cls, presets) -> int:
     cfg = _config(args, cls, presets)
     exp = generate(cfg, args.out)
     result = {"slug": cfg.slug, "verilog": str(exp.verilog), "manifest": str(exp.manifest),
-              "memory_bits": cfg.memory_bits, "window_bits": cfg.window_width}
+              "memory_bits": cfg.memory_bits, "beats_per_pixel": cfg.beats_per_pixel,
+              "beat_bits": cfg.beat_width, "window_beat_bits": cfg.window_width}
     if isinstance(cfg, DepthwiseConfig):
         result.update(channels_per_cycle=cfg.channels_per_cycle, cycles_per_window=cfg.groups,
                       param_word_bits=cfg.param_width)

@@ -7,7 +7,7 @@ mode, maximum image size, channels, widths); the actual image width and height a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
+from typing import Optional, Union
 
 from ..configbase import check_choice, check_int, check_type
 from ..errors import ConfigError
@@ -67,9 +67,13 @@ class LineBufferConfig:
     max_width, max_height : int
         Largest image the hardware accepts (1..4096); the actual size is set at run time.
     channels : int
-        Channels per pixel C (1..1024); one beat carries one whole pixel.
+        Channels per pixel C (1..1024).
     data_width : int
         Bits per channel value (1..32).
+    channels_per_beat : int or None
+        Channels carried by one stream beat (a divisor of ``channels``); a pixel then takes
+        ``channels / channels_per_beat`` beats, channel groups in order, and each output window
+        is split the same way. ``None`` (the default) means one beat carries a whole pixel.
     """
     kernel: int = 3
     stride: int = 1
@@ -79,6 +83,7 @@ class LineBufferConfig:
     max_height: int = 320
     channels: int = 32
     data_width: int = 8
+    channels_per_beat: Optional[int] = None
 
     def __post_init__(self):
         own = type(self).__name__
@@ -92,16 +97,37 @@ class LineBufferConfig:
         check_int(own, "data_width", self.data_width, 1, 32)
         lo, hi = -(1 << (self.data_width - 1)), (1 << self.data_width) - 1
         check_int(own, "pad_value", self.pad_value, lo, hi)
+        if self.channels_per_beat is not None:
+            check_int(own, "channels_per_beat", self.channels_per_beat, 1, self.channels)
+            if self.channels % self.channels_per_beat:
+                raise ConfigError(f"{own}.channels_per_beat must divide channels ({self.channels}), "
+                                  f"not {self.channels_per_beat}")
+
+    @property
+    def beat_channels(self) -> int:
+        """Channels per stream beat (``channels_per_beat``, or all channels)."""
+        return self.channels_per_beat or self.channels
+
+    @property
+    def beats_per_pixel(self) -> int:
+        """Stream beats (and cycles at full rate) per pixel: channels / beat_channels."""
+        return self.channels // self.beat_channels
 
     @property
     def pixel_width(self) -> int:
-        """Bits of one input beat (one pixel, all channels)."""
+        """Bits of one whole pixel (all channels)."""
         return self.channels * self.data_width
 
     @property
+    def beat_width(self) -> int:
+        """Bits of one input beat (``beat_channels`` channels of one pixel)."""
+        return self.beat_channels * self.data_width
+
+    @property
     def window_width(self) -> int:
-        """Bits of one output beat (a KxKxC window, ``[ky][kx][c]`` from the least significant end)."""
-        return self.kernel * self.kernel * self.pixel_width
+        """Bits of one output beat: a KxK window of ``beat_channels`` channels, element
+        ``[ky][kx][c]`` at bit ``((ky*K + kx)*beat_channels + c) * data_width``."""
+        return self.kernel * self.kernel * self.beat_width
 
     @property
     def memory_bits(self) -> int:
@@ -115,8 +141,9 @@ class LineBufferConfig:
 
     @property
     def slug(self) -> str:
+        split = f"x{self.beat_channels}" if self.beats_per_pixel > 1 else ""
         return (f"k{self.kernel}s{self.stride}{_padding_slug(self.padding)}"
-                f"_w{self.max_width}h{self.max_height}c{self.channels}b{self.data_width}")
+                f"_w{self.max_width}h{self.max_height}c{self.channels}{split}b{self.data_width}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,8 +153,9 @@ class DepthwiseConfig(LineBufferConfig):
     Parameters (besides those of :class:`LineBufferConfig`)
     -------------------------------------------------------
     channels_per_cycle : int
-        Channels P computed per clock (P x K x K multipliers); a power of two dividing ``channels``,
-        or ``channels`` itself. One window takes ``channels / P`` cycles.
+        Channels P computed per clock (P x K x K multipliers); a power of two dividing
+        ``channels`` (and ``channels_per_beat`` when set), or ``channels`` itself. One window
+        takes ``channels / P`` cycles, one beat ``beat_channels / P``.
     weight_width : int
         Signed weight bits (2..16).
     bias_width : int
@@ -149,23 +177,34 @@ class DepthwiseConfig(LineBufferConfig):
         check_int(own, "weight_width", self.weight_width, 2, 16)
         check_int(own, "bias_width", self.bias_width, 2, 48)
         check_int(own, "multiplier_width", self.multiplier_width, 2, 32)
-        p, c = self.channels_per_cycle, self.channels
-        check_int(own, "channels_per_cycle", p, 1, c)
-        if p != c and (c % p or p & (p - 1)):
-            raise ConfigError(f"{own}.channels_per_cycle must be a power of two dividing channels "
-                              f"({c}) or equal to it, not {p}")
+        p, c, bc = self.channels_per_cycle, self.channels, self.beat_channels
+        if bc == c:
+            check_int(own, "channels_per_cycle", p, 1, c)
+            if p != c and (c % p or p & (p - 1)):
+                raise ConfigError(f"{own}.channels_per_cycle must be a power of two dividing "
+                                  f"channels ({c}) or equal to it, not {p}")
+        else:
+            check_int(own, "channels_per_cycle", p, 1, bc)
+            if bc % p or p & (p - 1):
+                raise ConfigError(f"{own}.channels_per_cycle must be a power of two dividing "
+                                  f"channels_per_beat ({bc}), not {p}")
 
     @property
     def linebuf(self) -> LineBufferConfig:
         return LineBufferConfig(kernel=self.kernel, stride=self.stride, padding=self.padding,
                                 pad_value=self.pad_value, max_width=self.max_width,
                                 max_height=self.max_height, channels=self.channels,
-                                data_width=self.data_width)
+                                data_width=self.data_width, channels_per_beat=self.channels_per_beat)
 
     @property
     def groups(self) -> int:
-        """Cycles per window: channels / channels_per_cycle."""
+        """Cycles per window (a whole pixel): channels / channels_per_cycle."""
         return self.channels // self.channels_per_cycle
+
+    @property
+    def groups_per_beat(self) -> int:
+        """Cycles per beat: beat_channels / channels_per_cycle."""
+        return self.beat_channels // self.channels_per_cycle
 
     @property
     def acc_width(self) -> int:

@@ -21,15 +21,15 @@ def run(out: Path, quick: bool = False) -> None:
     for kind, cfg in (("linebuf", LINEBUF_PRESETS["default"]), ("dwconv", DWCONV_PRESETS["default"])):
         exp = generate(cfg, out / kind)
         cyc = frame_cycles(240, cfg.max_width, cfg.kernel, cfg.stride, cfg.padding)
-        per = cfg.groups if isinstance(cfg, DepthwiseConfig) else 1
+        per = cfg.groups if isinstance(cfg, DepthwiseConfig) else cfg.beats_per_pixel
         rows.append([kind, cfg.slug, cfg.memory_bits, cfg.window_width,
                      f"{per * cyc['period']} (+{cyc['tail']} tail)", exp.verilog.name])
-    print(table(rows, ["design", "slug", "line memory bits", "window bits",
+    print(table(rows, ["design", "slug", "line memory bits", "window beat bits",
                        "cycles per 320x240 frame", "verilog"]))
 
     cfg = DepthwiseConfig(kernel=3, stride=1, padding="same", max_width=12, max_height=10,
-                          channels=4, channels_per_cycle=2, data_width=8, weight_width=8,
-                          bias_width=24, multiplier_width=16)
+                          channels=4, channels_per_beat=2, channels_per_cycle=2, data_width=8,
+                          weight_width=8, bias_width=24, multiplier_width=16)
     exp = generate(cfg, out / "dwconv_sim")
     frames = [[10, 12], [10, 12], [7, 5]] if not quick else [[10, 12], [7, 5]]
     cases = [{"frames": frames, "seed": 3, "activation": "relu6", "p_in": 0.2, "p_out": 0.3}]
@@ -40,7 +40,8 @@ def run(out: Path, quick: bool = False) -> None:
                      params={"kind": "dwconv", "config": config_to_dict(cfg), "cases": cases},
                      check=False)
     pixels = sum(h * w for h, w in frames)
-    print(f"depthwise engine {cfg.slug} on {sim}: {len(frames)} frames ({pixels} pixels, "
+    print(f"depthwise engine {cfg.slug} on {sim}: {len(frames)} frames ({pixels} pixels "
+          f"in {cfg.beats_per_pixel} beats each, "
           f"random backpressure) vs golden model: {'0 mismatches' if res.ok else 'MISMATCH'} "
           f"[{time.monotonic() - t0:.1f} s]")
     if not res.ok:

@@ -1,8 +1,11 @@
 """Bit layouts of the line buffer's and the depthwise engine's ports, in plain Python (no
 amaranth): what a testbench, a driver or a host program packs and unpacks.
 
-- A pixel beat holds channel ``c`` in bits ``c*B .. c*B+B-1`` (two's complement when signed).
-- A window beat holds element ``[ky][kx][c]`` at bit ``((ky*K + kx)*C + c) * B``.
+- A pixel takes ``C / Cb`` beats of ``Cb = channels_per_beat`` channels (one beat when it is
+  not set); beat ``j`` holds channel ``j*Cb + c`` in bits ``c*B .. c*B+B-1`` (two's complement
+  when signed).
+- A window is split the same way: beat ``j`` holds element ``[ky][kx][j*Cb + c]`` at bit
+  ``((ky*K + kx)*Cb + c) * B``.
 - A parameter record (address ``c < C``) holds, from bit 0: the K*K weights of channel ``c`` in
   ``[ky][kx]`` order, then bias, multiplier and shift; address ``C`` holds ``lo`` then ``hi``.
 """
@@ -33,14 +36,31 @@ def unpack_values(word: int, width: int, count: int, signed: bool = False) -> np
     return np.array(vals, dtype=np.int64)
 
 
-def pack_pixels(image: np.ndarray, width: int) -> list[list[int]]:
-    """Rows of pixel beats (one int per pixel, all channels) of an ``[H, W, C]`` image."""
-    return [[pack_values(px, width) for px in row] for row in np.asarray(image)]
+def _split(channels: int, channels_per_beat: int | None) -> tuple[int, int]:
+    cb = channels_per_beat or channels
+    if cb <= 0 or channels % cb:
+        raise ValueError(f"channels_per_beat must divide the channels ({channels}), not {cb}")
+    return cb, channels // cb
 
 
-def pack_windows(win: np.ndarray, width: int) -> list[list[int]]:
-    """Rows of window beats of ``[OH, OW, K, K, C]`` windows (the model's :func:`windows`)."""
-    return [[pack_values(w.reshape(-1), width) for w in row] for row in np.asarray(win)]
+def pack_pixels(image: np.ndarray, width: int, channels_per_beat: int | None = None
+                ) -> list[list[int]]:
+    """Rows of input beats of an ``[H, W, C]`` image: each pixel as ``C / channels_per_beat``
+    beats (one beat of all channels when ``channels_per_beat`` is None)."""
+    image = np.asarray(image)
+    cb, nb = _split(image.shape[-1], channels_per_beat)
+    return [[pack_values(px[j * cb:(j + 1) * cb], width) for px in row for j in range(nb)]
+            for row in image]
+
+
+def pack_windows(win: np.ndarray, width: int, channels_per_beat: int | None = None
+                 ) -> list[list[int]]:
+    """Rows of window beats of ``[OH, OW, K, K, C]`` windows (the model's :func:`windows`), each
+    window as ``C / channels_per_beat`` beats."""
+    win = np.asarray(win)
+    cb, nb = _split(win.shape[-1], channels_per_beat)
+    return [[pack_values(w[..., j * cb:(j + 1) * cb].reshape(-1), width)
+             for w in row for j in range(nb)] for row in win]
 
 
 def channel_record(cfg: DepthwiseConfig, weights: np.ndarray, bias: int, multiplier: int,

@@ -15,6 +15,11 @@ window always comes after the last window of the previous frame.
 The steps after a frame's last pixel are taken by the next frame's pixels when it follows at once
 (same width; frames stream back to back without a bubble), or by internal dummy steps while the
 input is idle, so the last windows of a frame never wait for the next frame.
+
+A pixel split into beats (``channels_per_beat``) makes each step ``beats_per_pixel`` beats long,
+one beat per cycle: the memory is that many times deeper and narrower (the same bits), the
+control decides at a step's first beat and holds its decisions for the others, and the window's
+older columns come out of a delay line of (K-1) x beats_per_pixel beats.
 """
 from __future__ import annotations
 
@@ -97,11 +102,14 @@ class LineBuffer(wiring.Component):
 
     Ports
     -----
-    s_axis : AXI4-Stream sink, ``tdata`` one pixel (``channels x data_width`` bits, channel 0 in
-        the least significant bits), ``tlast`` on the last pixel of every row.
-    m_axis : AXI4-Stream source of windows: ``tdata`` holds element ``[ky][kx][c]`` at bit
-        ``((ky*K + kx)*C + c) * data_width``; ``tlast`` ends an output row, ``tuser`` marks the
-        first window of a frame.
+    s_axis : AXI4-Stream sink of pixels, each in ``beats_per_pixel`` beats of ``channels_per_beat``
+        channels (one beat of all channels by default); beat ``j`` holds channel
+        ``j*channels_per_beat + c`` at bit ``c * data_width``. ``tlast`` on the last beat of every
+        row. One beat per cycle at full rate.
+    m_axis : AXI4-Stream source of windows, split into beats the same way: beat ``j`` holds
+        element ``[ky][kx][j*channels_per_beat + c]`` at bit
+        ``((ky*K + kx)*channels_per_beat + c) * data_width``; ``tlast`` on the last beat of an
+        output row, ``tuser`` on the first beat of a frame.
     width, height : run-time image size (1..max), sampled with a frame's first pixel.
     err_short_row, err_long_row : sticky; set when ``tlast`` comes before the row's last pixel, or
         does not come on it. ``err_size``: sticky; a frame started with a size out of range (it is
@@ -118,7 +126,7 @@ class LineBuffer(wiring.Component):
             raise TypeError(f"LineBuffer needs a LineBufferConfig, not {type(config).__name__}")
         self.config = config
         super().__init__({
-            "s_axis": In(axis_signature(config.pixel_width)),
+            "s_axis": In(axis_signature(config.beat_width)),
             "m_axis": Out(axis_signature(config.window_width, user=True)),
             "width": In(range(config.max_width + 1)),
             "height": In(range(config.max_height + 1)),
@@ -130,8 +138,8 @@ class LineBuffer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.config
-        k, s, c, dw = cfg.kernel, cfg.stride, cfg.channels, cfg.data_width
-        pw = cfg.pixel_width
+        k, s, dw = cfg.kernel, cfg.stride, cfg.data_width
+        bc, bw = cfg.beat_channels, cfg.beat_width
         mw, mh = cfg.max_width, cfg.max_height
         sa, ma = self.s_axis, self.m_axis
 
@@ -168,15 +176,32 @@ class LineBuffer(wiring.Component):
         gi = _Geometry(cfg, i_h, i_w)    # the frame being received
 
         # --- which step (if any) this cycle -------------------------------------------------
+        # A step is one pixel position; with nb beats per pixel it lasts nb beats. The control
+        # below decides at a step's first beat; the step's other beats follow it (from the input
+        # for a real step, internally for a dummy one) and reuse its decisions.
+        nb = cfg.beats_per_pixel
+        bi = Signal(range(max(nb, 2)))          # beat of the current step
+        mid, mid_real = Signal(), Signal()
+        m.d.comb += mid.eq(bi != 0)
+        last_beat = (bi == nb - 1) if nb > 1 else Const(1, 1)
+
         start_ok = ~pend & (~out_busy | (~in_busy & (col == 0) & (wc == o_w)))
-        take_real, take_dummy, step, start = Signal(), Signal(), Signal(), Signal()
+        take_beat, take_real, take_dummy, step, start, beat = (Signal(), Signal(), Signal(), Signal(),
+                                                               Signal(), Signal())
         m.d.comb += [
-            sa.tready.eq(advance & (in_busy | start_ok)),
-            take_real.eq(sa.tvalid & sa.tready),
+            sa.tready.eq(advance & Mux(mid, mid_real, in_busy | start_ok)),
+            take_beat.eq(sa.tvalid & sa.tready),
+            take_real.eq(take_beat & ~mid),
             start.eq(take_real & ~in_busy),
-            take_dummy.eq(advance & out_busy & ~in_busy & ~take_real),
+            take_dummy.eq(advance & out_busy & ~in_busy & ~take_beat & ~mid),
             step.eq(take_real | take_dummy),
+            beat.eq(Mux(mid, Mux(mid_real, take_beat, advance), step)),
         ]
+        if nb > 1:
+            with m.If(beat):
+                m.d.sync += bi.eq(Mux(last_beat, 0, bi + 1))
+            with m.If(step):
+                m.d.sync += mid_real.eq(take_real)
 
         cur_w = Mux(in_busy, i_w, wc)
         cur_h = Mux(in_busy, i_h, hc)
@@ -189,12 +214,22 @@ class LineBuffer(wiring.Component):
         frame_end = col_end & (cur_y == cur_h - 1)
         in_busy_next = Mux(take_real, ~frame_end, in_busy)
 
+        # TLAST belongs on the last beat of a row's last pixel.
+        row_end = Signal()
+        if nb > 1:
+            row_end_l = Signal()
+            with m.If(step):
+                m.d.sync += row_end_l.eq(col_end)
+            m.d.comb += row_end.eq(Mux(mid, row_end_l, col_end) & last_beat)
+        else:
+            m.d.comb += row_end.eq(col_end)
+        with m.If(take_beat):
+            with m.If(sa.tlast & ~row_end):
+                m.d.sync += self.err_short_row.eq(1)
+            with m.If(~sa.tlast & row_end):
+                m.d.sync += self.err_long_row.eq(1)
         with m.If(take_real):
             m.d.sync += [in_busy.eq(~frame_end), iy.eq(Mux(col_end, cur_y + 1, cur_y))]
-            with m.If(sa.tlast & ~col_end):
-                m.d.sync += self.err_short_row.eq(1)
-            with m.If(~sa.tlast & col_end):
-                m.d.sync += self.err_long_row.eq(1)
         with m.If(start):
             m.d.sync += [i_h.eq(hc), i_w.eq(wc)]
             with m.If(h_bad | w_bad):
@@ -251,11 +286,23 @@ class LineBuffer(wiring.Component):
         with m.If(step & pend_eff):
             m.d.sync += [pend.eq(~done), d2.eq(e_d2 - 1)]
 
+        # The next step's column: 0 after a row's last pixel, and after a frame's last window
+        # when nothing follows (realign: the next frame starts at column 0).
+        wrap = Signal()
+        m.d.comb += wrap.eq(col_end | (done & ~pend_eff & ~in_busy_next))
         with m.If(step):
-            with m.If(done & ~pend_eff & ~in_busy_next):
-                m.d.sync += col.eq(0)     # realign: the next frame starts at column 0
-            with m.Else():
-                m.d.sync += col.eq(Mux(col_end, 0, col + 1))
+            m.d.sync += col.eq(Mux(wrap, 0, col + 1))
+
+        # Line-memory address of the beat: column x nb + beat, counted along.
+        addr = Signal(range(max(mw * nb, 2)))
+        if nb > 1:
+            wrap_l = Signal()
+            with m.If(step):
+                m.d.sync += wrap_l.eq(wrap)
+            with m.If(beat):
+                m.d.sync += addr.eq(Mux(last_beat & wrap_l, 0, addr + 1))
+        else:
+            m.d.comb += addr.eq(col)
 
         # Position masks of the emitted window (padding), and stream flags.
         row_ok = Signal(k)
@@ -267,51 +314,59 @@ class LineBuffer(wiring.Component):
             ]
 
         # --- data path: stage B (line memory read data valid), then the output register --------
+        # A step's decisions (emit, flags, masks) are taken at its first beat and held for the
+        # others; the pixel data, the address and the beat number move with every beat.
         b_valid, b_emit, b_last, b_user = Signal(), Signal(), Signal(), Signal()
-        b_pix = Signal(pw)
-        b_col = Signal.like(col)
+        b_pix = Signal(bw)
+        b_addr = Signal.like(addr)
+        b_bi = Signal.like(bi)
         b_row_ok, b_col_ok = Signal(k), Signal(k)
         with m.If(advance):
-            m.d.sync += b_valid.eq(step)
+            m.d.sync += b_valid.eq(beat)
+            with m.If(beat):
+                m.d.sync += [b_pix.eq(Mux(take_beat, sa.tdata, 0)), b_addr.eq(addr), b_bi.eq(bi)]
             with m.If(step):
                 m.d.sync += [b_emit.eq(emit), b_last.eq(last_col), b_user.eq((e_oy == 0) & (e_ox == 0)),
-                             b_pix.eq(Mux(take_real, sa.tdata, 0)), b_col.eq(col),
                              b_row_ok.eq(row_ok), b_col_ok.eq(col_ok)]
 
         if k > 1:
-            mem = memory.Memory(shape=unsigned((k - 1) * pw), depth=max(mw, 2), init=[])
+            mem = memory.Memory(shape=unsigned((k - 1) * bw), depth=max(mw * nb, 2), init=[])
             m.submodules.lines = mem
             wp = mem.write_port()
             rp = mem.read_port(transparent_for=(wp,))
-            rows = [rp.data[i * pw:(i + 1) * pw] for i in range(k - 1)]
+            rows = [rp.data[i * bw:(i + 1) * bw] for i in range(k - 1)]
             m.d.comb += [
-                rp.addr.eq(col), rp.en.eq(advance),
-                wp.addr.eq(b_col), wp.en.eq(advance & b_valid),
+                rp.addr.eq(addr), rp.en.eq(advance),
+                wp.addr.eq(b_addr), wp.en.eq(advance & b_valid),
                 wp.data.eq(Cat(*rows[1:], b_pix)),
             ]
             column = Cat(*rows, b_pix)
         else:
             column = b_pix
-        colw = k * pw
+        colw = k * bw
 
-        # The K-1 previous columns of the window; the newest column comes straight from memory.
-        hist = [Signal(colw, name=f"win_col{j}") for j in range(k - 1)]
-        cols = hist + [column]
+        # The K-1 previous columns of the window, per beat: a delay line of (K-1) x nb beats
+        # whose every nb-th entry is a column; the newest column comes straight from memory.
+        line = [Signal(colw, name=f"win_beat{j}") for j in range((k - 1) * nb)]
         with m.If(advance & b_valid):
-            for j in range(k - 1):
-                m.d.sync += hist[j].eq(cols[j + 1])
+            for j, reg in enumerate(line):
+                m.d.sync += reg.eq(line[j - 1] if j else column)
+        cols = [line[(k - 1 - kx) * nb - 1] for kx in range(k - 1)] + [column]
 
         pad = Const(cfg.pad_bits, dw)
-        pad_pixel = Cat(*[pad] * c)
+        pad_pixel = Cat(*[pad] * bc)
         elems = []
         for ky in range(k):
             for kx in range(k):
-                pix = cols[kx][ky * pw:(ky + 1) * pw]
+                pix = cols[kx][ky * bw:(ky + 1) * bw]
                 elems.append(Mux(b_row_ok[ky] & b_col_ok[kx], pix, pad_pixel))
+        first_beat = (b_bi == 0) if nb > 1 else Const(1, 1)
+        final_beat = (b_bi == nb - 1) if nb > 1 else Const(1, 1)
         with m.If(advance):
             m.d.sync += ma.tvalid.eq(b_valid & b_emit)
             with m.If(b_valid & b_emit):
-                m.d.sync += [ma.tdata.eq(Cat(*elems)), ma.tlast.eq(b_last), ma.tuser.eq(b_user)]
+                m.d.sync += [ma.tdata.eq(Cat(*elems)), ma.tlast.eq(b_last & final_beat),
+                             ma.tuser.eq(b_user & first_beat)]
         return m
 
 
@@ -326,8 +381,8 @@ class DepthwiseConv(wiring.Component):
     Ports
     -----
     s_axis, width, height, err_* : as for :class:`LineBuffer` (signed ``data_width`` activations).
-    m_axis : output pixels of the same kind (``channels x data_width`` bits, ``tlast`` ends an
-        output row, ``tuser`` marks a frame's first pixel).
+    m_axis : output pixels of the same kind, in the same beats (``channels_per_beat`` channels
+        each; ``tlast`` on the last beat of an output row, ``tuser`` on a frame's first beat).
     param_wr_en, param_wr_addr, param_wr_data : the parameter write port. A write with address
         ``c < channels`` sets channel ``c``'s record: from bit 0, K*K weights in ``[ky][kx]`` order
         (``weight_width`` bits each), then bias (``bias_width``), multiplier (``multiplier_width``)
@@ -341,8 +396,8 @@ class DepthwiseConv(wiring.Component):
             raise TypeError(f"DepthwiseConv needs a DepthwiseConfig, not {type(config).__name__}")
         self.config = config
         super().__init__({
-            "s_axis": In(axis_signature(config.pixel_width)),
-            "m_axis": Out(axis_signature(config.pixel_width, user=True)),
+            "s_axis": In(axis_signature(config.beat_width)),
+            "m_axis": Out(axis_signature(config.beat_width, user=True)),
             "width": In(range(config.max_width + 1)),
             "height": In(range(config.max_height + 1)),
             "param_wr_en": In(1),
@@ -357,7 +412,8 @@ class DepthwiseConv(wiring.Component):
         m = Module()
         cfg = self.config
         k, c, dw, ww = cfg.kernel, cfg.channels, cfg.data_width, cfg.weight_width
-        p, g_n = cfg.channels_per_cycle, cfg.groups
+        p, g_n, gpb = cfg.channels_per_cycle, cfg.groups, cfg.groups_per_beat
+        bc = cfg.beat_channels
         bw, mlw = cfg.bias_width, cfg.multiplier_width
         taps = k * k
         ma = self.m_axis
@@ -380,11 +436,13 @@ class DepthwiseConv(wiring.Component):
         with m.If(self.param_wr_en & (addr == c)):
             m.d.sync += [lo.eq(self.param_wr_data[:dw]), hi.eq(self.param_wr_data[dw:2 * dw])]
 
-        g = Signal(range(max(g_n, 2)))
+        # g: the group within the window beat; pg: the group within the pixel (parameter word).
+        g = Signal(range(max(gpb, 2)))
+        pg = Signal(range(max(g_n, 2)))
         issue = Signal()
-        m.d.comb += [issue.eq(win.tvalid & adv), win.tready.eq(adv & (g == g_n - 1))]
+        m.d.comb += [issue.eq(win.tvalid & adv), win.tready.eq(adv & (g == gpb - 1))]
         with m.If(issue):
-            m.d.sync += g.eq(Mux(g == g_n - 1, 0, g + 1))
+            m.d.sync += [g.eq(Mux(g == gpb - 1, 0, g + 1)), pg.eq(Mux(pg == g_n - 1, 0, pg + 1))]
 
         lane_bits = (p - 1).bit_length() if p != c else 0
         recs = []
@@ -398,7 +456,7 @@ class DepthwiseConv(wiring.Component):
             else:
                 sel, grp = (addr[:lane_bits] == lane) if lane_bits else Const(1, 1), addr >> lane_bits
             m.d.comb += [wp.en.eq(self.param_wr_en & (addr < c) & sel), wp.addr.eq(grp),
-                         wp.data.eq(self.param_wr_data[:rec_w]), rp.addr.eq(g), rp.en.eq(adv)]
+                         wp.data.eq(self.param_wr_data[:rec_w]), rp.addr.eq(pg), rp.en.eq(adv)]
             recs.append(rp.data)
 
         # --- stage 1: the group's activations (parameters arrive from the memories) ------------
@@ -407,10 +465,10 @@ class DepthwiseConv(wiring.Component):
         with m.If(adv):
             m.d.sync += s1_valid.eq(issue)
             with m.If(issue):
-                m.d.sync += [s1_last.eq(win.tlast), s1_user.eq(win.tuser), s1_final.eq(g == g_n - 1)]
+                m.d.sync += [s1_last.eq(win.tlast), s1_user.eq(win.tuser), s1_final.eq(g == gpb - 1)]
                 for t in range(taps):
-                    pix = win.tdata[t * c * dw:(t + 1) * c * dw]
-                    m.d.sync += s1_act[t].eq(pix.word_select(g, p * dw) if g_n > 1 else pix)
+                    pix = win.tdata[t * bc * dw:(t + 1) * bc * dw]
+                    m.d.sync += s1_act[t].eq(pix.word_select(g, p * dw) if gpb > 1 else pix)
 
         # --- stage 2: sums of products -----------------------------------------------------------
         acc_w = cfg.acc_width
@@ -455,16 +513,16 @@ class DepthwiseConv(wiring.Component):
             m.d.comb += shifted.eq((s3_prod[i] + rnd) >> s3_shift[i])
             ys.append(Mux(shifted < lo, lo, Mux(shifted > hi, hi, shifted))[:dw])
         y = Cat(*ys)
-        collect = Signal(max((g_n - 1) * p * dw, 1))
+        collect = Signal(max((gpb - 1) * p * dw, 1))
         with m.If(adv):
             m.d.sync += ma.tvalid.eq(s3_valid & s3_final)
             with m.If(s3_valid):
                 with m.If(s3_final):
-                    data = Cat(collect[:(g_n - 1) * p * dw], y) if g_n > 1 else y
+                    data = Cat(collect[:(gpb - 1) * p * dw], y) if gpb > 1 else y
                     m.d.sync += [ma.tdata.eq(data), ma.tlast.eq(s3_last), ma.tuser.eq(s3_user)]
-                if g_n > 1:
+                if gpb > 1:
                     with m.Else():
-                        if g_n > 2:
+                        if gpb > 2:
                             m.d.sync += collect.eq(Cat(collect[p * dw:], y))
                         else:
                             m.d.sync += collect.eq(y)
@@ -497,8 +555,14 @@ def generate(config: LineBufferConfig, out_dir):
     elif isinstance(config, LineBufferConfig):
         kind, comp = "linebuf", LineBuffer(config)
         extra = {"latency_cycles": model.LINEBUF_LATENCY,
-                 "window_layout": "element [ky][kx][c] at bit ((ky*K + kx)*C + c) * data_width"}
+                 "window_layout": ("a window is beats_per_pixel beats; beat j holds element "
+                                   "[ky][kx][j*channels_per_beat + c] at bit "
+                                   "((ky*K + kx)*channels_per_beat + c) * data_width")}
     else:
         raise TypeError(f"generate needs a LineBufferConfig or DepthwiseConfig, not {type(config).__name__}")
     extra["memory_bits"] = config.memory_bits
+    extra["channels_per_beat"] = config.beat_channels
+    extra["beats_per_pixel"] = config.beats_per_pixel
+    extra["beat_layout"] = ("a pixel is beats_per_pixel beats; beat j holds channel "
+                            "j*channels_per_beat + c at bit c * data_width")
     return export_verilog(comp, out_dir, kind=kind, slug=config.slug, config=config, extra=extra)

@@ -1,5 +1,5 @@
 """cocotb testbench that measures cycles with a full-rate input and no backpressure: frames of
-``height x width`` streamed back to back (drivers set directly, no Python per-beat models), then
+``height x width`` pixels (``beats_per_pixel`` beats each) streamed back to back (drivers set directly, no Python per-beat models), then
 a single frame. Writes the cycle counts to ``cycles.json`` in the test folder."""
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ async def _stream(dut, h, w, frames, limit):
     each frame's last output], [cycle of each frame's first output]). Values are read and driven
     at the falling edge, for the handshake at the next rising edge (``tready`` does not depend on
     ``tvalid``)."""
-    total = frames * h * w
+    nb = tb_param("beats_per_pixel", 1)
+    total = frames * h * w * nb
     sent, cyc, t0 = 0, 0, None
     lasts, firsts = [], []
     outs_per_frame = tb_param("outs_per_frame")
@@ -27,7 +28,7 @@ async def _stream(dut, h, w, frames, limit):
         await FallingEdge(dut.clk)
         if sent < total:
             dut.s_axis__tvalid.value = 1
-            dut.s_axis__tlast.value = 1 if sent % w == w - 1 else 0
+            dut.s_axis__tlast.value = 1 if sent % (w * nb) == w * nb - 1 else 0
             dut.s_axis__tdata.value = sent & 0xFF
             if int(dut.s_axis__tready.value):
                 t0 = cyc if t0 is None else t0

@@ -45,8 +45,8 @@ class Bench:
         for name in ("s_axis", "m_axis"):    # the models log every frame at INFO
             logging.getLogger(f"cocotb.{dut._name}.{name}").setLevel(logging.WARNING)
         # The testbench reads sizes from the design, so it cannot drift from it.
-        assert len(dut.s_axis__tdata) == cfg.pixel_width
-        out_w = cfg.pixel_width if isinstance(cfg, DepthwiseConfig) else cfg.window_width
+        assert len(dut.s_axis__tdata) == cfg.beat_width
+        out_w = cfg.beat_width if isinstance(cfg, DepthwiseConfig) else cfg.window_width
         assert len(dut.m_axis__tdata) == out_w
         cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
         self.src = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis", bus_separator="__"),
@@ -86,9 +86,9 @@ def _expected(cfg, img, layer):
         w, b, m, s, lo, hi = layer
         y = depthwise_reference(img, w, b, m, s, lo, hi, stride=cfg.stride, padding=cfg.padding,
                                 pad_value=cfg.pad_value)
-        return pack_pixels(y, cfg.data_width)
+        return pack_pixels(y, cfg.data_width, cfg.channels_per_beat)
     win = windows(img, cfg.kernel, cfg.stride, cfg.padding, cfg.pad_value)
-    return pack_windows(win, cfg.data_width)
+    return pack_windows(win, cfg.data_width, cfg.channels_per_beat)
 
 
 def _layer(cfg, rng, activation):
@@ -144,9 +144,10 @@ async def streams_match_model(dut):
                 await tb.src.wait()          # a new size is set between frames, while idle
                 dut.height.value, dut.width.value = h, w
                 size = (h, w)
-            for row in pack_pixels(img, cfg.data_width):
+            for row in pack_pixels(img, cfg.data_width, cfg.channels_per_beat):
                 tb.src.send_nowait(AxiStreamFrame(tdata=row))
-        budget = 200 * (sum(h * w for h, w in case["frames"]) + 50) * (cfg.groups if dwconv else 1)
+        budget = (200 * (sum(h * w for h, w in case["frames"]) + 50)
+                  * (cfg.groups if dwconv else cfg.beats_per_pixel))
         got = await with_timeout(rx, budget * 10, "ns")
         # Rows of each frame: tuser marks a frame's first output only.
         first_rows, n = set(), 0
@@ -175,16 +176,17 @@ async def bad_rows_raise_sticky_errors(dut):
     tb = Bench(dut, cfg)
     await tb.reset()
     h, w = min(3, cfg.max_height), min(4, cfg.max_width)
+    nb = cfg.beats_per_pixel
     dut.height.value, dut.width.value = h, w
-    row = list(range(1, w + 1))
+    row = list(range(1, w * nb + 1))       # one row of beats
     # Good frame first: no flag.
     for _ in range(h):
         tb.src.send_nowait(AxiStreamFrame(tdata=row))
     await tb.src.wait()
     await ClockCycles(dut.clk, 4)
     assert tb.errors() == (0, 0, 0)
-    if w > 1:
-        tb.src.send_nowait(AxiStreamFrame(tdata=row[:-1]))       # TLAST one pixel early
+    if len(row) > 1:
+        tb.src.send_nowait(AxiStreamFrame(tdata=row[:-1]))       # TLAST one beat early
         await tb.src.wait()
         await ClockCycles(dut.clk, 2)
         assert tb.errors() == (1, 0, 0), tb.errors()
@@ -197,13 +199,13 @@ async def bad_rows_raise_sticky_errors(dut):
         tb.src.send_nowait(AxiStreamFrame(tdata=row))
     await tb.src.wait()
     await ClockCycles(dut.clk, 4 * w * h)
-    assert tb.errors()[:2] == (1 if w > 1 else 0, 1), tb.errors()
+    assert tb.errors()[:2] == (1 if len(row) > 1 else 0, 1), tb.errors()
     assert tb.errors()[2] == 0
     await tb.reset()
     assert tb.errors() == (0, 0, 0)
     # Width 0 is out of range: flagged (and clamped to 1).
     dut.width.value, dut.height.value = 0, 1
-    tb.src.send_nowait(AxiStreamFrame(tdata=[7]))
+    tb.src.send_nowait(AxiStreamFrame(tdata=[7] * nb))
     await tb.src.wait()
     await ClockCycles(dut.clk, 8)
     assert tb.errors()[2] == 1, tb.errors()

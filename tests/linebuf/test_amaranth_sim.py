@@ -22,8 +22,8 @@ def _simulate(dut, cfg, frames, p_in, p_out, seed, writes=()):
     beats = []
     for img in frames:
         h, w = img.shape[:2]
-        for row in pack_pixels(img, cfg.data_width):
-            beats += [(v, x == w - 1, h, w) for x, v in enumerate(row)]
+        for row in pack_pixels(img, cfg.data_width, cfg.channels_per_beat):
+            beats += [(v, x == len(row) - 1, h, w) for x, v in enumerate(row)]
     outs = []
 
     async def bench(ctx):
@@ -35,7 +35,7 @@ def _simulate(dut, cfg, frames, p_in, p_out, seed, writes=()):
         if writes:
             ctx.set(dut.param_wr_en, 0)
         i, idle = 0, 0
-        while idle < 40 * (cfg.max_width + 4) * getattr(cfg, "groups", 1):
+        while idle < 40 * (cfg.max_width + 4) * getattr(cfg, "groups", cfg.beats_per_pixel):
             valid = i < len(beats) and rng.random() < p_in
             if i < len(beats):
                 v, last, h, w = beats[i]
@@ -96,26 +96,35 @@ def test_linebuffer_random_configs(seed):
             pad = (t, int(rs.integers(0, k - t)), l, int(rs.integers(0, k - l)))
         else:
             pad = str(rs.choice(["none", "same"]))
+        c = int(rs.choice([2, 3, 4]))
+        splits = [None] + [q for q in (1, 2) if c % q == 0]
+        cpb = splits[int(rs.integers(0, len(splits)))]
         cfg = LineBufferConfig(kernel=k, stride=int(rs.integers(1, 3)), padding=pad,
                                pad_value=int(rs.integers(0, 16)), max_width=int(rs.integers(1, 9)),
-                               max_height=int(rs.integers(1, 9)), channels=2, data_width=4)
+                               max_height=int(rs.integers(1, 9)), channels=c, data_width=4,
+                               channels_per_beat=cpb)
         frames = _random_frames(rs, cfg, int(rs.integers(1, 5)))
         outs = _simulate(LineBuffer(cfg), cfg, frames, float(rs.choice([1.0, 0.7])),
                          float(rs.choice([1.0, 0.6])), seed * 100 + trial)
-        _check(outs, [pack_windows(windows(f, k, cfg.stride, pad, cfg.pad_value), 4) for f in frames])
+        _check(outs, [pack_windows(windows(f, k, cfg.stride, pad, cfg.pad_value), 4, cpb)
+                      for f in frames])
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_depthwise_random_configs(seed):
     rs = np.random.default_rng(100 + seed)
     for trial in range(5):
-        c = int(rs.choice([1, 2, 3, 4]))
-        p = int(rs.choice([q for q in (1, 2, 4, c) if c % q == 0 and (q == c or q & (q - 1) == 0)]))
+        c = int(rs.choice([1, 2, 3, 4, 6]))
+        splits = [None] + [q for q in (1, 2, 3) if c % q == 0 and q < c]
+        cpb = splits[int(rs.integers(0, len(splits)))]
+        bc = cpb or c
+        p = int(rs.choice([q for q in (1, 2, 4, bc) if bc % q == 0
+                           and (q & (q - 1) == 0 or q == c)]))
         k = int(rs.integers(1, 5))
         cfg = DepthwiseConfig(kernel=k, stride=int(rs.integers(1, 3)),
                               padding=str(rs.choice(["same", "none"])), max_width=7, max_height=6,
                               channels=c, channels_per_cycle=p, data_width=8, weight_width=8,
-                              bias_width=20, multiplier_width=12)
+                              bias_width=20, multiplier_width=12, channels_per_beat=cpb)
         frames = [f - 128 for f in _random_frames(rs, cfg, 2)]
         w = rs.integers(-128, 128, size=(k, k, c))
         b, m = rs.integers(-5000, 5000, size=c), rs.integers(-2048, 2048, size=c)
@@ -125,4 +134,4 @@ def test_depthwise_random_configs(seed):
                          float(rs.choice([1.0, 0.5])), seed * 10 + trial,
                          writes=param_writes(cfg, w, b, m, s, lo, hi))
         _check(outs, [pack_pixels(depthwise_reference(f, w, b, m, s, lo, hi, stride=cfg.stride,
-                                                      padding=cfg.padding), 8) for f in frames])
+                                                      padding=cfg.padding), 8, cpb) for f in frames])

@@ -38,6 +38,9 @@ DW = "DepthwiseConfig"
     ({"max_height": 0}, rf"^{LB}.max_height must be an integer in 1..4096, not 0$"),
     ({"channels": 0}, rf"^{LB}.channels must be an integer in 1..1024, not 0$"),
     ({"data_width": 33}, rf"^{LB}.data_width must be an integer in 1..32, not 33$"),
+    ({"channels_per_beat": 0}, rf"^{LB}.channels_per_beat must be an integer in 1..32, not 0$"),
+    ({"channels_per_beat": 33}, rf"^{LB}.channels_per_beat must be an integer in 1..32, not 33$"),
+    ({"channels": 12, "channels_per_beat": 5}, rf"^{LB}.channels_per_beat must divide channels \(12\), not 5$"),
 ])
 def test_linebuffer_config_errors(kwargs, message):
     with pytest.raises(ConfigError, match=message):
@@ -53,6 +56,9 @@ def test_linebuffer_config_errors(kwargs, message):
     ({"channels_per_cycle": 64}, rf"^{DW}.channels_per_cycle must be an integer in 1..32, not 64$"),
     ({"channels_per_cycle": 3}, rf"^{DW}.channels_per_cycle must be a power of two dividing channels \(32\) or equal to it, not 3$"),
     ({"channels": 24, "channels_per_cycle": 16}, rf"^{DW}.channels_per_cycle must be a power of two dividing channels \(24\)"),
+    ({"channels_per_beat": 4, "channels_per_cycle": 8}, rf"^{DW}.channels_per_cycle must be an integer in 1..4, not 8$"),
+    ({"channels": 12, "channels_per_beat": 6, "channels_per_cycle": 4}, rf"^{DW}.channels_per_cycle must be a power of two dividing channels_per_beat \(6\), not 4$"),
+    ({"channels": 12, "channels_per_beat": 6, "channels_per_cycle": 6}, rf"^{DW}.channels_per_cycle must be a power of two dividing channels_per_beat \(6\), not 6$"),
 ])
 def test_depthwise_config_errors(kwargs, message):
     with pytest.raises(ConfigError, match=message):
@@ -72,6 +78,15 @@ def test_config_types_and_values():
     assert LineBufferConfig(pad_value=-1, data_width=4).pad_bits == 0xF
     dw = DepthwiseConfig(channels=6, channels_per_cycle=6)
     assert dw.groups == 1 and dw.acc_width == 8 + 8 + 4
+    # A pixel split into beats: sizes per beat, the memory unchanged, the slug names the split.
+    sp = LineBufferConfig(kernel=3, max_width=320, channels=32, channels_per_beat=8, data_width=8)
+    assert (sp.beats_per_pixel, sp.beat_width, sp.window_width) == (4, 64, 9 * 64)
+    assert sp.memory_bits == cfg.memory_bits and sp.slug == "k3s1same_w320h320c32x8b8"
+    assert LineBufferConfig(channels=32, channels_per_beat=32).slug == cfg.slug
+    dws = DepthwiseConfig(channels=32, channels_per_beat=8, channels_per_cycle=2)
+    assert (dws.groups, dws.groups_per_beat, dws.linebuf.beats_per_pixel) == (16, 4, 4)
+    assert config_from_dict(DepthwiseConfig, config_to_dict(dws)) == dws
+    assert apply_overrides(LineBufferConfig(), ["channels_per_beat=4"]).beats_per_pixel == 8
     assert DepthwiseConfig(channels=32, channels_per_cycle=8).groups == 4
     # Round trip and --set, including padding given as text.
     assert config_from_dict(DepthwiseConfig, config_to_dict(dw)) == dw
@@ -156,7 +171,7 @@ def test_cli_linebuf_generate_is_deterministic(tmp_path, capsys):
             "--max-width", "12", "--max-height", "6", "--channels", "4", "--data-width", "8"]
     assert main(args + ["--out", str(tmp_path / "a"), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
-    assert res["memory_bits"] == 2 * 12 * 4 * 8 and res["window_bits"] == 9 * 32
+    assert res["memory_bits"] == 2 * 12 * 4 * 8 and res["window_beat_bits"] == 9 * 32
     assert main(args + ["--out", str(tmp_path / "b")]) == 0
     name = "hwgen_linebuf_k3s2p1102_w12h6c4b8.v"
     a, b = (tmp_path / "a" / name).read_bytes(), (tmp_path / "b" / name).read_bytes()
@@ -165,6 +180,26 @@ def test_cli_linebuf_generate_is_deterministic(tmp_path, capsys):
     assert man["config"]["padding"] == [1, 1, 0, 2] and man["memory_bits"] == 768
     assert {p["name"] for p in man["ports"]} >= {"s_axis__tdata", "m_axis__tuser", "width",
                                                  "err_short_row"}
+    assert man["beats_per_pixel"] == 1 and man["channels_per_beat"] == 4
+
+
+def test_cli_channels_per_beat(tmp_path, capsys):
+    args = ["--max-width", "12", "--max-height", "6", "--channels", "6", "--channels-per-beat", "2"]
+    assert main(["linebuf", "generate", *args, "--out", str(tmp_path / "l"), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert (res["beats_per_pixel"], res["beat_bits"], res["window_beat_bits"]) == (3, 16, 9 * 16)
+    assert res["memory_bits"] == 2 * 12 * 6 * 8
+    man = json.loads((tmp_path / "l" / "manifest.json").read_text())
+    assert man["config"]["channels_per_beat"] == 2 and man["beats_per_pixel"] == 3
+    ports = {p["name"]: p["width"] for p in man["ports"]}
+    assert ports["s_axis__tdata"] == 16 and ports["m_axis__tdata"] == 9 * 16
+    assert main(["dwconv", "generate", *args, "--channels-per-cycle", "1", "--out",
+                 str(tmp_path / "d"), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["slug"] == "k3s1same_w12h6c6x2b8_p1w8" and res["cycles_per_window"] == 6
+    man = json.loads((tmp_path / "d" / "manifest.json").read_text())
+    ports = {p["name"]: p["width"] for p in man["ports"]}
+    assert ports["s_axis__tdata"] == 16 and ports["m_axis__tdata"] == 16
 
 
 def test_cli_dwconv_generate(tmp_path, capsys):
@@ -186,6 +221,7 @@ def test_cli_dwconv_generate(tmp_path, capsys):
     (["linebuf", "generate", "--padding", "1,2"], "--padding must be none, same or top,bottom,left,right, not '1,2'"),
     (["dwconv", "generate", "--channels-per-cycle", "5"], "DepthwiseConfig.channels_per_cycle must be a power of two"),
     (["linebuf", "generate", "--preset", "huge"], "unknown preset 'huge'; valid presets: default, tiny"),
+    (["linebuf", "generate", "--channels-per-beat", "5"], "LineBufferConfig.channels_per_beat must divide channels (32), not 5"),
 ])
 def test_cli_errors_are_one_line_and_write_nothing(tmp_path, args, message):
     out = tmp_path / "out"

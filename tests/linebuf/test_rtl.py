@@ -10,7 +10,7 @@ import pytest
 
 from hwgen.configbase import config_to_dict
 from hwgen.linebuf.config import DepthwiseConfig, LineBufferConfig
-from hwgen.linebuf.model import emission_steps, frame_cycles
+from hwgen.linebuf.model import LINEBUF_LATENCY, emission_steps, frame_cycles
 from hwgen.linebuf.rtl import generate
 from hwgen.sim import runner
 
@@ -38,14 +38,14 @@ DESIGNS = {
                    data_width=6), [
         {"frames": [[3, 3], [5, 5], [4, 8], [8, 7], [8, 7], [6, 5]], "seed": 7, "p_in": 0.3, "p_out": 0.3},
     ]),
-    # Explicit asymmetric padding, K=7 larger than the image, stride 2.
-    "k7_s2_explicit": (LB(kernel=7, stride=2, padding=(3, 2, 1, 4), pad_value=9, max_width=6,
-                          max_height=6, channels=1, data_width=4), [
+    # Explicit asymmetric padding, K=7 larger than the image, stride 2; a pixel in two beats.
+    "k7_s2_explicit_x1": (LB(kernel=7, stride=2, padding=(3, 2, 1, 4), pad_value=9, max_width=6,
+                             max_height=6, channels=2, channels_per_beat=1, data_width=4), [
         {"frames": [[4, 5], [4, 5], [1, 1], [6, 6], [3, 2]], "seed": 8, "p_in": 0.25, "p_out": 0.25},
     ]),
-    # K=1: pass-through windows.
-    "k1": (LB(kernel=1, stride=1, padding="none", max_width=5, max_height=5, channels=3,
-              data_width=3), [
+    # K=1: pass-through windows, a pixel in three beats.
+    "k1_x1": (LB(kernel=1, stride=1, padding="none", max_width=5, max_height=5, channels=3,
+                 channels_per_beat=1, data_width=3), [
         {"frames": [[5, 5], [1, 5], [5, 1], [5, 1]], "seed": 9, "p_in": 0.3, "p_out": 0.5},
     ]),
     # Depthwise engine: 4 channels, 2 per cycle, every activation clamp, backpressure.
@@ -56,10 +56,17 @@ DESIGNS = {
         {"frames": [[5, 3], [1, 1], [3, 8]], "seed": 11, "activation": "relu6", "p_in": 0.3, "p_out": 0.4},
         {"frames": [[6, 7]], "seed": 12, "activation": "relu", "p_in": 0.0, "p_out": 0.5},
     ]),
-    # Depthwise engine with stride 2, no padding, all channels per cycle.
-    "dw_k3_s2_none_p4": (DW(kernel=3, stride=2, padding="none", max_width=9, max_height=7,
-                            channels=4, channels_per_cycle=4, data_width=8, weight_width=6,
-                            bias_width=20, multiplier_width=12), [
+    # K=3 same, a pixel of 6 channels in three beats of 2: widths 1 and 2, back to back, resized.
+    "k3_same_x2": (LB(kernel=3, stride=1, padding="same", max_width=7, max_height=6, channels=6,
+                      channels_per_beat=2, data_width=5), [
+        {"frames": [[6, 7], [6, 7], [6, 7]], "seed": 14},
+        {"frames": [[4, 1], [4, 1], [1, 1], [2, 2], [5, 7]], "seed": 15, "p_in": 0.3, "p_out": 0.4},
+    ]),
+    # Depthwise engine with stride 2, no padding: pixels of 8 channels in two beats of 4, each
+    # beat in two cycles of 2 channels.
+    "dw_k3_s2_none_x4p2": (DW(kernel=3, stride=2, padding="none", max_width=9, max_height=7,
+                              channels=8, channels_per_beat=4, channels_per_cycle=2, data_width=8,
+                              weight_width=6, bias_width=20, multiplier_width=12), [
         {"frames": [[7, 9], [7, 9], [3, 3], [2, 5]], "seed": 13, "activation": "relu", "p_in": 0.2, "p_out": 0.2},
     ]),
 }
@@ -90,25 +97,28 @@ def test_stream_matches_model(exported, simulator, name, tmp_path):
     assert res.ok and res.tests == 2
 
 
-@pytest.mark.parametrize("name", ["k3_same", "dw_k3_same_p2"])
+@pytest.mark.parametrize("name", ["k3_same", "k3_same_x2", "dw_k3_same_p2"])
 def test_full_rate_cycles(exported, simulator, name, tmp_path):
-    """No bubbles: back-to-back frames come out exactly H x W cycles apart, and a single frame's
-    last window leaves at the cycle the model predicts."""
+    """No bubbles: back-to-back frames come out exactly H x W pixels (beats per pixel x H x W
+    cycles) apart, and a single frame's last window leaves at the cycle the model predicts."""
     cfg, verilog = exported[name]
     h, w = cfg.max_height, cfg.max_width
+    nb = cfg.beats_per_pixel
     out = tmp_path / "cycles.json"
     geo = frame_cycles(h, w, cfg.kernel, cfg.stride, cfg.padding)
     n_out = emission_steps(h, w, cfg.kernel, cfg.stride, cfg.padding).size
-    groups = cfg.groups if isinstance(cfg, DepthwiseConfig) else 1
+    groups = cfg.groups if isinstance(cfg, DepthwiseConfig) else nb
     runner.run([verilog], verilog.stem, "hwgen.linebuf.tb_cycles", simulator, test_dir=tmp_path,
                testcase="measure_cycles",
-               params={"height": h, "width": w, "frames": 3, "outs_per_frame": n_out,
-                       "cycles_per_pixel": groups, "out": str(out)})
+               params={"height": h, "width": w, "frames": 3, "outs_per_frame": n_out * nb,
+                       "beats_per_pixel": nb, "cycles_per_pixel": groups, "out": str(out)})
     r = json.loads(out.read_text())
     assert r["errors"] == [0, 0, 0]
-    # Same padding, stride 1: one window per pixel, each taking `groups` cycles in the engine.
+    # Same padding, stride 1: one window per pixel, each taking `groups` cycles.
     assert r["periods"] == [groups * h * w] * 2
     if isinstance(cfg, DepthwiseConfig):
         assert r["single_latency_last"] <= groups * h * w + geo["tail"] + 2 + 4 + groups
     else:
-        assert r["single_latency_last"] == geo["latency_last"]
+        # The last window's step ends nb - 1 beats after it starts (the model counts steps).
+        steps_last = geo["latency_last"] - LINEBUF_LATENCY
+        assert r["single_latency_last"] == steps_last * nb + LINEBUF_LATENCY

@@ -29,6 +29,9 @@ def yosys_tmp(monkeypatch):
     LineBufferConfig(kernel=5, stride=2, padding="none", max_width=17, max_height=9, channels=2,
                      data_width=5),
     LineBufferConfig(kernel=1, padding="none", max_width=8, max_height=8, channels=2, data_width=8),
+    # A pixel in three beats: a 3x deeper, 3x narrower memory of the same size.
+    LineBufferConfig(kernel=3, padding="same", max_width=10, max_height=8, channels=6,
+                     channels_per_beat=2, data_width=8),
 ], ids=lambda c: c.slug)
 def test_line_memory_bits(yosys_tmp, cfg):
     exp = generate(cfg, yosys_tmp / "v")
