@@ -23,12 +23,24 @@ older columns come out of a delay line of (K-1) x beats_per_pixel beats.
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
 from .config import SHIFT_WIDTH, DepthwiseConfig, LineBufferConfig
+
+#: Cycles from a step (a pixel's beat accepted) to its window on the line buffer's output: the
+#: input register, the line memory read, the window register.
+#: (Supersedes ``hwgen.linebuf.model.LINEBUF_LATENCY``, which described the line buffer without
+#: its input register.)
+LINEBUF_LATENCY = 3
+#: Cycles the depthwise engine adds after the line buffer's window: window register, products,
+#: their sum, + bias, x multiplier, shift, rounding, clamped output register.
+#: (Supersedes ``hwgen.linebuf.model.DEPTHWISE_LATENCY``, which described the 4-stage engine.)
+DEPTHWISE_LATENCY = 8
 
 
 def axis_signature(width: int, user: bool = False) -> wiring.Signature:
@@ -146,16 +158,48 @@ class LineBuffer(wiring.Component):
         advance = Signal()
         m.d.comb += advance.eq(~ma.tvalid | ma.tready)
 
-        # Run-time size from the ports, clamped into range.
-        hc, wc = Signal(range(mh + 1)), Signal(range(mw + 1))
-        h_bad = (self.height == 0) | (self.height > mh)
-        w_bad = (self.width == 0) | (self.width > mw)
-        m.d.comb += [
-            hc.eq(Mux(self.height == 0, 1, Mux(self.height > mh, mh, self.height))),
-            wc.eq(Mux(self.width == 0, 1, Mux(self.width > mw, mw, self.width))),
-        ]
-
         dbits = bits_for((k - 1) * mw + k + 2 * mw + 2)
+
+        # --- input register slice ----------------------------------------------------------
+        # Each beat is registered together with the run-time size sent with it (clamped into
+        # range) and that size's frame geometry, so neither the ports nor the geometry arithmetic
+        # sit on the control paths. A second (skid) entry keeps the full rate with tready
+        # coming from a register.
+        size_h, size_w = Signal(range(mh + 1)), Signal(range(mw + 1))
+        m.d.comb += [
+            size_h.eq(Mux(self.height == 0, 1, Mux(self.height > mh, mh, self.height))),
+            size_w.eq(Mux(self.width == 0, 1, Mux(self.width > mw, mw, self.width))),
+        ]
+        g_in = _Geometry(cfg, size_h, size_w)
+        fields = [("data", bw, sa.tdata), ("last", 1, sa.tlast), ("h", range(mh + 1), size_h),
+                  ("w", range(mw + 1), size_w),
+                  ("bad", 1, (self.height == 0) | (self.height > mh) | (self.width == 0)
+                   | (self.width > mw)),
+                  ("t", 3, g_in.t), ("l", 3, g_in.l), ("has", 1, (g_in.oh != 0) & (g_in.ow != 0)),
+                  # Output rows and columns minus one (last-window compares without a subtractor).
+                  ("oh", range(mh + 1), g_in.oh - 1), ("ow", range(mw + 1), g_in.ow - 1),
+                  ("first", dbits, g_in.first),
+                  ("rd", dbits, g_in.row_delta)]
+        head = {n: Signal(shape, name=f"in_{n}") for n, shape, _ in fields}
+        skid = {n: Signal(shape, name=f"skid_{n}") for n, shape, _ in fields}
+        head_valid, skid_valid, take_beat = Signal(), Signal(), Signal()
+        in_fire = sa.tvalid & ~skid_valid
+        m.d.comb += sa.tready.eq(~skid_valid)
+        with m.If(take_beat | ~head_valid):
+            with m.If(skid_valid):
+                m.d.sync += [head_valid.eq(1), skid_valid.eq(0)]
+                m.d.sync += [head[n].eq(skid[n]) for n, _, _ in fields]
+            with m.Else():
+                m.d.sync += head_valid.eq(in_fire)
+                m.d.sync += [head[n].eq(v) for n, _, v in fields]
+        with m.Elif(in_fire):
+            m.d.sync += skid_valid.eq(1)
+            m.d.sync += [skid[n].eq(v) for n, _, v in fields]
+        hc, wc = head["h"], head["w"]
+
+        # The geometry of a frame starting with the head beat.
+        gp = SimpleNamespace(t=head["t"], l=head["l"], oh=head["oh"], ow=head["ow"],
+                             first=head["first"], row_delta=head["rd"])
         in_busy = Signal()
         iy = Signal(range(max(mh, 2)))
         col = Signal(range(max(mw, 2)))
@@ -168,12 +212,14 @@ class LineBuffer(wiring.Component):
         d = Signal(dbits)
         pend = Signal()
         d2 = Signal(dbits)
-        # Geometry of the emitting frame, kept in registers (no adders on the control paths).
+        # Geometry of the emitting frame, kept in registers (no adders on the control paths;
+        # o_oh and o_ow hold the output rows and columns minus one).
         o_oh, o_ow = Signal(range(mh + 1)), Signal(range(mw + 1))
         o_rd, o_l = Signal(dbits), Signal(3)
-
-        gp = _Geometry(cfg, hc, wc)      # a frame starting now
-        gi = _Geometry(cfg, i_h, i_w)    # the frame being received
+        # Geometry of the frame being received.
+        i_t, i_l = Signal(3), Signal(3)
+        i_oh, i_ow = Signal(range(mh + 1)), Signal(range(mw + 1))
+        i_rd = Signal(dbits)
 
         # --- which step (if any) this cycle -------------------------------------------------
         # A step is one pixel position; with nb beats per pixel it lasts nb beats. The control
@@ -186,11 +232,9 @@ class LineBuffer(wiring.Component):
         last_beat = (bi == nb - 1) if nb > 1 else Const(1, 1)
 
         start_ok = ~pend & (~out_busy | (~in_busy & (col == 0) & (wc == o_w)))
-        take_beat, take_real, take_dummy, step, start, beat = (Signal(), Signal(), Signal(), Signal(),
-                                                               Signal(), Signal())
+        take_real, take_dummy, step, start, beat = Signal(), Signal(), Signal(), Signal(), Signal()
         m.d.comb += [
-            sa.tready.eq(advance & Mux(mid, mid_real, in_busy | start_ok)),
-            take_beat.eq(sa.tvalid & sa.tready),
+            take_beat.eq(head_valid & advance & Mux(mid, mid_real, in_busy | start_ok)),
             take_real.eq(take_beat & ~mid),
             start.eq(take_real & ~in_busy),
             take_dummy.eq(advance & out_busy & ~in_busy & ~take_beat & ~mid),
@@ -224,19 +268,20 @@ class LineBuffer(wiring.Component):
         else:
             m.d.comb += row_end.eq(col_end)
         with m.If(take_beat):
-            with m.If(sa.tlast & ~row_end):
+            with m.If(head["last"] & ~row_end):
                 m.d.sync += self.err_short_row.eq(1)
-            with m.If(~sa.tlast & row_end):
+            with m.If(~head["last"] & row_end):
                 m.d.sync += self.err_long_row.eq(1)
         with m.If(take_real):
             m.d.sync += [in_busy.eq(~frame_end), iy.eq(Mux(col_end, cur_y + 1, cur_y))]
         with m.If(start):
-            m.d.sync += [i_h.eq(hc), i_w.eq(wc)]
-            with m.If(h_bad | w_bad):
+            m.d.sync += [i_h.eq(hc), i_w.eq(wc), i_t.eq(gp.t), i_l.eq(gp.l), i_oh.eq(gp.oh),
+                         i_ow.eq(gp.ow), i_rd.eq(gp.row_delta)]
+            with m.If(head["bad"]):
                 m.d.sync += self.err_size.eq(1)
 
         # --- the frame whose windows are emitted (the effective values for this step) ------------
-        has_out_p = (gp.oh != 0) & (gp.ow != 0)
+        has_out_p = head["has"]
         new_out = start & ~out_busy & has_out_p
         active = out_busy | new_out
 
@@ -252,8 +297,8 @@ class LineBuffer(wiring.Component):
         emit, last_col, last_row, done = Signal(), Signal(), Signal(), Signal()
         m.d.comb += [
             emit.eq(step & active & (e_d == 0)),
-            last_col.eq(e_ox == e_ow - 1),
-            last_row.eq(e_oy == e_oh - 1),
+            last_col.eq(e_ox == e_ow),
+            last_row.eq(e_oy == e_oh),
             done.eq(emit & last_col & last_row),
         ]
 
@@ -262,9 +307,9 @@ class LineBuffer(wiring.Component):
         pend_eff = pend | pend_start
         e_d2 = Mux(pend, d2, gp.first)
         p_h, p_w = Mux(pend, i_h, hc), Mux(pend, i_w, wc)
-        p_t, p_l = Mux(pend, gi.t, gp.t), Mux(pend, gi.l, gp.l)
-        p_oh, p_ow = Mux(pend, gi.oh, gp.oh), Mux(pend, gi.ow, gp.ow)
-        p_rd = Mux(pend, gi.row_delta, gp.row_delta)
+        p_t, p_l = Mux(pend, i_t, gp.t), Mux(pend, i_l, gp.l)
+        p_oh, p_ow = Mux(pend, i_oh, gp.oh), Mux(pend, i_ow, gp.ow)
+        p_rd = Mux(pend, i_rd, gp.row_delta)
 
         with m.If(step & active):
             m.d.sync += [out_busy.eq(1), o_h.eq(e_h), o_w.eq(e_w), oy.eq(e_oy), ox.eq(e_ox),
@@ -324,7 +369,7 @@ class LineBuffer(wiring.Component):
         with m.If(advance):
             m.d.sync += b_valid.eq(beat)
             with m.If(beat):
-                m.d.sync += [b_pix.eq(Mux(take_beat, sa.tdata, 0)), b_addr.eq(addr), b_bi.eq(bi)]
+                m.d.sync += [b_pix.eq(Mux(take_beat, head["data"], 0)), b_addr.eq(addr), b_bi.eq(bi)]
             with m.If(step):
                 m.d.sync += [b_emit.eq(emit), b_last.eq(last_col), b_user.eq((e_oy == 0) & (e_ox == 0)),
                              b_row_ok.eq(row_ok), b_col_ok.eq(col_ok)]
@@ -470,56 +515,92 @@ class DepthwiseConv(wiring.Component):
                     pix = win.tdata[t * bc * dw:(t + 1) * bc * dw]
                     m.d.sync += s1_act[t].eq(pix.word_select(g, p * dw) if gpb > 1 else pix)
 
-        # --- stage 2: sums of products -----------------------------------------------------------
+        # --- stages 2..7: products, their sum, requantization -----------------------------------
+        # One register stage per step, so no path holds more than one multiplier, one adder
+        # tree, one carry chain or one barrel shifter. Everything moves together on `adv`.
+        def stage(name, shape, values):
+            """One register ``name<lane>`` per lane, loaded with ``values[lane]`` on ``adv``."""
+            regs = [Signal(shape, name=f"{name}{i}") for i in range(len(values))]
+            with m.If(adv):
+                m.d.sync += [r.eq(v) for r, v in zip(regs, values)]
+            return regs
+
+        def flags(n, prev):
+            """Stage ``n``'s valid, last, user and final flags, from stage ``n - 1``'s."""
+            nxt = [Signal(name=f"s{n}_{f}") for f in ("valid", "last", "user", "final")]
+            with m.If(adv):
+                m.d.sync += [a.eq(b) for a, b in zip(nxt, prev)]
+            return nxt
+
+        f1 = [s1_valid, s1_last, s1_user, s1_final]
+        o = taps * ww
+        # Stage 2: the K x K products of each lane; the lane's constants from its record.
+        prod_tw = dw + ww
+        s2_prod = [[Signal(signed(prod_tw), name=f"s2_prod{i}_{t}") for t in range(taps)]
+                   for i in range(p)]
+        s2_bias = stage("s2_bias", signed(bw), [recs[i][o:o + bw].as_signed() for i in range(p)])
+        s2_mult = stage("s2_mult", signed(mlw),
+                        [recs[i][o + bw:o + bw + mlw].as_signed() for i in range(p)])
+        shifts = [recs[i][o + bw + mlw:o + bw + mlw + SHIFT_WIDTH] for i in range(p)]
+        # round half up: (x + 2**(s-1)) >> s == ((x >> (s-1)) + 1) >> 1 for s >= 1.
+        s2_sm1 = stage("s2_sm1", SHIFT_WIDTH, [Mux(sh == 0, 0, sh - 1) for sh in shifts])
+        s2_rnd = stage("s2_rnd", 1, [sh != 0 for sh in shifts])
+        with m.If(adv):
+            for i in range(p):
+                for t in range(taps):
+                    a = s1_act[t][i * dw:(i + 1) * dw].as_signed()
+                    m.d.sync += s2_prod[i][t].eq(a * recs[i][t * ww:(t + 1) * ww].as_signed())
+        f2 = flags(2, f1)
+
+        # Stage 3: the sum of the K x K products (a balanced adder tree).
+        def tree(vals):
+            while len(vals) > 1:
+                vals = [vals[j] + vals[j + 1] if j + 1 < len(vals) else vals[j]
+                        for j in range(0, len(vals), 2)]
+            return vals[0]
         acc_w = cfg.acc_width
-        s2_valid, s2_last, s2_user, s2_final = Signal(), Signal(), Signal(), Signal()
-        s2_acc = [Signal(signed(acc_w), name=f"s2_acc{i}") for i in range(p)]
-        s2_bias = [Signal(signed(bw), name=f"s2_bias{i}") for i in range(p)]
-        s2_mult = [Signal(signed(mlw), name=f"s2_mult{i}") for i in range(p)]
-        s2_shift = [Signal(SHIFT_WIDTH, name=f"s2_shift{i}") for i in range(p)]
-        with m.If(adv):
-            m.d.sync += [s2_valid.eq(s1_valid), s2_last.eq(s1_last), s2_user.eq(s1_user),
-                         s2_final.eq(s1_final)]
-            for i in range(p):
-                rec = recs[i]
-                prods = [s1_act[t][i * dw:(i + 1) * dw].as_signed() * rec[t * ww:(t + 1) * ww].as_signed()
-                         for t in range(taps)]
-                total = prods[0]
-                for pr in prods[1:]:
-                    total = total + pr
-                o = taps * ww
-                m.d.sync += [s2_acc[i].eq(total), s2_bias[i].eq(rec[o:o + bw].as_signed()),
-                             s2_mult[i].eq(rec[o + bw:o + bw + mlw].as_signed()),
-                             s2_shift[i].eq(rec[o + bw + mlw:o + bw + mlw + SHIFT_WIDTH])]
+        s3_acc = stage("s3_acc", signed(acc_w), [tree(s2_prod[i]) for i in range(p)])
+        s3_bias = stage("s3_bias", signed(bw), s2_bias)
+        s3_mult = stage("s3_mult", signed(mlw), s2_mult)
+        s3_sm1 = stage("s3_sm1", SHIFT_WIDTH, s2_sm1)
+        s3_rnd = stage("s3_rnd", 1, s2_rnd)
+        f3 = flags(3, f2)
 
-        # --- stage 3: (acc + bias) * multiplier ----------------------------------------------------
-        prod_w = max(acc_w, bw) + 1 + mlw
-        s3_valid, s3_last, s3_user, s3_final = Signal(), Signal(), Signal(), Signal()
-        s3_prod = [Signal(signed(prod_w), name=f"s3_prod{i}") for i in range(p)]
-        s3_shift = [Signal(SHIFT_WIDTH, name=f"s3_shift{i}") for i in range(p)]
-        with m.If(adv):
-            m.d.sync += [s3_valid.eq(s2_valid), s3_last.eq(s2_last), s3_user.eq(s2_user),
-                         s3_final.eq(s2_final)]
-            for i in range(p):
-                m.d.sync += [s3_prod[i].eq((s2_acc[i] + s2_bias[i]) * s2_mult[i]),
-                             s3_shift[i].eq(s2_shift[i])]
+        # Stage 4: acc + bias.
+        sum_w = max(acc_w, bw) + 1
+        s4_sum = stage("s4_sum", signed(sum_w), [a + b for a, b in zip(s3_acc, s3_bias)])
+        s4_mult = stage("s4_mult", signed(mlw), s3_mult)
+        s4_sm1 = stage("s4_sm1", SHIFT_WIDTH, s3_sm1)
+        s4_rnd = stage("s4_rnd", 1, s3_rnd)
+        f4 = flags(4, f3)
 
-        # --- stage 4: rounding shift, clamp, collect the groups into one output pixel -------------
-        ys = []
-        for i in range(p):
-            # round = 1 << (shift - 1), or 0 for shift 0 (round half up, as hwgen.nn.quant).
-            rnd = (Const(1, 1) << s3_shift[i]) >> 1
-            shifted = Signal(signed(prod_w + 1), name=f"s4_shifted{i}")
-            m.d.comb += shifted.eq((s3_prod[i] + rnd) >> s3_shift[i])
-            ys.append(Mux(shifted < lo, lo, Mux(shifted > hi, hi, shifted))[:dw])
+        # Stage 5: (acc + bias) * multiplier.
+        prod_w = sum_w + mlw
+        s5_prod = stage("s5_prod", signed(prod_w), [a * b for a, b in zip(s4_sum, s4_mult)])
+        s5_sm1 = stage("s5_sm1", SHIFT_WIDTH, s4_sm1)
+        s5_rnd = stage("s5_rnd", 1, s4_rnd)
+        f5 = flags(5, f4)
+
+        # Stage 6: arithmetic shift right by shift - 1.
+        s6_sh = stage("s6_sh", signed(prod_w), [a >> b for a, b in zip(s5_prod, s5_sm1)])
+        s6_rnd = stage("s6_rnd", 1, s5_rnd)
+        f6 = flags(6, f5)
+
+        # Stage 7: the last bit, rounded half up.
+        s7_q = stage("s7_q", signed(prod_w),
+                     [Mux(r, (a + 1) >> 1, a) for a, r in zip(s6_sh, s6_rnd)])
+        s7_valid, s7_last, s7_user, s7_final = flags(7, f6)
+
+        # --- output: clamp, collect the groups of a beat into one output beat ---------------------
+        ys = [Mux(q < lo, lo, Mux(q > hi, hi, q))[:dw] for q in s7_q]
         y = Cat(*ys)
         collect = Signal(max((gpb - 1) * p * dw, 1))
         with m.If(adv):
-            m.d.sync += ma.tvalid.eq(s3_valid & s3_final)
-            with m.If(s3_valid):
-                with m.If(s3_final):
+            m.d.sync += ma.tvalid.eq(s7_valid & s7_final)
+            with m.If(s7_valid):
+                with m.If(s7_final):
                     data = Cat(collect[:(gpb - 1) * p * dw], y) if gpb > 1 else y
-                    m.d.sync += [ma.tdata.eq(data), ma.tlast.eq(s3_last), ma.tuser.eq(s3_user)]
+                    m.d.sync += [ma.tdata.eq(data), ma.tlast.eq(s7_last), ma.tuser.eq(s7_user)]
                 if gpb > 1:
                     with m.Else():
                         if gpb > 2:
@@ -537,7 +618,6 @@ def generate(config: LineBufferConfig, out_dir):
     memory size, the window layout, the latency and (for the engine) the parameter port layout.
     """
     from ..export import export_verilog
-    from . import model
     if isinstance(config, DepthwiseConfig):
         kind, comp = "dwconv", DepthwiseConv(config)
         t = config.kernel * config.kernel
@@ -550,11 +630,11 @@ def generate(config: LineBufferConfig, out_dir):
                                          + config.multiplier_width, SHIFT_WIDTH]},
             "clamp_address": config.channels,
             "clamp_record": {"lo": [0, config.data_width], "hi": [config.data_width, config.data_width]}},
-            "latency_cycles": model.LINEBUF_LATENCY + model.DEPTHWISE_LATENCY,
+            "latency_cycles": LINEBUF_LATENCY + DEPTHWISE_LATENCY,
             "cycles_per_window": config.groups}
     elif isinstance(config, LineBufferConfig):
         kind, comp = "linebuf", LineBuffer(config)
-        extra = {"latency_cycles": model.LINEBUF_LATENCY,
+        extra = {"latency_cycles": LINEBUF_LATENCY,
                  "window_layout": ("a window is beats_per_pixel beats; beat j holds element "
                                    "[ky][kx][j*channels_per_beat + c] at bit "
                                    "((ky*K + kx)*channels_per_beat + c) * data_width")}

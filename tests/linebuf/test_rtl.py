@@ -10,8 +10,8 @@ import pytest
 
 from hwgen.configbase import config_to_dict
 from hwgen.linebuf.config import DepthwiseConfig, LineBufferConfig
-from hwgen.linebuf.model import LINEBUF_LATENCY, emission_steps, frame_cycles
-from hwgen.linebuf.rtl import generate
+from hwgen.linebuf.model import emission_steps, frame_cycles
+from hwgen.linebuf.rtl import DEPTHWISE_LATENCY, LINEBUF_LATENCY, generate
 from hwgen.sim import runner
 
 LB = LineBufferConfig
@@ -105,7 +105,7 @@ def test_full_rate_cycles(exported, simulator, name, tmp_path):
     h, w = cfg.max_height, cfg.max_width
     nb = cfg.beats_per_pixel
     out = tmp_path / "cycles.json"
-    geo = frame_cycles(h, w, cfg.kernel, cfg.stride, cfg.padding)
+    geo = frame_cycles(h, w, cfg.kernel, cfg.stride, cfg.padding, latency=LINEBUF_LATENCY)
     n_out = emission_steps(h, w, cfg.kernel, cfg.stride, cfg.padding).size
     groups = cfg.groups if isinstance(cfg, DepthwiseConfig) else nb
     runner.run([verilog], verilog.stem, "hwgen.linebuf.tb_cycles", simulator, test_dir=tmp_path,
@@ -117,7 +117,8 @@ def test_full_rate_cycles(exported, simulator, name, tmp_path):
     # Same padding, stride 1: one window per pixel, each taking `groups` cycles.
     assert r["periods"] == [groups * h * w] * 2
     if isinstance(cfg, DepthwiseConfig):
-        assert r["single_latency_last"] <= groups * h * w + geo["tail"] + 2 + 4 + groups
+        assert r["single_latency_last"] <= (groups * h * w + geo["tail"] + LINEBUF_LATENCY
+                                            + DEPTHWISE_LATENCY + groups)
     else:
         # The last window's step ends nb - 1 beats after it starts (the model counts steps).
         steps_last = geo["latency_last"] - LINEBUF_LATENCY
