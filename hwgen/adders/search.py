@@ -11,7 +11,9 @@ Candidates come from three sources, cheapest first:
    down. Kogge-Stone, Sklansky, Han-Carlson, Ladner-Fischer and Brent-Kung are points of it;
 4. until the budget is spent, mutations of the current Pareto points: PrefixRL's action space
    (add or delete one span, then legalize) explored at random, and single fanout-vector changes
-   of the taxonomy graphs.
+   of the taxonomy graphs. Half of the parents are drawn from the graphs with the smallest
+   areas in a band around the fastest classic structure's delay (Kogge-Stone's region), where
+   the searched front gains least.
 
 Each candidate is proven equal to ``a + b`` and measured by :func:`~hwgen.adders.evaluate.evaluate`
 (cached by graph hash, so a second run resumes where the first stopped), on all cores.
@@ -89,7 +91,7 @@ def seed_candidates(n: int) -> list[PrefixGraph]:
     out = [construct(a, n) for a in CLASSIC]
     d0 = _levels(n)
     seen = {g.key() for g in out}
-    for f in (None, 16, 8, 4, 2, 1):
+    for f in (None, 16, 8, 6, 5, 4, 3, 2, 1):
         for d in range(d0, max(d0 + 1, min(2 * d0 + 1, d0 + 5))):
             if min_size_cost(n, d, f) >= 1 << 29:
                 continue
@@ -97,7 +99,25 @@ def seed_candidates(n: int) -> list[PrefixGraph]:
             if g.key() not in seen:
                 seen.add(g.key())
                 out.append(g)
+    # deeper, smaller graphs (down to the Snir bound): the slow, small end of the front
+    for d in range(d0 + 5, min(n, 4 * d0 + 1)):
+        g = min_size(n, d)
+        if g.key() not in seen:
+            seen.add(g.key())
+            out.append(g)
     return out
+
+
+def focus_names(points: list[dict], classic_delay: float, band: tuple[float, float] = (0.98, 1.06),
+                keep: int = 8) -> list[str]:
+    """Graphs with the smallest areas in a delay band around the fastest classic structure's
+    delay, where the searched front is weakest (each graph counted once, at its best point)."""
+    lo, hi = classic_delay * band[0], classic_delay * band[1]
+    best: dict[str, float] = {}
+    for p in points:
+        if lo <= p["delay"] <= hi and p["name"] not in CLASSIC:
+            best[p["name"]] = min(best.get(p["name"], math.inf), p["area"])
+    return [nm for _a, nm in sorted((a, nm) for nm, a in best.items())[:keep]]
 
 
 def pareto(points: list[dict], x: str = "delay", y: str = "area") -> list[dict]:
@@ -284,14 +304,20 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
         if time.monotonic() - t0 < search_s:
             run(taxonomy_family(width), pool)
         stall = 0
+        fastest = min((p["delay"] for p in expand(list(points.values())) if p["name"] in CLASSIC
+                       and p["sizing"] == "min-delay"), default=None)
         while time.monotonic() - t0 < search_s and stall < 200:
-            front = pareto(expand(list(points.values())))
+            expanded = expand(list(points.values()))
+            front = pareto(expanded)
             names = sorted({p["name"] for p in front if p["name"] in graphs})
             if not names:
                 break
+            # half of the parents come from around the fastest classic's delay
+            focus = [nm for nm in focus_names(expanded, fastest) if nm in graphs] if fastest else []
             batch = []
             for _ in range(4 * jobs):
-                parent = graphs[rng.choice(names)]
+                pool_ = focus if focus and rng.random() < 0.5 else names
+                parent = graphs[rng.choice(pool_)]
                 if parent.name.startswith("tax-") and rng.random() < 0.3:
                     g = mutate(parent, rng)
                 else:
