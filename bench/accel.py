@@ -8,15 +8,15 @@
 - ``pynq_z2_*``: Yosys ``synth_xilinx`` (xc7) counts for the ``pynq-z2`` preset, with the
   xc7z020 budget (26,600 LUTs = half the device, 220 DSP48E1, 140 BRAM36).
 - ``ecp5_fmax_mhz_tiny`` / ``ecp5_fmax_mhz``: nextpnr-ecp5 fmax of ``tiny`` (LFE5U-25F) and of
-  ``default`` (LFE5U-85F, multipliers in LUTs; null with the reason when it does not fit).
+  ``default`` (LFE5U-85F, 112 products on MULT18X18D and 144 in LUTs; null with the reason when
+  it does not fit).
 
-Usage: python bench/accel.py [--quick] [--parts sim,synth,fmax]
+Usage: python bench/accel.py [--quick] [--parts sim,synth,fmax,fmax_tiny,fmax_default]
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -32,89 +32,41 @@ from hwgen.runtime.rtl_device import RtlDevice
 XC7Z020 = {"LUT": 26_600, "DSP": 220, "BRAM36": 140}
 
 
-def ecp5_fmax_nodsp(verilog, top, *, device, package, target_mhz=100.0, nodsp=True):
-    """Like :func:`hwgen.measure.ecp5_fmax`, with ``synth_ecp5 -nodsp`` (multipliers in LUTs)
-    unless ``nodsp`` is false."""
-    import subprocess
-    from hwgen import toolchain
-    from hwgen.errors import ToolError
-    from hwgen.measure import run_yosys
-    npr = toolchain.require("nextpnr-ecp5")
-    with tempfile.TemporaryDirectory(prefix="hwgen-pnr-") as tmp:
-        js, rep = Path(tmp) / "top.json", Path(tmp) / "report.json"
-        run_yosys(f"read_verilog -sv {Path(verilog).resolve()}\n"
-                  f"synth_ecp5 {'-nodsp ' if nodsp else ''}-top {top} -json {js}\n", cwd=tmp)
-        r = subprocess.run(npr + [f"--{device}", "--package", package, "--json", str(js),
-                                  "--lpf-allow-unconstrained", "--freq", str(target_mhz),
-                                  "--timing-allow-fail",
-                                  "--seed", "1", "--report", str(rep)],
-                           capture_output=True, text=True, cwd=tmp)
-        if r.returncode != 0 or not rep.exists():
-            errs = [l for l in (r.stdout + r.stderr).splitlines() if "ERROR" in l]
-            raise ToolError("nextpnr-ecp5 failed: " + " | ".join(errs[-3:]))
-        report = json.loads(rep.read_text())
-    fmax = min((v.get("achieved", 0.0) for v in report.get("fmax", {}).values()), default=0.0)
-    util = {k: int(v.get("used", 0)) for k, v in report.get("utilization", {}).items()}
-    return {"fmax_mhz": round(float(fmax), 2), "device": f"LFE5U-{device.upper()}",
-            "multipliers": "LUTs (synth_ecp5 -nodsp)" if nodsp else "MULT18X18D",
-            "trellis_comb": util.get("TRELLIS_COMB", 0), "trellis_ff": util.get("TRELLIS_FF", 0),
-            "dp16kd": util.get("DP16KD", 0), "mult18": util.get("MULT18X18D", 0)}
+#: GEMM multipliers of ``default`` (256 int8 MACs) left to the LFE5U-85F's 156 MULT18X18D: its
+#: 16 ALU MUL lanes take 32 (32 x 16 bits: two each), the fetch checks 2; the other products are
+#: LUT logic (``hard_mults``, recorded in the manifest).
+ECP5_85F_HARD_MULTS = 112
 
 
-def fmax(out: dict, cfg, tmp: Path) -> None:
-    """nextpnr-ecp5 fmax: ``tiny`` on an LFE5U-25F (hard multipliers), and an attempt at
-    ``default`` on the largest ECP5 (LFE5U-85F), whose 156 18x18 multipliers are fewer than
-    its 256 MACs need, so its products go to LUTs; the failure reason is recorded if it does not
-    fit. Both inside a 4-pin harness (the accelerator has more port bits than package pins)."""
+def fmax(out: dict, cfg, tmp: Path, which=("tiny", "default")) -> None:
+    """nextpnr-ecp5 fmax: ``tiny`` on an LFE5U-25F and ``default`` on the largest ECP5
+    (LFE5U-85F), both with unpacked products (ECP5 multipliers are 18 x 18) inside the three-pin
+    harness of :func:`hwgen.measure.ecp5_fmax` (the accelerator has more port bits than package
+    pins). ``default`` needs more multipliers than the 85F has, so it is generated with a
+    hard-multiplier budget (:data:`ECP5_85F_HARD_MULTS`); the failure reason is recorded if it
+    does not fit."""
     from hwgen.errors import ToolError
+    from hwgen.measure import ecp5_fmax
     t2 = time.perf_counter()
-    v = tmp / "ecp5_tiny.v"
-    v.write_text(fmax_harness_verilog(PRESETS["tiny"], dsp_packing=None))
-    f = ecp5_fmax_nodsp(v, "fmax_top", device="25k", package="CABGA381", nodsp=False)
-    out["ecp5_fmax_mhz_tiny"] = f["fmax_mhz"]
-    out["ecp5_tiny"] = f
-    v = tmp / "ecp5_default.v"
-    v.write_text(fmax_harness_verilog(cfg, dsp_packing=False))
+    if "tiny" in which:
+        v = generate(PRESETS["tiny"], tmp / "ecp5_tiny", dsp_packing=False).verilog
+        f = ecp5_fmax([v], v.stem, device="25k", package="CABGA381", harness=True)
+        out["ecp5_fmax_mhz_tiny"] = f["fmax_mhz"]
+        out["ecp5_tiny"] = f
+        out["ecp5_tiny_s"] = round(time.perf_counter() - t2, 1)
+    if "default" not in which:
+        return
+    v = generate(cfg, tmp / "ecp5_default", dsp_packing=False,
+                 hard_mults=ECP5_85F_HARD_MULTS).verilog
     try:
-        f = ecp5_fmax_nodsp(v, "fmax_top", device="85k", package="CABGA381")
+        f = ecp5_fmax([v], v.stem, device="85k", package="CABGA381", harness=True)
         out["ecp5_fmax_mhz"] = f["fmax_mhz"]
-        out["ecp5"] = f
+        out["ecp5"] = dict(f, hard_mults=ECP5_85F_HARD_MULTS,
+                           lut_products=cfg.macs_per_cycle - ECP5_85F_HARD_MULTS)
     except ToolError as e:
         out["ecp5_fmax_mhz"] = None
         out["ecp5_default_error"] = str(e)[:300]
     out["fmax_s"] = round(time.perf_counter() - t2, 1)
-
-
-def fmax_harness_verilog(cfg, dsp_packing=False) -> str:
-    """Verilog of the accelerator (unpacked products) inside a harness with 4 pins: every input
-    port bit comes from a shift register fed by ``din``, every output bit feeds one registered
-    XOR on ``dout``, so no logic is optimized away and the pins fit any package."""
-    from amaranth import Cat, Elaboratable, Module, Signal
-    from amaranth.back import verilog
-    from amaranth.lib import wiring
-    from hwgen.accel.rtl import Accelerator
-
-    class Harness(Elaboratable):
-        def __init__(self):
-            self.din, self.dout = Signal(), Signal()
-
-        def elaborate(self, platform):
-            m = Module()
-            m.submodules.accel = acc = Accelerator(cfg, dsp_packing=dsp_packing)
-            ins, outs = [], []
-            for _path, member, value in acc.signature.flatten(acc):
-                (ins if member.flow == wiring.In else outs).append(value)
-            sr = Signal(sum(len(v) for v in ins))
-            m.d.sync += sr.eq(Cat(self.din, sr[:-1]))
-            off = 0
-            for v in ins:
-                m.d.comb += v.eq(sr[off:off + len(v)])
-                off += len(v)
-            m.d.sync += self.dout.eq(Cat(*outs).xor())
-            return m
-
-    h = Harness()
-    return verilog.convert(h, name="fmax_top", ports=[h.din, h.dout], emit_src=False)
 
 
 def run_matmul(verilog, sim, m, k, n, work, preset="default", shift=8, **kw):
@@ -136,17 +88,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="64^3 instead of 256^3 on Verilator")
     ap.add_argument("--parts", default="sim,synth,fmax",
-                    help="comma-separated subset of sim, synth, fmax (default: all)")
+                    help="comma-separated subset of sim, synth, fmax (= fmax_tiny,fmax_default), "
+                         "fmax_tiny, fmax_default (default: sim,synth,fmax)")
     args = ap.parse_args(argv)
     parts = set(args.parts.split(","))
-    if not parts <= {"sim", "synth", "fmax"}:
-        ap.error(f"--parts takes sim, synth, fmax, not {args.parts!r}")
-    # yowasp tools cannot open files under /tmp on this project's machines: keep temp files
-    # under the user's cache.
-    tmp_root = Path.home() / ".cache" / "hwgen" / "tmp"
-    tmp_root.mkdir(parents=True, exist_ok=True)
-    tempfile.tempdir = str(tmp_root)
-    os.environ["TMPDIR"] = str(tmp_root)
+    if not parts <= {"sim", "synth", "fmax", "fmax_tiny", "fmax_default"}:
+        ap.error(f"--parts takes sim, synth, fmax, fmax_tiny, fmax_default, not {args.parts!r}")
     out: dict = {}
     with tempfile.TemporaryDirectory(prefix="bench-accel-") as tmp:
         tmp = Path(tmp)
@@ -155,8 +102,9 @@ def main(argv=None) -> int:
             simulate(out, cfg, tmp, 64 if args.quick else 256)
         if "synth" in parts:
             synthesize(out, tmp)
-        if "fmax" in parts:
-            fmax(out, cfg, tmp)
+        which = [w for w in ("tiny", "default") if {"fmax", f"fmax_{w}"} & parts]
+        if which:
+            fmax(out, cfg, tmp, which)
     print(json.dumps(out))
     return 0
 

@@ -190,6 +190,21 @@ def directed_cases(c: AccelConfig) -> list[Case]:
                                                            imm=-32768, uop_begin=20, uop_end=26)],
                                                   [b.store(2)]), chain))
 
+    # read-after-write at distances 1..4 through the forwarding registers: first with operands
+    # in different accumulator banks (index parity; one micro-op per cycle, dst and src read
+    # 1, 2 and 3 micro-ops after their write), then in the same bank (a stall cycle each),
+    # src == dst included; a shift keeps the sums inside the stored output range
+    pairs = [(2, 1), (0, 3), (3, 0), (1, 2), (2, 3), (0, 1), (3, 2), (2, 1), (1, 0), (0, 1),
+             (2, 0), (0, 2), (3, 3), (3, 1), (1, 3), (2, 2), (0, 0), (1, 2)]
+    lh = Load(mem_type=MemType.UOP, sram_base=30, dram_base=b.uop, y_size=1, x_size=len(pairs),
+              x_stride=len(pairs))
+    hz = {"uop_begin": 30, "uop_end": 30 + len(pairs)}
+    for op in (AluOp.ADD, AluOp.MIN):
+        cases.append(Case(f"alu_hazards_{op.name.lower()}",
+                          seq([], [b.load_acc(8), lh, Alu(alu_op=op, **hz),
+                                   Alu(alu_op=AluOp.SHR, use_imm=True, imm=6, **hz)],
+                              [b.store(4)]), [Uop(d, s_, 0) for d, s_ in pairs]))
+
     # every token flag: load <-> compute <-> store ping-pong over two rounds
     ldi1 = Load(mem_type=MemType.INP, sram_base=0, dram_base=b.inp, y_size=1, x_size=4, x_stride=4)
     loads, comp, store, uops = b.observe_inp(4)

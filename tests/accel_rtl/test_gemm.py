@@ -1,5 +1,6 @@
 """The GEMM datapath on its own (Amaranth simulator): packed int8 products (two MACs per DSP48)
-are bit-exact, including every extreme input and weight."""
+and products built as LUT logic (beyond a hard-multiplier budget) are bit-exact, including every
+extreme input and weight."""
 from __future__ import annotations
 
 import itertools
@@ -21,10 +22,14 @@ def _vectors():
     return vecs
 
 
-@pytest.mark.parametrize("pack", [True, False])
-def test_dot_array_exact(pack):
-    d = DotArray(batch=1, block_in=2, block_out=2, input_width=8, weight_width=8, pack=pack)
+@pytest.mark.parametrize("pack,hard,soft", [(True, None, 0), (False, None, 0), (True, 1, 2),
+                                            (False, 2, 2), (False, 0, 4)])
+def test_dot_array_exact(pack, hard, soft):
+    d = DotArray(batch=1, block_in=2, block_out=2, input_width=8, weight_width=8, pack=pack,
+                 hard_mults=hard)
     assert d.pack == pack
+    assert d.lut_products == soft
+    assert d.latency == 2 + (1 if soft else 0)
     vecs = _vectors()
     seen = []
 
@@ -53,3 +58,33 @@ def test_dot_array_exact(pack):
     bad = [(g, e) for g, e in seen if g != e]
     assert len(seen) == len(vecs)
     assert not bad, bad[:5]
+
+
+def test_lut_product_wide_operands():
+    """16-bit inputs times 8-bit weights (and the reverse) through the LUT products."""
+    from amaranth import Module, Signal, signed
+    from hwgen.accel.rtl.gemm import lut_product
+    rng = random.Random(9)
+    for xw, ww in ((16, 8), (8, 16)):
+        m = Module()
+        x, w = Signal(signed(xw)), Signal(signed(ww))
+        lo, hi = lut_product(x, w)
+        p = Signal(signed(xw + ww))
+        m.d.comb += p.eq(lo + hi)
+        xs = [-(1 << (xw - 1)), (1 << (xw - 1)) - 1, -1, 0]
+        ws = [-(1 << (ww - 1)), (1 << (ww - 1)) - 1, -1, 0]
+        pairs = [(a, b) for a in xs for b in ws]
+        pairs += [(rng.randrange(-(1 << (xw - 1)), 1 << (xw - 1)),
+                   rng.randrange(-(1 << (ww - 1)), 1 << (ww - 1))) for _ in range(300)]
+        got = []
+
+        async def tb(ctx):
+            for a, b in pairs:
+                ctx.set(x, a)
+                ctx.set(w, b)
+                got.append(ctx.get(p))
+
+        sim = Simulator(m)
+        sim.add_testbench(tb)
+        sim.run()
+        assert got == [a * b for a, b in pairs], (xw, ww)

@@ -121,14 +121,17 @@ def test_generate_is_deterministic(tmp_path, tiny_verilog):
 
 
 def test_buffers_are_single_memories(tiny_verilog):
-    # Each on-chip buffer is one inferred memory of entry width x depth (block RAM on an FPGA).
+    # Each on-chip buffer is one inferred memory of entry width x depth (block RAM on an FPGA);
+    # the accumulator is two banks of half the depth (even and odd entries), no copy.
     import re
     text = tiny_verilog.read_text()
     c = CFG
+    acc_w = c.batch * c.block_out * c.acc_width
     want = {"uop_mem": (64, c.uop_depth), "inp_mem": (c.batch * c.block_in * c.input_width, c.inp_depth),
             "wgt_mem": (c.block_out * c.block_in * c.weight_width, c.wgt_depth),
-            "acc_mem": (c.batch * c.block_out * c.acc_width, c.acc_depth),
+            "acc0_mem": (acc_w, c.acc_depth // 2), "acc1_mem": (acc_w, c.acc_depth // 2),
             "out_mem": (c.batch * c.block_out * c.output_width, c.acc_depth)}
+    assert len(re.findall(r"^\s*reg \[\d+:0\] \w+_mem \[\d+:0\];", text, re.M)) == len(want)
     for name, (width, depth) in want.items():
         assert re.search(rf"reg \[{width - 1}:0\] {name} \[{depth - 1}:0\];", text), name
 
@@ -146,3 +149,26 @@ def test_runtime_device_does_not_import_amaranth():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "ok"
+
+
+def test_hard_mults_budget(tmp_path):
+    """A hard-multiplier budget leaves at most that many ``*`` in the GEMM array (the rest are
+    LUT logic), is recorded in the manifest, and rejects bad values."""
+    import re
+    from hwgen.accel.rtl import generate
+    from hwgen.errors import ConfigError
+    a = generate(CFG, tmp_path / "a", hard_mults=5, dsp_packing=False)
+    man = json.loads(a.manifest.read_text())
+    assert man["accel"]["hard_mults"] == 5
+    # 5 GEMM products + the ALU MUL lanes (one per accumulator lane) keep a multiplier
+    muls = re.findall(r"\$signed\([^;]*\) \* \$signed", a.verilog.read_text())
+    lanes = CFG.batch * CFG.block_out
+    assert len(muls) == 5 + lanes
+    plain = generate(CFG, tmp_path / "b", dsp_packing=False)
+    assert json.loads(plain.manifest.read_text())["accel"]["hard_mults"] is None
+    assert len(re.findall(r"\$signed\([^;]*\) \* \$signed", plain.verilog.read_text())) == \
+        CFG.macs_per_cycle + lanes
+    with pytest.raises(ConfigError, match=r"^Accelerator hard_mults must be at least 0, not -1$"):
+        generate(CFG, tmp_path / "c", hard_mults=-1)
+    with pytest.raises(TypeError, match=r"^Accelerator hard_mults must be an int or None, not str$"):
+        generate(CFG, tmp_path / "d", hard_mults="4")

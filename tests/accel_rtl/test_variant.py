@@ -1,6 +1,6 @@
 """Edge parameters on Icarus: batch 2, a non-square block, 16-bit inputs (no DSP packing),
-16-bit outputs, the smallest queue and token depths, a 24-bit DRAM address, and the optional
-second accumulator read port: the directed programs and a batch of fuzz programs match the
+16-bit outputs, the smallest queue and token depths, a 24-bit DRAM address, and a
+hard-multiplier budget (some products in LUT logic): the directed programs and a batch of fuzz programs match the
 functional simulator."""
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ VARIANT = AccelConfig(batch=2, block_in=4, block_out=2, input_width=16, weight_w
 
 @pytest.fixture(scope="module")
 def variant_verilog(tmp_path_factory):
-    # also the second accumulator read port (ALU tensor micro-ops one per cycle)
+    # 3 of the 16 products on multipliers, 13 in LUT logic
     from hwgen.accel.rtl import generate
-    return generate(VARIANT, tmp_path_factory.mktemp("variant") / "v", alu_dual_read=True).verilog
+    return generate(VARIANT, tmp_path_factory.mktemp("variant") / "v", hard_mults=3).verilog
 
 
 def test_variant_directed(variant_verilog, tmp_path):

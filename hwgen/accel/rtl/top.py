@@ -9,10 +9,15 @@ is the reference). Structure:
   clean, while the on-chip buffers (memories are never reset) keep their contents between runs.
 - One AXI4 read channel shared by three burst readers (fetch, load stage, compute stage) and one
   write channel used by the store stage.
-- Buffers: uop, inp, wgt, acc as inferred block RAM; the store stage reads an *output shadow* of
-  the accumulator buffer (every accumulator write also writes its values saturated to
-  ``output_width``), so STORE never competes with GEMM/ALU for the accumulator read port and the
-  accumulator keeps a single read port (one block-RAM copy).
+- Buffers: uop, inp, wgt, acc as inferred block RAM, read without write-through (every block-RAM
+  output goes straight into a register); the store stage reads an *output shadow* of the
+  accumulator buffer (every accumulator write also writes its values saturated to
+  ``output_width``), so STORE never competes with GEMM/ALU for accumulator reads.
+- The accumulator is two banks by index parity, each with one read and one write port (one
+  block-RAM copy in all): a GEMM micro-op reads one entry per cycle, an ALU micro-op with a tensor
+  operand reads ``acc[dst]`` and ``acc[src]`` in one cycle when their parities differ (one stall
+  cycle when they are equal). Write-back is two cycles after the read; the compute pipeline
+  forwards its last four writes to younger reads of the same entry.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import Out
 
 from .. import isa
+from ...errors import ConfigError
 from ..config import AccelConfig
 from ..isa import AluOp, ErrorCode, MemType, Opcode
 from .axi import axi4_signature, axil_signature
@@ -60,19 +66,27 @@ class Accelerator(wiring.Component):
         Two int8 products per multiplier (one DSP48 on Xilinx parts; see :class:`DotArray`).
         Default: on whenever inputs and weights are 8-bit. Off suits FPGAs whose multipliers are
         18 x 18 (ECP5), where a packed 8 x 25 product needs two of them.
-    alu_dual_read : bool
-        A second accumulator read port, so ALU micro-ops with a tensor operand also run one per
-        cycle (otherwise two cycles; immediate operands always one). Costs a second block-RAM copy
-        of the accumulator buffer (the pynq-z2 preset would then exceed the xc7z020's 140 BRAM36).
+    hard_mults : int, optional
+        Budget of GEMM multipliers written as ``*`` (which synthesis maps to DSP blocks; a packed
+        pair counts once); the other products are shift-and-add LUT logic, one cycle more GEMM
+        latency (see :class:`DotArray`). For FPGAs with fewer multipliers than MACs, e.g.
+        ``default`` (256 MACs) on an LFE5U-85F (156 MULT18X18D). The ALU's ``batch * block_out``
+        MUL lanes (``acc_width x 16``) are not counted. Default: no limit.
     """
 
     def __init__(self, config: AccelConfig, *, dsp_packing: bool | None = None,
-                 alu_dual_read: bool = False):
+                 hard_mults: int | None = None):
         if not isinstance(config, AccelConfig):
             raise TypeError(f"Accelerator needs an AccelConfig, not {type(config).__name__}")
+        if hard_mults is not None:
+            if not isinstance(hard_mults, int) or isinstance(hard_mults, bool):
+                raise TypeError(f"Accelerator hard_mults must be an int or None, not "
+                                f"{type(hard_mults).__name__}")
+            if hard_mults < 0:
+                raise ConfigError(f"Accelerator hard_mults must be at least 0, not {hard_mults}")
         self.config = config
         self.dsp_packing = dsp_packing
-        self.alu_dual_read = bool(alu_dual_read)
+        self.hard_mults = hard_mults
         super().__init__({
             "s_axil": Out(axil_signature(addr_width=AXIL_ADDR_WIDTH)),
             "m_axi": Out(axi4_signature(addr_width=config.dram_addr_width,
@@ -124,8 +138,8 @@ class Accelerator(wiring.Component):
         limit = Signal(32)
         insn_addr = Signal(32)
         insn_count = Signal(32)
-        window = Signal(33)       # DRAM_LIMIT - DRAM_BASE
-        m.d.comb += window.eq(limit - base)
+        window = Signal(33)       # DRAM_LIMIT - DRAM_BASE (registered: constant during a run)
+        m.d.sync += window.eq(limit - base)
 
         err_code = Signal(4)
         err_insn = Signal(32, init=isa.NO_INSN)
@@ -199,10 +213,12 @@ class Accelerator(wiring.Component):
 
         # ---- buffers -------------------------------------------------------------------------
         def buffer(name, width, depth, lanes):
+            # no write-through: a read sees writes of earlier cycles only (no bypass logic after
+            # the block RAM; the compute pipeline forwards its own recent writes)
             mem = Memory(shape=unsigned(width), depth=depth, init=[])
             m.submodules[f"{name}_mem"] = mem
             wp = mem.write_port(granularity=width // lanes) if lanes > 1 else mem.write_port()
-            rp = mem.read_port(transparent_for=(wp,))
+            rp = mem.read_port()
             return wp, rp
 
         lanes = {mt: (c.element_bytes[mt.name.lower()] // B) for mt in MemType}
@@ -215,11 +231,9 @@ class Accelerator(wiring.Component):
         uop_wp, uop_rp = buffer("uop", uop_w, c.uop_depth, lanes[MemType.UOP])
         inp_wp, inp_rp = buffer("inp", inp_w, c.inp_depth, lanes[MemType.INP])
         wgt_wp, wgt_rp = buffer("wgt", wgt_w, c.wgt_depth, lanes[MemType.WGT])
-        acc_wp, acc_rp = buffer("acc", acc_w, c.acc_depth, lanes[MemType.ACC])
-        # optional second accumulator read port: ALU tensor operands in the same cycle (one more
-        # block-RAM copy of the accumulator buffer)
-        acc_rp2 = (m.submodules["acc_mem"].read_port(transparent_for=(acc_wp,))
-                   if self.alu_dual_read else None)
+        # the accumulator in two banks by index parity (even entries in bank 0): an ALU micro-op
+        # reads acc[dst] and acc[src] in one cycle when they lie in different banks
+        acc_banks = [buffer(f"acc{k}", acc_w, c.acc_depth // 2, lanes[MemType.ACC]) for k in (0, 1)]
         out_wp, out_rp = buffer("out", out_w, c.acc_depth, lanes[MemType.ACC])
 
         def lane_en(lane, n, all_lanes):
@@ -283,8 +297,9 @@ class Accelerator(wiring.Component):
             for t in MemType:
                 with m.Case(t):
                     m.d.comb += elog.eq(eb_log2[t])
-        rows = L["y_pad0"] + L["y_size"] + L["y_pad1"]
-        cols = L["x_pad0"] + L["x_size"] + L["x_pad1"]
+        # the checks take four registered steps (PRE, MUL, SUM, CHECK): one adder, multiplier or
+        # compare per cycle
+        rows, cols, ym1 = Signal(17), Signal(17), Signal(16)
         depth_sel = Signal(17)
         with m.Switch(mt):
             for t, d in ((MemType.UOP, c.uop_depth), (MemType.INP, c.inp_depth),
@@ -295,7 +310,7 @@ class Accelerator(wiring.Component):
         end_elems = Signal(36)
         m.d.comb += end_elems.eq(L["dram_base"] + prod_y + L["x_size"])
         end_bytes = Signal(50)
-        m.d.comb += end_bytes.eq(end_elems << elog)
+        sram_end = Signal(43)
         pads_any = Cat(L["y_pad0"], L["y_pad1"], L["x_pad0"], L["x_pad1"]).any()
         with m.If(op >= 5):
             m.d.comb += f_code.eq(ErrorCode.ILLEGAL_OPCODE)
@@ -316,7 +331,7 @@ class Accelerator(wiring.Component):
                 m.d.comb += f_code.eq(ErrorCode.OK)
             with m.Elif(end_bytes > window):
                 m.d.comb += f_code.eq(ErrorCode.DMA_WINDOW)
-            with m.Elif(L["sram_base"] + prod_e > depth_sel):
+            with m.Elif(sram_end > depth_sel):
                 m.d.comb += f_code.eq(ErrorCode.SRAM_RANGE)
         with m.Elif((op == Opcode.GEMM) | (op == Opcode.ALU)):
             G = ins["GEMM"]
@@ -347,9 +362,17 @@ class Accelerator(wiring.Component):
                                 f_beat.eq(f_beat + 1)]
                         with m.If(f_beat == beats_per_insn - 1):
                             m.d.run += f_beat.eq(0)
-                            m.next = "MUL"
+                            m.next = "PRE"
+            with m.State("PRE"):
+                m.d.run += [rows.eq(L["y_pad0"] + L["y_size"] + L["y_pad1"]),
+                            cols.eq(L["x_pad0"] + L["x_size"] + L["x_pad1"]),
+                            ym1.eq(L["y_size"] - 1)]
+                m.next = "MUL"
             with m.State("MUL"):
-                m.d.run += [prod_y.eq((L["y_size"] - 1) * L["x_stride"]), prod_e.eq(rows * cols)]
+                m.d.run += [prod_y.eq(ym1 * L["x_stride"]), prod_e.eq(rows * cols)]
+                m.next = "SUM"
+            with m.State("SUM"):
+                m.d.run += [end_bytes.eq(end_elems << elog), sram_end.eq(L["sram_base"] + prod_e)]
                 m.next = "CHECK"
             with m.State("CHECK"):
                 with m.If(f_stopped):
@@ -538,7 +561,7 @@ class Accelerator(wiring.Component):
         # ---- compute stage -------------------------------------------------------------------
         dot = DotArray(batch=c.batch, block_in=c.block_in, block_out=c.block_out,
                        input_width=c.input_width, weight_width=c.weight_width,
-                       pack=self.dsp_packing)
+                       pack=self.dsp_packing, hard_mults=self.hard_mults)
         m.submodules.dot = dot
         LAT = dot.latency
         comp_flags = {}
@@ -586,101 +609,150 @@ class Accelerator(wiring.Component):
             m.d.comb += issue.eq(active & ~hold & ~err_now)
             wfo = G["wgt_factor_out"]
             wfi = G["wgt_factor_in"]
+            # loop ends, registered while the instruction waits in POP (cur is stable in EXEC)
+            u_last, in_last, out_last = Signal(14), Signal(14), Signal(14)
+            m.d.run += [u_last.eq(G["uop_end"] - 1), in_last.eq(G["iter_in"] - 1),
+                        out_last.eq(G["iter_out"] - 1)]
             with m.If(start & (is_gemm | is_alu)):
                 m.d.run += [active.eq(~empty), u.eq(G["uop_begin"]), i_in.eq(0), i_out.eq(0)]
                 m.d.run += [o.eq(0) for o in offs.values()]
             with m.If(issue):
                 m.d.run += u.eq(u + 1)
-                with m.If(u == G["uop_end"] - 1):
+                with m.If(u == u_last):
                     m.d.run += [u.eq(G["uop_begin"]), i_in.eq(i_in + 1),
-                            offs["dst_in"].eq(offs["dst_in"] + G["dst_factor_in"]),
-                            offs["src_in"].eq(offs["src_in"] + G["src_factor_in"]),
-                            offs["wgt_in"].eq(offs["wgt_in"] + Mux(is_gemm, wfi, 0))]
-                    with m.If(i_in == G["iter_in"] - 1):
+                                offs["dst_in"].eq(offs["dst_in"] + G["dst_factor_in"]),
+                                offs["src_in"].eq(offs["src_in"] + G["src_factor_in"]),
+                                offs["wgt_in"].eq(offs["wgt_in"] + Mux(is_gemm, wfi, 0))]
+                    with m.If(i_in == in_last):
                         m.d.run += [i_in.eq(0), i_out.eq(i_out + 1),
-                                offs["dst_in"].eq(0), offs["src_in"].eq(0), offs["wgt_in"].eq(0),
-                                offs["dst_out"].eq(offs["dst_out"] + G["dst_factor_out"]),
-                                offs["src_out"].eq(offs["src_out"] + G["src_factor_out"]),
-                                offs["wgt_out"].eq(offs["wgt_out"] + Mux(is_gemm, wfo, 0))]
-                        with m.If(i_out == G["iter_out"] - 1):
+                                    offs["dst_in"].eq(0), offs["src_in"].eq(0), offs["wgt_in"].eq(0),
+                                    offs["dst_out"].eq(offs["dst_out"] + G["dst_factor_out"]),
+                                    offs["src_out"].eq(offs["src_out"] + G["src_factor_out"]),
+                                    offs["wgt_out"].eq(offs["wgt_out"] + Mux(is_gemm, wfo, 0))]
+                        with m.If(i_out == out_last):
                             m.d.run += active.eq(0)
             with m.If(err_now):
                 m.d.run += active.eq(0)
             m.d.comb += [uop_rp.addr.eq(u), uop_rp.en.eq(~hold)]
-            # stage I: micro-op data arrives
-            v_i = Signal()
+            # Micro-op pipeline: U (micro-op word leaves its block RAM), I (word registered),
+            # A (indices registered: range check, buffer reads, ALU bank conflict). Each block-RAM
+            # output goes straight into a register, and each stage has one adder or compare.
+            v_u = Signal()
             off_d, off_s, off_w = Signal(W), Signal(W), Signal(W)
-            first_in = Signal()
+            first_u = Signal()
             with m.If(~hold):
-                m.d.run += [v_i.eq(issue), first_in.eq(i_in == 0),
+                m.d.run += [v_u.eq(issue), first_u.eq(i_in == 0),
                             off_d.eq(offs["dst_out"] + offs["dst_in"]),
-                        off_s.eq(offs["src_out"] + offs["src_in"]),
-                        off_w.eq(offs["wgt_out"] + offs["wgt_in"])]
-            U = fields(uop_rp.data, "UOP")
+                            off_s.eq(offs["src_out"] + offs["src_in"]),
+                            off_w.eq(offs["wgt_out"] + offs["wgt_in"])]
+            v_i = Signal()
+            i_word = Signal(uop_w)
+            i_off_d, i_off_s, i_off_w = Signal(W), Signal(W), Signal(W)
+            first_i = Signal()
+            with m.If(~hold):
+                m.d.run += [v_i.eq(v_u), i_word.eq(uop_rp.data), first_i.eq(first_u),
+                            i_off_d.eq(off_d), i_off_s.eq(off_s), i_off_w.eq(off_w)]
+            U = fields(i_word, "UOP")
+            v_a = Signal()
             ia = Signal(W + 1)
             ii = Signal(W + 1)
             iw = Signal(W + 1)
-            m.d.comb += [ia.eq(U["acc_idx"] + off_d), ii.eq(U["inp_idx"] + off_s),
-                         iw.eq(U["wgt_idx"] + off_w)]
+            first_a = Signal()
+            with m.If(~hold):
+                m.d.run += [v_a.eq(v_i), first_a.eq(first_i), ia.eq(U["acc_idx"] + i_off_d),
+                            ii.eq(U["inp_idx"] + i_off_s), iw.eq(U["wgt_idx"] + i_off_w)]
             bad = Signal()
             with m.If(is_gemm):
                 m.d.comb += bad.eq((ia >= c.acc_depth) | (~G["reset"] & ((ii >= c.inp_depth)
                                                                          | (iw >= c.wgt_depth))))
             with m.Else():
                 m.d.comb += bad.eq((ia >= c.acc_depth) | (~A["use_imm"] & (ii >= c.acc_depth)))
-            m.d.comb += err_now.eq(v_i & bad)
+            m.d.comb += err_now.eq(v_a & bad)
             with m.If(err_now):
-                m.d.run += [halt_.eq(1), v_i.eq(0)]
-            phase = Signal()
+                # the faulting micro-op and the ones behind it never execute
+                m.d.run += [halt_.eq(1), v_a.eq(0), v_i.eq(0), v_u.eq(0)]
+            # ALU with a tensor operand: acc[dst] and acc[src] in one cycle when they sit in
+            # different banks (index parity); same bank: src in a first cycle (phase 0), dst next.
             tensor = is_alu & ~A["use_imm"]
-            if acc_rp2 is None:
-                # one read port: a tensor operand is read in an extra cycle (phase 0)
-                m.d.comb += hold.eq(v_i & ~bad & tensor & ~phase)
-                with m.If(v_i & ~bad & tensor):
-                    m.d.run += phase.eq(~phase)
-            else:
-                m.d.comb += [hold.eq(0), acc_rp2.addr.eq(ii)]
-            go_i = Signal()
-            m.d.comb += go_i.eq(v_i & ~bad & ~hold)
-            with m.If(go_i):
+            conflict = tensor & (ia[0] == ii[0])
+            phase = Signal()
+            m.d.comb += hold.eq(v_a & ~bad & conflict & ~phase)
+            with m.If(v_a & ~bad & conflict):
+                m.d.run += phase.eq(~phase)
+            go_a = Signal()
+            m.d.comb += go_a.eq(v_a & ~bad & ~hold)
+            with m.If(go_a):
                 with m.If(is_gemm):
                     m.d.comb += inc["gemm_uops"].eq(1)
                 with m.Else():
                     m.d.comb += inc["alu_uops"].eq(1)
-            m.d.comb += [inp_rp.addr.eq(ii), wgt_rp.addr.eq(iw),
-                         dot.inp.eq(inp_rp.data), dot.wgt.eq(wgt_rp.data)]
-            # GEMM delay line: (valid, acc index, reset) from stage I to write-back X = I + 1 + LAT
-            dl_v = [Signal(name=f"g_v{k}") for k in range(LAT + 1)]
-            dl_a = [Signal(16, name=f"g_a{k}") for k in range(LAT + 1)]
-            dl_r = [Signal(name=f"g_r{k}") for k in range(LAT + 1)]
-            dl_i = [Signal(name=f"g_i{k}") for k in range(LAT + 1)]
-            m.d.run += [dl_v[0].eq(go_i & is_gemm), dl_a[0].eq(ia), dl_r[0].eq(G["reset"]),
-                        dl_i[0].eq(G["init"] & first_in)]
-            for k in range(1, LAT + 1):
+            m.d.comb += [inp_rp.addr.eq(ii), wgt_rp.addr.eq(iw)]
+            dot_inp, dot_wgt = Signal(inp_w), Signal(wgt_w)
+            m.d.run += [dot_inp.eq(inp_rp.data), dot_wgt.eq(wgt_rp.data)]
+            m.d.comb += [dot.inp.eq(dot_inp), dot.wgt.eq(dot_wgt)]
+            # GEMM delay line from A: entry k is A + 1 + k; inputs reach the array at k = 1, sums
+            # leave it at XG = 1 + LAT, where the accumulator value read at XG - 2 meets them.
+            XG = 1 + LAT
+            dl_v = [Signal(name=f"g_v{k}") for k in range(XG - 1)]
+            dl_a = [Signal(16, name=f"g_a{k}") for k in range(XG - 1)]
+            dl_r = [Signal(name=f"g_r{k}") for k in range(XG - 1)]
+            dl_i = [Signal(name=f"g_i{k}") for k in range(XG - 1)]
+            m.d.run += [dl_v[0].eq(go_a & is_gemm), dl_a[0].eq(ia), dl_r[0].eq(G["reset"]),
+                        dl_i[0].eq(G["init"] & first_a)]
+            for k in range(1, XG - 1):
                 m.d.run += [dl_v[k].eq(dl_v[k - 1]), dl_a[k].eq(dl_a[k - 1]), dl_r[k].eq(dl_r[k - 1]),
                             dl_i[k].eq(dl_i[k - 1])]
-            # ALU: one stage after I
-            x_v = Signal()
-            x_d = Signal(16)
+            # ---- accumulator read (R), data registered (M), compute (X), write (WB) ----
+            g_rd = dl_v[XG - 2]
+            rq_v = Signal()
+            rq_gemm = Signal()
+            rq_dst = Signal(16)
+            rq_src = Signal(16)
+            rq_conf = Signal()
+            m.d.comb += [rq_v.eq(g_rd | (go_a & is_alu)), rq_gemm.eq(g_rd),
+                         rq_dst.eq(Mux(g_rd, dl_a[XG - 2], ia)), rq_src.eq(ii),
+                         rq_conf.eq(~g_rd & conflict)]
+            nla = lanes[MemType.ACC]
+            for k, (wp_, rp_) in enumerate(acc_banks):
+                # bank k reads src when src is in bank k and dst is not, or in phase 0 of a conflict
+                src_here = ~g_rd & tensor & Mux(conflict, ~phase, ii[0] == k)
+                m.d.comb += rp_.addr.eq(Mux(src_here, ii[1:], rq_dst[1:]))
+            bank_data = [rp_.data for _wp, rp_ in acc_banks]
+            src_hold = Signal(acc_w)
+            with m.If(v_a & conflict & phase):
+                m.d.run += src_hold.eq(Mux(ii[0], bank_data[1], bank_data[0]))
+            # M: both operands registered straight from the banks
+            mv, mg, m_dst, m_src = Signal(), Signal(), Signal(16), Signal(16)
+            m_conf, m_r, m_i = Signal(), Signal(), Signal()
+            m.d.run += [mv.eq(rq_v), mg.eq(rq_gemm), m_dst.eq(rq_dst), m_src.eq(rq_src),
+                        m_conf.eq(rq_conf), m_r.eq(dl_r[XG - 2]), m_i.eq(dl_i[XG - 2])]
+            # X, WB and the write history P1..P3 (written 1..3 cycles ago): the banks are read
+            # without write-through, so an operand read at cycle t misses the writes of cycles
+            # >= t; those come from these registers (selects compared in M).
+            xv, xg, x_dst = Signal(), Signal(), Signal(16)
+            x_r, x_i = Signal(), Signal()
+            x_raw, s_raw = Signal(acc_w), Signal(acc_w)
+            wv, w_addr, w_data = Signal(), Signal(16), Signal(acc_w)
+            hist = [(Signal(name=f"p{k}_v"), Signal(16, name=f"p{k}_a"), Signal(acc_w, name=f"p{k}_d"))
+                    for k in (1, 2, 3)]
+            chain = [(xv, x_dst, None), (wv, w_addr, w_data)] + hist
+            m.d.run += [xv.eq(mv), xg.eq(mg), x_dst.eq(m_dst), x_r.eq(m_r), x_i.eq(m_i),
+                        x_raw.eq(Mux(m_dst[0], bank_data[1], bank_data[0])),
+                        s_raw.eq(Mux(m_conf, src_hold, Mux(m_src[0], bank_data[1], bank_data[0])))]
+            fx = [Signal(name=f"fx{k}") for k in range(4)]
+            fs = [Signal(name=f"fs{k}") for k in range(4)]
+            for k in range(4):
+                v_, a_, _d = chain[k]
+                m.d.run += [fx[k].eq(mv & v_ & (a_ == m_dst)), fs[k].eq(mv & v_ & (a_ == m_src))]
+
+            def forward(raw, sel):
+                val = raw
+                for k in (3, 2, 1, 0):      # newest write wins
+                    val = Mux(sel[k], chain[k + 1][2], val)
+                return val
+            x_all = Signal(acc_w)
             src_val = Signal(acc_w)
-            m.d.run += [x_v.eq(go_i & is_alu), x_d.eq(ia)]
-            if acc_rp2 is None:
-                with m.If(v_i & tensor & phase):
-                    m.d.run += src_val.eq(acc_rp.data)
-            else:
-                m.d.comb += src_val.eq(acc_rp2.data)
-            # acc read address
-            with m.If(is_gemm):
-                m.d.comb += acc_rp.addr.eq(dl_a[LAT - 1])
-            with m.Else():
-                if acc_rp2 is None:
-                    m.d.comb += acc_rp.addr.eq(Mux(tensor & ~phase, ii, ia))
-                else:
-                    m.d.comb += acc_rp.addr.eq(ia)
-            # write-back
-            wb_en = Signal()
-            wb_addr = Signal(16)
-            wb_data = Signal(acc_w)
+            m.d.comb += [x_all.eq(forward(x_raw, fx)), src_val.eq(forward(s_raw, fs))]
             aw_ = c.acc_width
             dw = dot.dot_width
             gemm_lanes = []
@@ -688,9 +760,9 @@ class Accelerator(wiring.Component):
             imm = A["imm"]
             nsh = _log2(aw_)
             for k in range(acc_lanes_n):
-                x = acc_rp.data[k * aw_:(k + 1) * aw_].as_signed()
+                x = x_all[k * aw_:(k + 1) * aw_].as_signed()
                 d = dot.dot[k * dw:(k + 1) * dw].as_signed()
-                gemm_lanes.append(Mux(dl_r[LAT], 0, Mux(dl_i[LAT], d, x + d)[:aw_]))
+                gemm_lanes.append(Mux(x_r, 0, Mux(x_i, d, x + d)[:aw_]))
                 y = Signal(signed(aw_), name=f"alu_y{k}")
                 m.d.comb += y.eq(Mux(A["use_imm"], imm, src_val[k * aw_:(k + 1) * aw_].as_signed()))
                 res = Signal(aw_, name=f"alu_r{k}")
@@ -714,30 +786,36 @@ class Accelerator(wiring.Component):
                         mx = Mux(x > lo_, x, lo_)
                         m.d.comb += res.eq(Mux(mx < y, mx, y))
                 alu_lanes.append(res)
-            with m.If(dl_v[LAT]):
-                m.d.comb += [wb_en.eq(1), wb_addr.eq(dl_a[LAT]), wb_data.eq(Cat(*gemm_lanes))]
-            with m.Elif(x_v):
-                m.d.comb += [wb_en.eq(1), wb_addr.eq(x_d), wb_data.eq(Cat(*alu_lanes))]
-            # acc and shadow write ports
-            nla = lanes[MemType.ACC]
+            m.d.run += [wv.eq(xv), w_addr.eq(x_dst),
+                        w_data.eq(Mux(xg, Cat(*gemm_lanes), Cat(*alu_lanes)))]
+            for k in range(3):
+                src_ = (wv, w_addr, w_data) if k == 0 else hist[k - 1]
+                m.d.run += [hist[k][0].eq(src_[0]), hist[k][1].eq(src_[1]), hist[k][2].eq(src_[2])]
+            # WB: accumulator bank and output shadow write ports (write-back or the load engine)
             vpb = BW // aw_            # accumulators per beat
             ld_sat = Cat(*[_sat(m, ld_data[j * aw_:(j + 1) * aw_].as_signed(), c.output_width)
                            for j in range(vpb)])
-            wb_sat = Cat(*[_sat(m, wb_data[k * aw_:(k + 1) * aw_].as_signed(), c.output_width)
+            wb_sat = Cat(*[_sat(m, w_data[k * aw_:(k + 1) * aw_].as_signed(), c.output_width)
                            for k in range(acc_lanes_n)])
-            with m.If(wb_en):
-                m.d.comb += [acc_wp.addr.eq(wb_addr), acc_wp.data.eq(wb_data),
-                             acc_wp.en.eq((1 << nla) - 1),
-                             out_wp.addr.eq(wb_addr), out_wp.data.eq(wb_sat),
+            ld_acc = ld_en & (ld_mt == MemType.ACC)
+            for k, (wp_, _rp) in enumerate(acc_banks):
+                with m.If(wv):
+                    m.d.comb += [wp_.addr.eq(w_addr[1:]), wp_.data.eq(w_data),
+                                 wp_.en.eq(Mux(w_addr[0] == k, (1 << nla) - 1, 0))]
+                with m.Else():
+                    m.d.comb += [wp_.addr.eq(ld_addr[1:]),
+                                 wp_.data.eq(ld_data.replicate(nla) if nla > 1 else ld_data)]
+                    with m.If(ld_acc & (ld_addr[0] == k)):
+                        m.d.comb += wp_.en.eq(lane_en(ld_lane, nla, ld_pad))
+            with m.If(wv):
+                m.d.comb += [out_wp.addr.eq(w_addr), out_wp.data.eq(wb_sat),
                              out_wp.en.eq((1 << nla) - 1)]
             with m.Else():
-                m.d.comb += [acc_wp.addr.eq(ld_addr), out_wp.addr.eq(ld_addr),
-                             acc_wp.data.eq(ld_data.replicate(nla) if nla > 1 else ld_data),
+                m.d.comb += [out_wp.addr.eq(ld_addr),
                              out_wp.data.eq(ld_sat.replicate(nla) if nla > 1 else ld_sat)]
-                with m.If(ld_en & (ld_mt == MemType.ACC)):
-                    m.d.comb += [acc_wp.en.eq(lane_en(ld_lane, nla, ld_pad)),
-                                 out_wp.en.eq(lane_en(ld_lane, nla, ld_pad))]
-            pipe_busy = Cat(active, v_i, x_v, *dl_v).any()
+                with m.If(ld_acc):
+                    m.d.comb += out_wp.en.eq(lane_en(ld_lane, nla, ld_pad))
+            pipe_busy = Cat(active, v_u, v_i, v_a, mv, xv, wv, *dl_v).any()
             # A GEMM may retire while its last micro-ops are still in the pipeline when the next
             # instruction is a GEMM (or FINISH): they share the in-order pipeline, so the next
             # one sees every result (FINISH waits for the drain). Its input and weight reads are
@@ -746,7 +824,7 @@ class Accelerator(wiring.Component):
             q_c = queues[isa.Stage.COMPUTE]
             head_op = q_c.r_data[:3]
             Fc = fields(cur, "GEMM")
-            overlap = (is_gemm & ~active & ~v_i & ~Fc["push_next"] & q_c.r_rdy
+            overlap = (is_gemm & ~active & ~v_u & ~v_i & ~v_a & ~Fc["push_next"] & q_c.r_rdy
                        & ((head_op == Opcode.GEMM) | (head_op == Opcode.FINISH)))
             done_ = ~start & ~ld_busy & (~pipe_busy | overlap) & ~halt_
             halt_now = halt_ & ~pipe_busy
