@@ -5,6 +5,8 @@
   (the runtime's tiled, double-buffered matmul; output checked against numpy).
 - ``cycles_per_s_verilator`` / ``cycles_per_s_icarus``: simulated accelerator cycles per wall
   second from START to DONE (``default`` preset; Icarus on a 64x64x64 matmul).
+- ``alu_tensor_ops_per_cycle``: ALU micro-ops with a tensor operand per cycle on ``default``
+  (Verilator), operands in different accumulator banks (``_same_bank``: in the same bank).
 - ``pynq_z2_*``: Yosys ``synth_xilinx`` (xc7) counts for the ``pynq-z2`` preset, with the
   xc7z020 budget (26,600 LUTs = half the device, 220 DSP48E1, 140 BRAM36).
 - ``ecp5_fmax_mhz_tiny`` / ``ecp5_fmax_mhz``: nextpnr-ecp5 fmax of ``tiny`` (LFE5U-25F) and of
@@ -84,6 +86,42 @@ def run_matmul(verilog, sim, m, k, n, work, preset="default", shift=8, **kw):
             "sim_wall_s": wall, "total_s": total, "cycles_per_s": r.result.cycles / max(wall, 1e-9)}
 
 
+def alu_rate(verilog, sim, cfg, work, n=128) -> dict:
+    """ALU micro-ops per cycle with a tensor operand: ``acc[i] += acc[off + i]`` for ``n``
+    entries, ``off`` odd (operands in different accumulator banks) and even (same bank). The rate
+    is ``n / (compute_busy(2n ops) - compute_busy(n ops))``, so LOADs and pipeline fill cancel.
+    The narrowed sums are checked against numpy."""
+    from hwgen.accel.isa import AluOp, MemType, Stage, Uop
+    from hwgen.runtime.program import Program
+    rng = np.random.default_rng(1)
+    lanes = cfg.batch * cfg.block_out
+    eb, ob = cfg.acc_elem_bytes, cfg.out_elem_bytes
+    lo, hi = -(1 << (cfg.output_width - 1)), (1 << (cfg.output_width - 1)) - 1
+    res = {}
+    with RtlDevice(verilog, sim, work_dir=work) as dev:
+        a = rng.integers(-1000, 1000, (4 * n + 1, lanes)).astype("<i4")
+        abuf, obuf = dev.alloc(a.nbytes), dev.alloc(2 * n * ob)
+        dev.write(abuf, a)
+        for name, off in (("different_banks", 2 * n + 1), ("same_bank", 2 * n)):
+            busy, ok = [], True
+            for reps in (n, 2 * n):
+                p = Program(dev)
+                p.load(MemType.ACC, 0, abuf.elem(eb), 1, 4 * n + 1)
+                k = p.kernel([Uop(0, off, 0)])
+                p.alu(AluOp.ADD, k, iter_in=reps, dst=(0, 1), src=(0, 1))
+                p.push(Stage.COMPUTE, Stage.STORE)
+                p.pop(Stage.COMPUTE, Stage.STORE)
+                p.store(0, obuf.elem(ob), 1, reps)
+                r = dev.run(p)
+                p.release()
+                busy.append(r.counters["compute_busy"])
+                got = dev.read(obuf, reps * ob).view({8: np.int8, 16: "<i2"}[cfg.output_width])
+                want = np.clip(a[:reps] + a[off:off + reps], lo, hi)
+                ok &= bool(np.array_equal(got.reshape(reps, lanes), want))
+            res[name] = {"ops_per_cycle": round(n / (busy[1] - busy[0]), 4), "correct": ok}
+    return res
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="64^3 instead of 256^3 on Verilator")
@@ -123,6 +161,10 @@ def simulate(out: dict, cfg, tmp: Path, size: int) -> None:
     out["verilator_total_s"] = round(time.perf_counter() - t0, 1)
     r0 = run_matmul(v_default, "verilator", size, size, size, tmp / "ver0", shift=0)
     out["gemm_utilization_no_shift"] = round(r0["utilization"], 4)
+    alu = alu_rate(v_default, "verilator", cfg, tmp / "alu")
+    out["alu_tensor_ops_per_cycle"] = alu["different_banks"]["ops_per_cycle"]
+    out["alu_tensor_ops_per_cycle_same_bank"] = alu["same_bank"]["ops_per_cycle"]
+    out["alu_correct"] = alu["different_banks"]["correct"] and alu["same_bank"]["correct"]
     ri = run_matmul(v_default, "icarus", 64, 64, 64, tmp / "ica")
     out["cycles_per_s_icarus"] = round(ri["cycles_per_s"])
     out["icarus_matmul"] = "64x64x64"

@@ -111,7 +111,12 @@ class Program:
     def alu(self, op: AluOp, kernel: Kernel, iter_out: int = 1, iter_in: int = 1, *,
             imm: int | None = None, dst: tuple[int, int] = (0, 0),
             src: tuple[int, int] = (0, 0)) -> int:
-        """ALU ``op`` over ``kernel``; ``imm`` given: immediate operand, else ``acc[src]``."""
+        """ALU ``op`` over ``kernel``; ``imm`` given: immediate operand, else ``acc[src]``.
+
+        With a tensor operand the hardware runs one micro-op per cycle when each micro-op's
+        ``acc[dst]`` and ``acc[src]`` indices differ in parity (the accumulator's two banks) and
+        two cycles when they are equal: lay two operand tensors out an odd number of entries
+        apart (e.g. ``acc[i] += acc[n + 1 + i]``)."""
         return self.emit(Alu(alu_op=op, use_imm=imm is not None, imm=0 if imm is None else imm,
                              uop_begin=kernel.begin, uop_end=kernel.end, iter_out=iter_out,
                              iter_in=iter_in, dst_factor_out=dst[0], dst_factor_in=dst[1],

@@ -172,3 +172,36 @@ def test_hard_mults_budget(tmp_path):
         generate(CFG, tmp_path / "c", hard_mults=-1)
     with pytest.raises(TypeError, match=r"^Accelerator hard_mults must be an int or None, not str$"):
         generate(CFG, tmp_path / "d", hard_mults="4")
+
+
+def _alu_busy(dev, abuf, obuf, off, reps):
+    """compute_busy of LOAD ACC + ``acc[i] += acc[off + i]`` for ``reps`` entries, and the
+    narrowed result."""
+    from hwgen.accel.isa import AluOp, Stage, Uop
+    from hwgen.runtime.program import Program
+    p = Program(dev)
+    p.load(MemType.ACC, 0, abuf.elem(CFG.acc_elem_bytes), 1, 65)
+    k = p.kernel([Uop(0, off, 0)])
+    p.alu(AluOp.ADD, k, iter_in=reps, dst=(0, 1), src=(0, 1))
+    p.push(Stage.COMPUTE, Stage.STORE)
+    p.pop(Stage.COMPUTE, Stage.STORE)
+    p.store(0, obuf.elem(CFG.out_elem_bytes), 1, reps)
+    r = dev.run(p)
+    p.release()
+    return r.counters["compute_busy"], dev.read(obuf, reps * CFG.out_elem_bytes).view(np.int8)
+
+
+def test_alu_tensor_one_op_per_cycle_across_banks(tiny_verilog, tmp_path):
+    """With acc[dst] and acc[src] in different accumulator banks (index parity) an ALU micro-op
+    with a tensor operand takes one cycle; in the same bank two."""
+    lanes = CFG.batch * CFG.block_out
+    a = np.random.default_rng(3).integers(-200, 200, (65, lanes)).astype("<i4")
+    with _dev(tiny_verilog, "verilator", tmp_path) as dev:
+        abuf, obuf = dev.alloc(a.nbytes), dev.alloc(32 * CFG.out_elem_bytes)
+        dev.write(abuf, a)
+        for off, cycles_per_op in ((33, 1), (32, 2)):
+            b16, _ = _alu_busy(dev, abuf, obuf, off, 16)
+            b32, out = _alu_busy(dev, abuf, obuf, off, 32)
+            assert b32 - b16 == 16 * cycles_per_op, off
+            want = np.clip(a[:32] + a[off:off + 32], -128, 127)
+            assert np.array_equal(out.reshape(32, lanes), want), off
