@@ -13,7 +13,8 @@ Candidates come from three sources, cheapest first:
    (add or delete one span, then legalize) explored at random, and single fanout-vector changes
    of the taxonomy graphs. Half of the parents are drawn from the graphs with the smallest
    areas in a band around the fastest classic structure's delay (Kogge-Stone's region), where
-   the searched front gains least.
+   the searched front gains least; parents slower than the hypervolume reference delay are
+   left out.
 
 Each candidate is proven equal to ``a + b`` and measured by :func:`~hwgen.adders.evaluate.evaluate`
 (cached by graph hash, so a second run resumes where the first stopped), on all cores.
@@ -304,12 +305,15 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
         if time.monotonic() - t0 < search_s:
             run(taxonomy_family(width), pool)
         stall = 0
-        fastest = min((p["delay"] for p in expand(list(points.values())) if p["name"] in CLASSIC
-                       and p["sizing"] == "min-delay"), default=None)
+        cl = [p for p in expand(list(points.values())) if p["name"] in CLASSIC]
+        fastest = min((p["delay"] for p in cl if p["sizing"] == "min-delay"), default=None)
+        # parents slower than the hypervolume reference (1.1 x the slowest classic point but
+        # ripple's) cannot move the measured front: leave them out
+        slow = max((p["delay"] for p in cl if p["name"] != "ripple"), default=math.inf) * 1.1
         while time.monotonic() - t0 < search_s and stall < 200:
             expanded = expand(list(points.values()))
             front = pareto(expanded)
-            names = sorted({p["name"] for p in front if p["name"] in graphs})
+            names = sorted({p["name"] for p in front if p["name"] in graphs and p["delay"] <= slow})
             if not names:
                 break
             # half of the parents come from around the fastest classic's delay
