@@ -505,10 +505,14 @@ class Accelerator(wiring.Component):
             col = Signal(17, name=f"{name}_c")
             lane = Signal(13, name=f"{name}_lane")
             n = Signal(17, name=f"{name}_n")
-            rows_ = Signal(17, name=f"{name}_rows")
-            cols_ = Signal(17, name=f"{name}_cols")
-            m.d.comb += [rows_.eq(Lf["y_pad0"] + Lf["y_size"] + Lf["y_pad1"]),
-                         cols_.eq(Lf["x_pad0"] + Lf["x_size"] + Lf["x_pad1"])]
+            # loop limits registered from the instruction (stable from POP on; EXEC comes later)
+            rows_m1 = Signal(17, name=f"{name}_rows_m1")
+            cols_m1 = Signal(17, name=f"{name}_cols_m1")
+            y_end = Signal(17, name=f"{name}_y_end")
+            x_end = Signal(17, name=f"{name}_x_end")
+            m.d.run += [rows_m1.eq(Lf["y_pad0"] + Lf["y_size"] + Lf["y_pad1"] - 1),
+                        cols_m1.eq(Lf["x_pad0"] + Lf["x_size"] + Lf["x_pad1"] - 1),
+                        y_end.eq(Lf["y_pad0"] + Lf["y_size"]), x_end.eq(Lf["x_pad0"] + Lf["x_size"])]
             empty = (Lf["y_size"] == 0) | (Lf["x_size"] == 0)
             with m.If(start):
                 m.d.run += [busy_.eq(~empty), ry.eq(0), r.eq(0), col.eq(0), lane.eq(0), n.eq(0),
@@ -520,8 +524,7 @@ class Accelerator(wiring.Component):
             with m.If(rd.cmd_valid & rd.cmd_ready):
                 m.d.run += [ry.eq(ry + 1), row_addr.eq(row_addr + (Lf["x_stride"] << elog_))]
             # write side
-            pad = ((r < Lf["y_pad0"]) | (r >= Lf["y_pad0"] + Lf["y_size"])
-                   | (col < Lf["x_pad0"]) | (col >= Lf["x_pad0"] + Lf["x_size"]))
+            pad = ((r < Lf["y_pad0"]) | (r >= y_end) | (col < Lf["x_pad0"]) | (col >= x_end))
             last_lane = lane == (1 << nl_log2) - 1
             step = Signal(name=f"{name}_step")
             w_en = Signal(name=f"{name}_w_en")
@@ -537,9 +540,9 @@ class Accelerator(wiring.Component):
                         m.d.comb += step.eq(1)
             with m.If(step):
                 m.d.run += [n.eq(n + 1), col.eq(col + 1)]
-                with m.If(col == cols_ - 1):
+                with m.If(col == cols_m1):
                     m.d.run += [col.eq(0), r.eq(r + 1)]
-                    with m.If(r == rows_ - 1):
+                    with m.If(r == rows_m1):
                         m.d.run += busy_.eq(0)
             write(mt_, (Lf["sram_base"] + n)[:16], lane, pad,
                   Mux(pad, 0, rd.out_data), w_en)
@@ -847,6 +850,8 @@ class Accelerator(wiring.Component):
             n = Signal(17)
             empty = (S["y_size"] == 0) | (S["x_size"] == 0)
             reading = Signal()
+            sx_m1, sy_m1 = Signal(16), Signal(16)    # registered (stable from POP on)
+            m.d.run += [sx_m1.eq(S["x_size"] - 1), sy_m1.eq(S["y_size"] - 1)]
             with m.If(start):
                 m.d.run += [busy_.eq(~empty), reading.eq(~empty), ry.eq(0), rx.eq(0), ey.eq(0),
                         n.eq(0), row_addr.eq(base + (S["dram_base"] << elog_o))]
@@ -863,9 +868,9 @@ class Accelerator(wiring.Component):
             m.d.comb += [fifo.w_en.eq(pend), fifo.w_data.eq(out_rp.data)]
             with m.If(can):
                 m.d.run += [n.eq(n + 1), rx.eq(rx + 1)]
-                with m.If(rx == S["x_size"] - 1):
+                with m.If(rx == sx_m1):
                     m.d.run += [rx.eq(0), ey.eq(ey + 1)]
-                    with m.If(ey == S["y_size"] - 1):
+                    with m.If(ey == sy_m1):
                         m.d.run += reading.eq(0)
             # serializer
             lane = Signal(range(max(2, nlo)))
