@@ -38,9 +38,10 @@ from .config import SHIFT_WIDTH, DepthwiseConfig, LineBufferConfig
 #: its input register.)
 LINEBUF_LATENCY = 3
 #: Cycles the depthwise engine adds after the line buffer's window: window register, products,
-#: their sum, + bias, x multiplier, shift, rounding, clamped output register.
+#: their sum, + bias, partial products of x multiplier, their sum, shift, rounding, clamped
+#: output register.
 #: (Supersedes ``hwgen.linebuf.model.DEPTHWISE_LATENCY``, which described the 4-stage engine.)
-DEPTHWISE_LATENCY = 8
+DEPTHWISE_LATENCY = 9
 
 
 def axis_signature(width: int, user: bool = False) -> wiring.Signature:
@@ -515,7 +516,7 @@ class DepthwiseConv(wiring.Component):
                     pix = win.tdata[t * bc * dw:(t + 1) * bc * dw]
                     m.d.sync += s1_act[t].eq(pix.word_select(g, p * dw) if gpb > 1 else pix)
 
-        # --- stages 2..7: products, their sum, requantization -----------------------------------
+        # --- stages 2..8: products, their sum, requantization -----------------------------------
         # One register stage per step, so no path holds more than one multiplier, one adder
         # tree, one carry chain or one barrel shifter. Everything moves together on `adv`.
         def stage(name, shape, values):
@@ -574,33 +575,49 @@ class DepthwiseConv(wiring.Component):
         s4_rnd = stage("s4_rnd", 1, s3_rnd)
         f4 = flags(4, f3)
 
-        # Stage 5: (acc + bias) * multiplier.
+        # Stage 5: (acc + bias) * multiplier as partial products of 17-bit slices of the sum
+        # (unsigned, the top one signed), each fitting one 18x18 hardware multiplier.
         prod_w = sum_w + mlw
-        s5_prod = stage("s5_prod", signed(prod_w), [a * b for a, b in zip(s4_sum, s4_mult)])
+        part = 17
+        slices = [(j, min(j + part, sum_w)) for j in range(0, sum_w, part)]
+        s5_parts = []
+        for lo_bit, hi_bit in slices:
+            top = hi_bit == sum_w
+            values = [(a[lo_bit:hi_bit].as_signed() if top else a[lo_bit:hi_bit]) * b
+                      for a, b in zip(s4_sum, s4_mult)]
+            s5_parts.append(stage(f"s5_part{lo_bit}_", signed(hi_bit - lo_bit + mlw + 1), values))
         s5_sm1 = stage("s5_sm1", SHIFT_WIDTH, s4_sm1)
         s5_rnd = stage("s5_rnd", 1, s4_rnd)
         f5 = flags(5, f4)
 
-        # Stage 6: arithmetic shift right by shift - 1.
-        s6_sh = stage("s6_sh", signed(prod_w), [a >> b for a, b in zip(s5_prod, s5_sm1)])
+        # Stage 6: the partial products summed.
+        s6_prod = stage("s6_prod", signed(prod_w),
+                        [tree([parts[i] << lo_bit for parts, (lo_bit, _) in zip(s5_parts, slices)])
+                         for i in range(p)])
+        s6_sm1 = stage("s6_sm1", SHIFT_WIDTH, s5_sm1)
         s6_rnd = stage("s6_rnd", 1, s5_rnd)
         f6 = flags(6, f5)
 
-        # Stage 7: the last bit, rounded half up.
-        s7_q = stage("s7_q", signed(prod_w),
-                     [Mux(r, (a + 1) >> 1, a) for a, r in zip(s6_sh, s6_rnd)])
-        s7_valid, s7_last, s7_user, s7_final = flags(7, f6)
+        # Stage 7: arithmetic shift right by shift - 1.
+        s7_sh = stage("s7_sh", signed(prod_w), [a >> b for a, b in zip(s6_prod, s6_sm1)])
+        s7_rnd = stage("s7_rnd", 1, s6_rnd)
+        f7 = flags(7, f6)
+
+        # Stage 8: the last bit, rounded half up.
+        s8_q = stage("s8_q", signed(prod_w),
+                     [Mux(r, (a + 1) >> 1, a) for a, r in zip(s7_sh, s7_rnd)])
+        s8_valid, s8_last, s8_user, s8_final = flags(8, f7)
 
         # --- output: clamp, collect the groups of a beat into one output beat ---------------------
-        ys = [Mux(q < lo, lo, Mux(q > hi, hi, q))[:dw] for q in s7_q]
+        ys = [Mux(q < lo, lo, Mux(q > hi, hi, q))[:dw] for q in s8_q]
         y = Cat(*ys)
         collect = Signal(max((gpb - 1) * p * dw, 1))
         with m.If(adv):
-            m.d.sync += ma.tvalid.eq(s7_valid & s7_final)
-            with m.If(s7_valid):
-                with m.If(s7_final):
+            m.d.sync += ma.tvalid.eq(s8_valid & s8_final)
+            with m.If(s8_valid):
+                with m.If(s8_final):
                     data = Cat(collect[:(gpb - 1) * p * dw], y) if gpb > 1 else y
-                    m.d.sync += [ma.tdata.eq(data), ma.tlast.eq(s7_last), ma.tuser.eq(s7_user)]
+                    m.d.sync += [ma.tdata.eq(data), ma.tlast.eq(s8_last), ma.tuser.eq(s8_user)]
                 if gpb > 1:
                     with m.Else():
                         if gpb > 2:

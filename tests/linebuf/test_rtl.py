@@ -56,6 +56,12 @@ DESIGNS = {
         {"frames": [[5, 3], [1, 1], [3, 8]], "seed": 11, "activation": "relu6", "p_in": 0.3, "p_out": 0.4},
         {"frames": [[6, 7]], "seed": 12, "activation": "relu", "p_in": 0.0, "p_out": 0.5},
     ]),
+    # Depthwise engine on pixels of 4 channels in two beats of 2, one beat per cycle.
+    "dw_k3_same_x2p2": (DW(kernel=3, stride=1, padding="same", max_width=6, max_height=5,
+                           channels=4, channels_per_beat=2, channels_per_cycle=2, data_width=8,
+                           weight_width=8, bias_width=32, multiplier_width=16), [
+        {"frames": [[5, 6], [5, 6], [1, 1], [2, 6]], "seed": 16, "activation": "relu", "p_in": 0.3, "p_out": 0.3},
+    ]),
     # K=3 same, a pixel of 6 channels in three beats of 2: widths 1 and 2, back to back, resized.
     "k3_same_x2": (LB(kernel=3, stride=1, padding="same", max_width=7, max_height=6, channels=6,
                       channels_per_beat=2, data_width=5), [
@@ -97,7 +103,7 @@ def test_stream_matches_model(exported, simulator, name, tmp_path):
     assert res.ok and res.tests == 2
 
 
-@pytest.mark.parametrize("name", ["k3_same", "k3_same_x2", "dw_k3_same_p2"])
+@pytest.mark.parametrize("name", ["k3_same", "k3_same_x2", "dw_k3_same_p2", "dw_k3_same_x2p2"])
 def test_full_rate_cycles(exported, simulator, name, tmp_path):
     """No bubbles: back-to-back frames come out exactly H x W pixels (beats per pixel x H x W
     cycles) apart, and a single frame's last window leaves at the cycle the model predicts."""
@@ -116,10 +122,12 @@ def test_full_rate_cycles(exported, simulator, name, tmp_path):
     assert r["errors"] == [0, 0, 0]
     # Same padding, stride 1: one window per pixel, each taking `groups` cycles.
     assert r["periods"] == [groups * h * w] * 2
-    if isinstance(cfg, DepthwiseConfig):
+    # The last window's step ends nb - 1 beats after it starts (the model counts steps).
+    exact = (geo["latency_last"] - LINEBUF_LATENCY) * nb + LINEBUF_LATENCY
+    if not isinstance(cfg, DepthwiseConfig):
+        assert r["single_latency_last"] == exact
+    elif cfg.groups_per_beat == 1:     # the engine keeps up with the line buffer
+        assert r["single_latency_last"] == exact + DEPTHWISE_LATENCY
+    else:
         assert r["single_latency_last"] <= (groups * h * w + geo["tail"] + LINEBUF_LATENCY
                                             + DEPTHWISE_LATENCY + groups)
-    else:
-        # The last window's step ends nb - 1 beats after it starts (the model counts steps).
-        steps_last = geo["latency_last"] - LINEBUF_LATENCY
-        assert r["single_latency_last"] == steps_last * nb + LINEBUF_LATENCY
