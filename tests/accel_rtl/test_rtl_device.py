@@ -205,3 +205,15 @@ def test_alu_tensor_one_op_per_cycle_across_banks(tiny_verilog, tmp_path):
             assert b32 - b16 == 16 * cycles_per_op, off
             want = np.clip(a[:32] + a[off:off + 32], -128, 127)
             assert np.array_equal(out.reshape(32, lanes), want), off
+
+
+def test_accumulator_adders_from_hwgen_adders(tmp_path):
+    from hwgen.accel.rtl import generate
+    a = generate(CFG, tmp_path / "a", adder_arch="brent-kung", adder_style="asic")
+    man = json.loads(a.manifest.read_text())
+    assert man["accel"]["adder"] == {"arch": "brent-kung", "style": "asic"}
+    assert "acc_add0" in a.verilog.read_text()
+    with pytest.raises(ConfigError, match=r"^AdderConfig.arch must be one of .*not 'carry-skip'"):
+        generate(CFG, tmp_path / "b", adder_arch="carry-skip")
+    with pytest.raises(ConfigError, match=r"^AdderConfig.style must be one of asic, fpga, not 'lut'"):
+        generate(CFG, tmp_path / "c", adder_style="lut")

@@ -1,6 +1,7 @@
 """Edge parameters on Icarus: batch 2, a non-square block, 16-bit inputs (no DSP packing),
-16-bit outputs, the smallest queue and token depths, a 24-bit DRAM address, and a
-hard-multiplier budget (some products in LUT logic): the directed programs and a batch of fuzz programs match the
+16-bit outputs, the smallest queue and token depths, a 24-bit DRAM address, a hard-multiplier
+budget (some products in LUT logic) and explicit prefix-logic accumulator adders: the directed
+programs and a batch of fuzz programs match the
 functional simulator."""
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ VARIANT = AccelConfig(batch=2, block_in=4, block_out=2, input_width=16, weight_w
 def variant_verilog(tmp_path_factory):
     # 3 of the 16 products on multipliers, 13 in LUT logic
     from hwgen.accel.rtl import generate
-    return generate(VARIANT, tmp_path_factory.mktemp("variant") / "v", hard_mults=3).verilog
+    # accumulator adders as explicit Sklansky prefix logic (hwgen.adders, asic style)
+    return generate(VARIANT, tmp_path_factory.mktemp("variant") / "v", hard_mults=3,
+                    adder_arch="sklansky", adder_style="asic").verilog
 
 
 def test_variant_directed(variant_verilog, tmp_path):

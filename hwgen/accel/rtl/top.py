@@ -29,6 +29,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import Out
 
 from .. import isa
+from ...adders import AdderConfig, make_adder
 from ...errors import ConfigError
 from ..config import AccelConfig
 from ..isa import AluOp, ErrorCode, MemType, Opcode
@@ -72,10 +73,15 @@ class Accelerator(wiring.Component):
         latency (see :class:`DotArray`). For FPGAs with fewer multipliers than MACs, e.g.
         ``default`` (256 MACs) on an LFE5U-85F (156 MULT18X18D). The ALU's ``batch * block_out``
         MUL lanes (``acc_width x 16``) are not counted. Default: no limit.
+    adder_arch, adder_style : str
+        The accumulator adders (GEMM accumulate and ALU ADD, one per lane) come from
+        :func:`hwgen.adders.make_adder`: a prefix-graph architecture and ``fpga`` (``a + b``, the
+        carry chain; the default) or ``asic`` (explicit prefix logic).
     """
 
     def __init__(self, config: AccelConfig, *, dsp_packing: bool | None = None,
-                 hard_mults: int | None = None):
+                 hard_mults: int | None = None, adder_arch: str = "kogge-stone",
+                 adder_style: str = "fpga"):
         if not isinstance(config, AccelConfig):
             raise TypeError(f"Accelerator needs an AccelConfig, not {type(config).__name__}")
         if hard_mults is not None:
@@ -87,6 +93,9 @@ class Accelerator(wiring.Component):
         self.config = config
         self.dsp_packing = dsp_packing
         self.hard_mults = hard_mults
+        # checked here (a bad name fails at construction, not at elaboration)
+        AdderConfig(width=config.acc_width, arch=adder_arch, style=adder_style)
+        self.adder_arch, self.adder_style = adder_arch, adder_style
         super().__init__({
             "s_axil": Out(axil_signature(addr_width=AXIL_ADDR_WIDTH)),
             "m_axi": Out(axi4_signature(addr_width=config.dram_addr_width,
@@ -765,9 +774,15 @@ class Accelerator(wiring.Component):
             for k in range(acc_lanes_n):
                 x = x_all[k * aw_:(k + 1) * aw_].as_signed()
                 d = dot.dot[k * dw:(k + 1) * dw].as_signed()
-                gemm_lanes.append(Mux(x_r, 0, Mux(x_i, d, x + d)[:aw_]))
+                add_g = make_adder(aw_, self.adder_arch, self.adder_style)
+                add_a = make_adder(aw_, self.adder_arch, self.adder_style)
+                m.submodules[f"acc_add{k}"] = add_g
+                m.submodules[f"alu_add{k}"] = add_a
+                m.d.comb += [add_g.a.eq(x), add_g.b.eq(d)]     # d sign-extended
+                gemm_lanes.append(Mux(x_r, 0, Mux(x_i, d, add_g.s)[:aw_]))
                 y = Signal(signed(aw_), name=f"alu_y{k}")
                 m.d.comb += y.eq(Mux(A["use_imm"], imm, src_val[k * aw_:(k + 1) * aw_].as_signed()))
+                m.d.comb += [add_a.a.eq(x), add_a.b.eq(y)]
                 res = Signal(aw_, name=f"alu_r{k}")
                 sh = y[:nsh]
                 rnd = (Const(1, aw_ + 1) << sh) >> 1
@@ -779,7 +794,7 @@ class Accelerator(wiring.Component):
                     with m.Case(AluOp.MAX):
                         m.d.comb += res.eq(Mux(x > y, x, y))
                     with m.Case(AluOp.ADD):
-                        m.d.comb += res.eq(x + y)
+                        m.d.comb += res.eq(add_a.s)
                     with m.Case(AluOp.MUL):
                         m.d.comb += res.eq(x * y[:16].as_signed())
                     with m.Case(AluOp.SHR):
