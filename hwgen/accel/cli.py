@@ -35,14 +35,17 @@ def _rtl():
     return mod if hasattr(mod, "generate") else None
 
 
-def generate(config: AccelConfig, out_dir: str | Path) -> dict[str, Any]:
+def generate(config: AccelConfig, out_dir: str | Path, **options) -> dict[str, Any]:
     """Write the accelerator Verilog + manifest (when the RTL generator is installed) and the C
-    header, register map JSON and ISA reference into ``out_dir`` (staged). Returns a summary."""
+    header, register map JSON and ISA reference into ``out_dir`` (staged). Returns a summary.
+
+    ``options`` go to :func:`hwgen.accel.rtl.generate` (``hard_mults``, ``adder_arch``,
+    ``adder_style``, ``dsp_packing``)."""
     out_dir = Path(out_dir)
     files = isa_files(config)
     rtl = _rtl()
     if rtl is not None:
-        exp = rtl.generate(config, out_dir, extra_files=files)
+        exp = rtl.generate(config, out_dir, extra_files=files, **options)
         verilog = exp.verilog.name
     else:
         with staged_output(out_dir) as stage:
@@ -162,7 +165,8 @@ def matmul_table(results: list[dict[str, Any]]) -> str:
 # ------------------------------------------------------------------ CLI handlers
 def _generate(args: argparse.Namespace) -> int:
     cfg = resolve_config(args, AccelConfig, PRESETS)
-    s = generate(cfg, args.out)
+    s = generate(cfg, args.out, hard_mults=args.hard_mults, adder_arch=args.adder_arch,
+                 adder_style=args.adder_style)
 
     def render(s):
         lines = [f"accelerator {s['slug']} ({s['macs_per_cycle']} MACs/cycle) -> {s['out']}"]
@@ -215,6 +219,13 @@ def register(sub) -> None:
     s.required = True
     g = s.add_parser("generate", help="Verilog, manifest, C header, register map and ISA reference")
     add_config_flags(g, list(PRESETS), "default")
+    g.add_argument("--hard-mults", type=int, default=None, metavar="N",
+                   help="at most N GEMM multipliers for DSP blocks, the other products in LUTs "
+                        "(FPGAs with fewer multipliers than MACs; default: no limit)")
+    g.add_argument("--adder-arch", default="kogge-stone",
+                   help="prefix architecture of the accumulator adders (hwgen.adders)")
+    g.add_argument("--adder-style", default="fpga",
+                   help="fpga (a + b, the carry chain) or asic (explicit prefix logic)")
     add_out(g)
     add_json(g)
     g.set_defaults(func=_generate)

@@ -36,6 +36,14 @@ def test_generate_json_and_overrides(tmp_path, capsys):
     assert s["slug"].endswith("_q8t3")
 
 
+def test_generate_hard_mults_and_adders(tmp_path, capsys):
+    assert main(["accel", "generate", "--preset", "tiny", "--hard-mults", "6", "--adder-arch",
+                 "sklansky", "--out", str(tmp_path / "h")]) == 0
+    man = json.loads((tmp_path / "h" / "manifest.json").read_text())
+    assert man["accel"]["hard_mults"] == 6
+    assert man["accel"]["adder"] == {"arch": "sklansky", "style": "fpga"}
+
+
 def test_matmul_fsim(capsys):
     assert main(["accel", "matmul", "--preset", "tiny", "--m", "9", "--k", "13", "--n", "6",
                  "--shift", "2", "--json"]) == 0
@@ -58,6 +66,10 @@ def test_matmul_rtl_backend(simulator, tmp_path, capsys):
     (["accel", "generate", "--preset", "huge", "--out", "x"], "unknown preset 'huge'; valid presets: tiny"),
     (["accel", "generate", "--preset", "tiny", "--set", "block_in=3", "--out", "x"],
      "AccelConfig.block_in must be a power of two in 2..64, not 3"),
+    (["accel", "generate", "--preset", "tiny", "--hard-mults", "-2", "--out", "x"],
+     "Accelerator hard_mults must be at least 0, not -2"),
+    (["accel", "generate", "--preset", "tiny", "--adder-style", "lut", "--out", "x"],
+     "AdderConfig.style must be one of asic, fpga, not 'lut'"),
     (["accel", "matmul", "--preset", "tiny", "--m", "0"], "--m must be a positive integer, not 0"),
     (["accel", "matmul", "--preset", "tiny", "--shift", "99"], "shift must be an integer in 0..31, not 99"),
 ])
