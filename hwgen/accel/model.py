@@ -28,12 +28,13 @@ CHUNK = 1 << 14
 
 # Cost model (cycles), used only for the estimate; fitted to the RTL of 2026-11-27 (default
 # preset, Verilator, no backpressure): a DMA takes DMA_LATENCY + one cycle per AXI beat (+2 in the
-# compute stage) and about 3/4 cycle per padding entry; GEMM one micro-op per cycle, ALU two.
+# compute stage) and about 3/4 cycle per padding entry; GEMM one micro-op per cycle, ALU one (a
+# tensor operand in the same accumulator bank as the destination costs one more, not modelled).
 DMA_LATENCY = 9
-FETCH_LATENCY = 19
-GEMM_PIPELINE = 9
-ALU_PIPELINE = 6
-ALU_CYCLES_PER_UOP = 2
+FETCH_LATENCY = 21
+GEMM_PIPELINE = 13
+ALU_PIPELINE = 9
+ALU_CYCLES_PER_UOP = 1
 
 
 @dataclass
