@@ -173,7 +173,8 @@ class LineBuffer(wiring.Component):
         ]
         g_in = _Geometry(cfg, size_h, size_w)
         fields = [("data", bw, sa.tdata), ("last", 1, sa.tlast), ("h", range(mh + 1), size_h),
-                  ("w", range(mw + 1), size_w),
+                  ("w", range(mw + 1), size_w), ("h1", range(mh), size_h - 1),
+                  ("w1", range(mw), size_w - 1),
                   ("bad", 1, (self.height == 0) | (self.height > mh) | (self.width == 0)
                    | (self.width > mw)),
                   ("t", 3, g_in.t), ("l", 3, g_in.l), ("has", 1, (g_in.oh != 0) & (g_in.ow != 0)),
@@ -205,8 +206,10 @@ class LineBuffer(wiring.Component):
         iy = Signal(range(max(mh, 2)))
         col = Signal(range(max(mw, 2)))
         i_h, i_w = Signal(range(mh + 1), init=1), Signal(range(mw + 1), init=1)
+        i_h1, i_w1 = Signal(range(mh)), Signal(range(mw))      # minus one: compares, no subtractor
         out_busy = Signal()
         o_h, o_w = Signal(range(mh + 1), init=1), Signal(range(mw + 1), init=1)
+        o_w1 = Signal(range(mw))
         oy, ox = Signal(range(mh + 1)), Signal(range(mw + 1))
         ry = Signal(signed(bits_for(mh + 2 * k) + 1))
         cx = Signal(signed(bits_for(mw + 2 * k) + 1))
@@ -248,15 +251,14 @@ class LineBuffer(wiring.Component):
             with m.If(step):
                 m.d.sync += mid_real.eq(take_real)
 
-        cur_w = Mux(in_busy, i_w, wc)
-        cur_h = Mux(in_busy, i_h, hc)
+        cur_h1 = Mux(in_busy, i_h1, head["h1"])
         cur_y = Mux(in_busy, iy, 0)
         # A step's row width: the frame being received, else the one still emitting (dummy steps,
         # or a next frame starting with the same width), else the new frame's. Not a function of
         # take_real, which keeps the handshake off this path.
-        step_w = Mux(in_busy, i_w, Mux(out_busy, o_w, wc))
-        col_end = col == step_w - 1
-        frame_end = col_end & (cur_y == cur_h - 1)
+        step_w1 = Mux(in_busy, i_w1, Mux(out_busy, o_w1, head["w1"]))
+        col_end = col == step_w1
+        frame_end = col_end & (cur_y == cur_h1)
         in_busy_next = Mux(take_real, ~frame_end, in_busy)
 
         # TLAST belongs on the last beat of a row's last pixel.
@@ -276,7 +278,8 @@ class LineBuffer(wiring.Component):
         with m.If(take_real):
             m.d.sync += [in_busy.eq(~frame_end), iy.eq(Mux(col_end, cur_y + 1, cur_y))]
         with m.If(start):
-            m.d.sync += [i_h.eq(hc), i_w.eq(wc), i_t.eq(gp.t), i_l.eq(gp.l), i_oh.eq(gp.oh),
+            m.d.sync += [i_h.eq(hc), i_w.eq(wc), i_h1.eq(head["h1"]), i_w1.eq(head["w1"]),
+                         i_t.eq(gp.t), i_l.eq(gp.l), i_oh.eq(gp.oh),
                          i_ow.eq(gp.ow), i_rd.eq(gp.row_delta)]
             with m.If(head["bad"]):
                 m.d.sync += self.err_size.eq(1)
@@ -291,7 +294,7 @@ class LineBuffer(wiring.Component):
         e_d = pick(d, gp.first)
         e_oy, e_ox = pick(oy, 0), pick(ox, 0)
         e_ry, e_cx = pick(ry, -gp.t), pick(cx, -gp.l)
-        e_h, e_w = pick(o_h, hc), pick(o_w, wc)
+        e_h, e_w, e_w1 = pick(o_h, hc), pick(o_w, wc), pick(o_w1, head["w1"])
         e_oh, e_ow = pick(o_oh, gp.oh), pick(o_ow, gp.ow)
         e_rd, e_l = pick(o_rd, gp.row_delta), pick(o_l, gp.l)
 
@@ -307,19 +310,19 @@ class LineBuffer(wiring.Component):
         pend_start = start & out_busy & has_out_p
         pend_eff = pend | pend_start
         e_d2 = Mux(pend, d2, gp.first)
-        p_h, p_w = Mux(pend, i_h, hc), Mux(pend, i_w, wc)
+        p_h, p_w, p_w1 = Mux(pend, i_h, hc), Mux(pend, i_w, wc), Mux(pend, i_w1, head["w1"])
         p_t, p_l = Mux(pend, i_t, gp.t), Mux(pend, i_l, gp.l)
         p_oh, p_ow = Mux(pend, i_oh, gp.oh), Mux(pend, i_ow, gp.ow)
         p_rd = Mux(pend, i_rd, gp.row_delta)
 
         with m.If(step & active):
-            m.d.sync += [out_busy.eq(1), o_h.eq(e_h), o_w.eq(e_w), oy.eq(e_oy), ox.eq(e_ox),
+            m.d.sync += [out_busy.eq(1), o_h.eq(e_h), o_w.eq(e_w), o_w1.eq(e_w1), oy.eq(e_oy), ox.eq(e_ox),
                          ry.eq(e_ry), cx.eq(e_cx), d.eq(e_d - 1),
                          o_oh.eq(e_oh), o_ow.eq(e_ow), o_rd.eq(e_rd), o_l.eq(e_l)]
             with m.If(emit):
                 with m.If(done):
                     with m.If(pend_eff):
-                        m.d.sync += [o_h.eq(p_h), o_w.eq(p_w), oy.eq(0), ox.eq(0),
+                        m.d.sync += [o_h.eq(p_h), o_w.eq(p_w), o_w1.eq(p_w1), oy.eq(0), ox.eq(0),
                                      ry.eq(-p_t), cx.eq(-p_l), d.eq(e_d2 - 1),
                                      o_oh.eq(p_oh), o_ow.eq(p_ow), o_rd.eq(p_rd), o_l.eq(p_l)]
                     with m.Else():
