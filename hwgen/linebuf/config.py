@@ -177,6 +177,11 @@ class DepthwiseConfig(LineBufferConfig):
         check_int(own, "weight_width", self.weight_width, 2, 16)
         check_int(own, "bias_width", self.bias_width, 2, 48)
         check_int(own, "multiplier_width", self.multiplier_width, 2, 32)
+        prod = max(self.acc_width, self.bias_width) + 1 + self.multiplier_width
+        if prod > 63:
+            raise ConfigError(f"{own}: (acc + bias) x multiplier must fit 63 bits, the golden "
+                              f"model's int64 (max(acc_width, bias_width) + 1 + multiplier_width), "
+                              f"not {prod}")
         p, c, bc = self.channels_per_cycle, self.channels, self.beat_channels
         if bc == c:
             check_int(own, "channels_per_cycle", p, 1, c)

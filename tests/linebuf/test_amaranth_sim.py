@@ -135,3 +135,23 @@ def test_depthwise_random_configs(seed):
                          writes=param_writes(cfg, w, b, m, s, lo, hi))
         _check(outs, [pack_pixels(depthwise_reference(f, w, b, m, s, lo, hi, stride=cfg.stride,
                                                       padding=cfg.padding), 8, cpb) for f in frames])
+
+
+def test_depthwise_requantization_extremes():
+    """Widest operands at their extremes and shifts 0, 1, 62 and 63: the pipelined requantizer
+    (partial products, shift by s-1, then the rounding bit) equals hwgen.nn.quant bit for bit."""
+    # (acc + bias) x multiplier takes 33 + 30 = 63 bits, the widest the int64 model holds.
+    cfg = DepthwiseConfig(kernel=1, stride=1, padding="none", max_width=4, max_height=4, channels=8,
+                          channels_per_cycle=4, data_width=8, weight_width=16, bias_width=32,
+                          multiplier_width=30)
+    rs = np.random.default_rng(7)
+    w = np.array([[[-(1 << 15), (1 << 15) - 1, -1, 1, -(1 << 15), (1 << 15) - 1, 0, 3]]])
+    b = np.array([-(1 << 31), (1 << 31) - 1, 0, -1, (1 << 31) - 1, -(1 << 31), 5, -5])
+    m = np.array([-(1 << 29), (1 << 29) - 1, -(1 << 29), (1 << 29) - 1, 1, -1, 0, -(1 << 29)])
+    s = np.array([0, 63, 62, 1, 63, 0, 1, 62])
+    lo, hi = -128, 127
+    frames = [rs.choice([-128, 127, -1, 0, 1], size=(4, 4, 8)) for _ in range(2)]
+    outs = _simulate(DepthwiseConv(cfg), cfg, frames, 1.0, 0.7, 1,
+                     writes=param_writes(cfg, w, b, m, s, lo, hi))
+    _check(outs, [pack_pixels(depthwise_reference(f, w, b, m, s, lo, hi, stride=1, padding="none"),
+                              8) for f in frames])

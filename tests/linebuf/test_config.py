@@ -56,6 +56,7 @@ def test_linebuffer_config_errors(kwargs, message):
     ({"channels_per_cycle": 64}, rf"^{DW}.channels_per_cycle must be an integer in 1..32, not 64$"),
     ({"channels_per_cycle": 3}, rf"^{DW}.channels_per_cycle must be a power of two dividing channels \(32\) or equal to it, not 3$"),
     ({"channels": 24, "channels_per_cycle": 16}, rf"^{DW}.channels_per_cycle must be a power of two dividing channels \(24\)"),
+    ({"bias_width": 48}, rf"^{DW}: \(acc \+ bias\) x multiplier must fit 63 bits, the golden model's int64 \(max\(acc_width, bias_width\) \+ 1 \+ multiplier_width\), not 65$"),
     ({"channels_per_beat": 4, "channels_per_cycle": 8}, rf"^{DW}.channels_per_cycle must be an integer in 1..4, not 8$"),
     ({"channels": 12, "channels_per_beat": 6, "channels_per_cycle": 4}, rf"^{DW}.channels_per_cycle must be a power of two dividing channels_per_beat \(6\), not 4$"),
     ({"channels": 12, "channels_per_beat": 6, "channels_per_cycle": 6}, rf"^{DW}.channels_per_cycle must be a power of two dividing channels_per_beat \(6\), not 6$"),
