@@ -12,11 +12,15 @@ For K=3, W=320, C=32, 8-bit, same padding (the ``default`` presets):
   back-to-back frames (``H x W`` means no bubble) and the first-pixel-in to last-output-out
   latency of a single frame, next to the cycle model.
 
-    .venv/bin/python bench/linebuf.py [--height 16] [--skip-pnr]
+    .venv/bin/python bench/linebuf.py [--height 16] [--skip-pnr] [--only NAME ...]
+
+``--only linebuf_x8`` / ``dwconv_x8`` measure the same designs with ``channels_per_beat=8`` (a
+pixel in four beats).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -59,10 +63,11 @@ def cycles(verilog: Path, top: str, cfg, height: int, work: Path) -> dict:
            "single_frame_latency": r["single_latency_last"],
            "latency_minus_groups_x_h_x_w": r["single_latency_last"] - height * w * groups,
            "model_tail_steps": model["tail"], "sim_seconds": round(time.monotonic() - t0, 1)}
-    if groups == 1:
-        lat = LINEBUF_LATENCY + (DEPTHWISE_LATENCY if isinstance(cfg, DepthwiseConfig) else 0)
-        res["model_latency"] = frame_cycles(height, w, cfg.kernel, cfg.stride, cfg.padding,
-                                            latency=lat)["latency_last"]
+    dwconv = isinstance(cfg, DepthwiseConfig)
+    if not dwconv or cfg.groups_per_beat == 1:      # the engine keeps up with the line buffer
+        # Every step (pixel position) takes nb beats; the model counts steps.
+        lat = LINEBUF_LATENCY + (DEPTHWISE_LATENCY if dwconv else 0)
+        res["model_latency"] = (height * w + model["tail"]) * nb + lat
     return res
 
 
@@ -85,22 +90,27 @@ def measure(name: str, cfg, args, work: Path) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--height", type=int, default=16, help="run-time frame height for the cycle runs")
-    ap.add_argument("--skip-pnr", action="store_true", help="leave out nextpnr-ecp5")
-    ap.add_argument("--only", choices=("linebuf", "dwconv"), help="measure one design only")
-    args = ap.parse_args()
     lb = LineBufferConfig(kernel=3, stride=1, padding="same", max_width=320, max_height=320,
                           channels=32, data_width=8)
     dw = DepthwiseConfig(kernel=3, stride=1, padding="same", max_width=320, max_height=320,
                          channels=32, data_width=8, channels_per_cycle=8)
+    # The acceptance designs, then the same with a pixel in four beats of 8 channels.
+    designs = {"linebuf": lb, "dwconv": dw,
+               "linebuf_x8": dataclasses.replace(lb, channels_per_beat=8),
+               "dwconv_x8": dataclasses.replace(dw, channels_per_beat=8)}
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--height", type=int, default=16, help="run-time frame height for the cycle runs")
+    ap.add_argument("--skip-pnr", action="store_true", help="leave out nextpnr-ecp5")
+    ap.add_argument("--only", choices=list(designs), action="append",
+                    help="measure this design only (repeatable; default linebuf and dwconv)")
+    args = ap.parse_args()
     with work_dir("bench-linebuf-") as work:
         out = {}
-        if args.only in (None, "linebuf"):
-            out["linebuf"] = measure("linebuf", lb, args, work)
-            out["memory_bits_exact"] = out["linebuf"]["memory_bits"] == lb.memory_bits
-        if args.only in (None, "dwconv"):
-            out["dwconv"] = measure("dwconv", dw, args, work)
+        for name in args.only or ["linebuf", "dwconv"]:
+            cfg = designs[name]
+            out[name] = measure(name, cfg, args, work)
+            if name == "linebuf":
+                out["memory_bits_exact"] = out["linebuf"]["memory_bits"] == lb.memory_bits
     print(json.dumps(out, indent=2))
     return 0
 

@@ -16,6 +16,11 @@ The steps after a frame's last pixel are taken by the next frame's pixels when i
 (same width; frames stream back to back without a bubble), or by internal dummy steps while the
 input is idle, so the last windows of a frame never wait for the next frame.
 
+Each input beat first enters a register slice (two entries, so tready comes from a register and
+the rate stays one beat per cycle) together with the run-time size sampled with it and that
+size's frame geometry (output rows and columns, padding, first emission step), so no port and no
+geometry arithmetic sits on the control paths.
+
 A pixel split into beats (``channels_per_beat``) makes each step ``beats_per_pixel`` beats long,
 one beat per cycle: the memory is that many times deeper and narrower (the same bits), the
 control decides at a step's first beat and holds its decisions for the others, and the window's
