@@ -688,8 +688,13 @@ class Accelerator(wiring.Component):
             tensor = is_alu & ~A["use_imm"]
             conflict = tensor & (ia[0] == ii[0])
             phase = Signal()
-            m.d.comb += hold.eq(v_a & ~bad & conflict & ~phase)
-            with m.If(v_a & ~bad & conflict):
+            # an ALU result is ready one cycle later than a GEMM one (stage Y): a micro-op that
+            # reads the entry the ALU micro-op just ahead of it writes waits one cycle
+            mv, mg, m_dst = Signal(), Signal(), Signal(16)
+            haz = Signal()
+            m.d.comb += haz.eq(is_alu & mv & ~mg & ((m_dst == ia[:16]) | (tensor & (m_dst == ii[:16]))))
+            m.d.comb += hold.eq(v_a & ~bad & (haz | (conflict & ~phase)))
+            with m.If(v_a & ~bad & conflict & ~haz):
                 m.d.run += phase.eq(~phase)
             go_a = Signal()
             m.d.comb += go_a.eq(v_a & ~bad & ~hold)
@@ -734,20 +739,25 @@ class Accelerator(wiring.Component):
             with m.If(v_a & conflict & phase):
                 m.d.run += src_hold.eq(Mux(ii[0], bank_data[1], bank_data[0]))
             # M: both operands registered straight from the banks
-            mv, mg, m_dst, m_src = Signal(), Signal(), Signal(16), Signal(16)
+            m_src = Signal(16)
             m_conf, m_r, m_i = Signal(), Signal(), Signal()
             m.d.run += [mv.eq(rq_v), mg.eq(rq_gemm), m_dst.eq(rq_dst), m_src.eq(rq_src),
                         m_conf.eq(rq_conf), m_r.eq(dl_r[XG - 2]), m_i.eq(dl_i[XG - 2])]
-            # X, WB and the write history P1..P3 (written 1..3 cycles ago): the banks are read
-            # without write-through, so an operand read at cycle t misses the writes of cycles
-            # >= t; those come from these registers (selects compared in M).
+            # X (operands: forwarded; GEMM adds), Y (ALU computes), WB and the write history
+            # P1..P3 (written 1..3 cycles ago): the banks are read without write-through, so an
+            # operand read at cycle t misses the writes of cycles >= t; those come from these
+            # registers (selects compared in M against what WB will hold when the op is in X).
             xv, xg, x_dst = Signal(), Signal(), Signal(16)
             x_r, x_i = Signal(), Signal()
             x_raw, s_raw = Signal(acc_w), Signal(acc_w)
+            yv, y_dst = Signal(), Signal(16)
+            x_op, y_op = Signal(acc_w), Signal(acc_w)
             wv, w_addr, w_data = Signal(), Signal(16), Signal(acc_w)
+            wn_v, wn_a = Signal(), Signal(16)       # what WB holds next cycle
+            m.d.comb += [wn_v.eq((xv & xg) | yv), wn_a.eq(Mux(xv & xg, x_dst, y_dst))]
             hist = [(Signal(name=f"p{k}_v"), Signal(16, name=f"p{k}_a"), Signal(acc_w, name=f"p{k}_d"))
                     for k in (1, 2, 3)]
-            chain = [(xv, x_dst, None), (wv, w_addr, w_data)] + hist
+            chain = [(wn_v, wn_a, None), (wv, w_addr, w_data)] + hist
             m.d.run += [xv.eq(mv), xg.eq(mg), x_dst.eq(m_dst), x_r.eq(m_r), x_i.eq(m_i),
                         x_raw.eq(Mux(m_dst[0], bank_data[1], bank_data[0])),
                         s_raw.eq(Mux(m_conf, src_hold, Mux(m_src[0], bank_data[1], bank_data[0])))]
@@ -771,17 +781,21 @@ class Accelerator(wiring.Component):
             alu_lanes = []
             imm = A["imm"]
             nsh = _log2(aw_)
+            y_in = []
             for k in range(acc_lanes_n):
                 x = x_all[k * aw_:(k + 1) * aw_].as_signed()
                 d = dot.dot[k * dw:(k + 1) * dw].as_signed()
                 add_g = make_adder(aw_, self.adder_arch, self.adder_style)
-                add_a = make_adder(aw_, self.adder_arch, self.adder_style)
                 m.submodules[f"acc_add{k}"] = add_g
-                m.submodules[f"alu_add{k}"] = add_a
                 m.d.comb += [add_g.a.eq(x), add_g.b.eq(d)]     # d sign-extended
                 gemm_lanes.append(Mux(x_r, 0, Mux(x_i, d, add_g.s)[:aw_]))
-                y = Signal(signed(aw_), name=f"alu_y{k}")
-                m.d.comb += y.eq(Mux(A["use_imm"], imm, src_val[k * aw_:(k + 1) * aw_].as_signed()))
+                y_in.append(Mux(A["use_imm"], imm, src_val[k * aw_:(k + 1) * aw_].as_signed())[:aw_])
+            m.d.run += [yv.eq(xv & ~xg), y_dst.eq(x_dst), x_op.eq(x_all), y_op.eq(Cat(*y_in))]
+            for k in range(acc_lanes_n):
+                x = x_op[k * aw_:(k + 1) * aw_].as_signed()
+                y = y_op[k * aw_:(k + 1) * aw_].as_signed()
+                add_a = make_adder(aw_, self.adder_arch, self.adder_style)
+                m.submodules[f"alu_add{k}"] = add_a
                 m.d.comb += [add_a.a.eq(x), add_a.b.eq(y)]
                 res = Signal(aw_, name=f"alu_r{k}")
                 sh = y[:nsh]
@@ -800,12 +814,12 @@ class Accelerator(wiring.Component):
                     with m.Case(AluOp.SHR):
                         m.d.comb += res.eq(sm >> sh)
                     with m.Case(AluOp.CLIP):
+                        # min(max(x, ~y), y) with the three compares side by side
                         lo_ = ~y
-                        mx = Mux(x > lo_, x, lo_)
-                        m.d.comb += res.eq(Mux(mx < y, mx, y))
+                        m.d.comb += res.eq(Mux(x > lo_, Mux(x < y, x, y), Mux(lo_ < y, lo_, y)))
                 alu_lanes.append(res)
-            m.d.run += [wv.eq(xv), w_addr.eq(x_dst),
-                        w_data.eq(Mux(xg, Cat(*gemm_lanes), Cat(*alu_lanes)))]
+            m.d.run += [wv.eq(wn_v), w_addr.eq(wn_a),
+                        w_data.eq(Mux(xv & xg, Cat(*gemm_lanes), Cat(*alu_lanes)))]
             for k in range(3):
                 src_ = (wv, w_addr, w_data) if k == 0 else hist[k - 1]
                 m.d.run += [hist[k][0].eq(src_[0]), hist[k][1].eq(src_[1]), hist[k][2].eq(src_[2])]
@@ -833,7 +847,7 @@ class Accelerator(wiring.Component):
                              out_wp.data.eq(ld_sat.replicate(nla) if nla > 1 else ld_sat)]
                 with m.If(ld_acc):
                     m.d.comb += out_wp.en.eq(lane_en(ld_lane, nla, ld_pad))
-            pipe_busy = Cat(active, v_u, v_i, v_a, mv, xv, wv, *dl_v).any()
+            pipe_busy = Cat(active, v_u, v_i, v_a, mv, xv, yv, wv, *dl_v).any()
             # A GEMM may retire while its last micro-ops are still in the pipeline when the next
             # instruction is a GEMM (or FINISH): they share the in-order pipeline, so the next
             # one sees every result (FINISH waits for the drain). Its input and weight reads are
