@@ -799,9 +799,12 @@ class Accelerator(wiring.Component):
                 m.d.comb += [add_a.a.eq(x), add_a.b.eq(y)]
                 res = Signal(aw_, name=f"alu_r{k}")
                 sh = y[:nsh]
-                rnd = (Const(1, aw_ + 1) << sh) >> 1
-                sm = Signal(signed(aw_ + 1), name=f"alu_s{k}")
-                m.d.comb += sm.eq(x + rnd)
+                # rounding shift: floor((x + 2**(sh-1)) / 2**sh) = (x >> sh) + bit sh-1 of x, the
+                # shift and the bit select side by side, then one increment
+                half = Signal(name=f"alu_h{k}")
+                m.d.comb += half.eq(Mux(sh == 0, 0, x.as_unsigned().bit_select((sh - 1)[:nsh], 1)))
+                sm = Signal(signed(aw_), name=f"alu_s{k}")
+                m.d.comb += sm.eq((x >> sh) + half)
                 with m.Switch(A["alu_op"]):
                     with m.Case(AluOp.MIN):
                         m.d.comb += res.eq(Mux(x < y, x, y))
@@ -812,7 +815,7 @@ class Accelerator(wiring.Component):
                     with m.Case(AluOp.MUL):
                         m.d.comb += res.eq(x * y[:16].as_signed())
                     with m.Case(AluOp.SHR):
-                        m.d.comb += res.eq(sm >> sh)
+                        m.d.comb += res.eq(sm)
                     with m.Case(AluOp.CLIP):
                         # min(max(x, ~y), y) with the three compares side by side
                         lo_ = ~y
