@@ -58,12 +58,19 @@ class BurstReader(wiring.Component):
         left = Signal.like(self.cmd_beats)
         credit = Signal(range(self.fifo_depth + 1), init=self.fifo_depth)
         inflight = Signal(range(self.fifo_depth + 1))
+        # The next burst's length and whether the FIFO has room for it are registered (the
+        # request path to the arbiter starts at flip-flops); `fresh` drops for the cycle after
+        # the address or length changed. Credit only grows meanwhile, so `room` is never
+        # optimistic.
         blen = Signal(LOG2_MAX_BURST + 1)
-        m.d.comb += blen.eq(_burst_len(addr_beats, left))
+        fresh = Signal()
+        room = Signal()
+        m.d.sync += [blen.eq(_burst_len(addr_beats, left)), fresh.eq(1),
+                     room.eq(credit >= _burst_len(addr_beats, left))]
 
         m.d.comb += [
             self.cmd_ready.eq(~busy),
-            self.ar_valid.eq(busy & (credit >= blen)),
+            self.ar_valid.eq(busy & fresh & room),
             self.ar_addr.eq(addr_beats << self.beat_shift),
             self.ar_len.eq(blen - 1),
             fifo.w_en.eq(self.r_valid),
@@ -75,10 +82,10 @@ class BurstReader(wiring.Component):
         ]
         with m.If(self.cmd_valid & self.cmd_ready):
             m.d.sync += [addr_beats.eq(self.cmd_addr >> self.beat_shift), left.eq(self.cmd_beats),
-                         busy.eq(self.cmd_beats != 0)]
+                         busy.eq(self.cmd_beats != 0), fresh.eq(0)]
         with m.Elif(self.ar_valid & self.ar_ready):
             m.d.sync += [addr_beats.eq(addr_beats + blen), left.eq(left - blen),
-                         busy.eq(left != blen)]
+                         busy.eq(left != blen), fresh.eq(0)]
         popped = fifo.r_rdy & fifo.r_en
         took = self.ar_valid & self.ar_ready
         m.d.sync += credit.eq(credit - Mux(took, blen, 0) + popped)
