@@ -493,10 +493,14 @@ class DepthwiseConv(wiring.Component):
         # g: the group within the window beat; pg: the group within the pixel (parameter word).
         g = Signal(range(max(gpb, 2)))
         pg = Signal(range(max(g_n, 2)))
+        # g_last (g == gpb - 1) is a register: the window handshake back into the line buffer's
+        # control is then one gate from registers.
+        g_last = Signal(init=int(gpb == 1))
         issue = Signal()
-        m.d.comb += [issue.eq(win.tvalid & adv), win.tready.eq(adv & (g == gpb - 1))]
+        m.d.comb += [issue.eq(win.tvalid & adv), win.tready.eq(adv & g_last)]
         with m.If(issue):
-            m.d.sync += [g.eq(Mux(g == gpb - 1, 0, g + 1)), pg.eq(Mux(pg == g_n - 1, 0, pg + 1))]
+            m.d.sync += [g.eq(Mux(g_last, 0, g + 1)), pg.eq(Mux(pg == g_n - 1, 0, pg + 1)),
+                         g_last.eq(Mux(g_last, gpb == 1, g == gpb - 2))]
 
         lane_bits = (p - 1).bit_length() if p != c else 0
         recs = []
@@ -519,7 +523,7 @@ class DepthwiseConv(wiring.Component):
         with m.If(adv):
             m.d.sync += s1_valid.eq(issue)
             with m.If(issue):
-                m.d.sync += [s1_last.eq(win.tlast), s1_user.eq(win.tuser), s1_final.eq(g == gpb - 1)]
+                m.d.sync += [s1_last.eq(win.tlast), s1_user.eq(win.tuser), s1_final.eq(g_last)]
                 for t in range(taps):
                     pix = win.tdata[t * bc * dw:(t + 1) * bc * dw]
                     m.d.sync += s1_act[t].eq(pix.word_select(g, p * dw) if gpb > 1 else pix)
