@@ -160,14 +160,15 @@ def test_hard_mults_budget(tmp_path):
     a = generate(CFG, tmp_path / "a", hard_mults=5, dsp_packing=False)
     man = json.loads(a.manifest.read_text())
     assert man["accel"]["hard_mults"] == 5
-    # 5 GEMM products + the ALU MUL lanes (one per accumulator lane) keep a multiplier
+    # 5 GEMM products + the ALU MUL lanes (two partial products per accumulator lane) keep a
+    # multiplier
     muls = re.findall(r"\$signed\([^;]*\) \* \$signed", a.verilog.read_text())
     lanes = CFG.batch * CFG.block_out
-    assert len(muls) == 5 + lanes
+    assert len(muls) == 5 + 2 * lanes
     plain = generate(CFG, tmp_path / "b", dsp_packing=False)
     assert json.loads(plain.manifest.read_text())["accel"]["hard_mults"] is None
     assert len(re.findall(r"\$signed\([^;]*\) \* \$signed", plain.verilog.read_text())) == \
-        CFG.macs_per_cycle + lanes
+        CFG.macs_per_cycle + 2 * lanes
     with pytest.raises(ConfigError, match=r"^Accelerator hard_mults must be at least 0, not -1$"):
         generate(CFG, tmp_path / "c", hard_mults=-1)
     with pytest.raises(TypeError, match=r"^Accelerator hard_mults must be an int or None, not str$"):

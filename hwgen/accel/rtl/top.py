@@ -688,11 +688,15 @@ class Accelerator(wiring.Component):
             tensor = is_alu & ~A["use_imm"]
             conflict = tensor & (ia[0] == ii[0])
             phase = Signal()
-            # an ALU result is ready one cycle later than a GEMM one (stage Y): a micro-op that
-            # reads the entry the ALU micro-op just ahead of it writes waits one cycle
+            # an ALU result is ready two cycles later than a GEMM one (stages Y1, Y2): a micro-op
+            # that reads an entry one of the two ALU micro-ops just ahead of it writes waits
             mv, mg, m_dst = Signal(), Signal(), Signal(16)
+            xv, xg, x_dst = Signal(), Signal(), Signal(16)
+
+            def hits(dst_):
+                return (dst_ == ia[:16]) | (tensor & (dst_ == ii[:16]))
             haz = Signal()
-            m.d.comb += haz.eq(is_alu & mv & ~mg & ((m_dst == ia[:16]) | (tensor & (m_dst == ii[:16]))))
+            m.d.comb += haz.eq(is_alu & ((mv & ~mg & hits(m_dst)) | (xv & ~xg & hits(x_dst))))
             m.d.comb += hold.eq(v_a & ~bad & (haz | (conflict & ~phase)))
             with m.If(v_a & ~bad & conflict & ~haz):
                 m.d.run += phase.eq(~phase)
@@ -747,14 +751,14 @@ class Accelerator(wiring.Component):
             # P1..P3 (written 1..3 cycles ago): the banks are read without write-through, so an
             # operand read at cycle t misses the writes of cycles >= t; those come from these
             # registers (selects compared in M against what WB will hold when the op is in X).
-            xv, xg, x_dst = Signal(), Signal(), Signal(16)
             x_r, x_i = Signal(), Signal()
             x_raw, s_raw = Signal(acc_w), Signal(acc_w)
-            yv, y_dst = Signal(), Signal(16)
+            yv, y_dst = Signal(), Signal(16)          # Y1
+            y2v, y2_dst = Signal(), Signal(16)        # Y2
             x_op, y_op = Signal(acc_w), Signal(acc_w)
             wv, w_addr, w_data = Signal(), Signal(16), Signal(acc_w)
             wn_v, wn_a = Signal(), Signal(16)       # what WB holds next cycle
-            m.d.comb += [wn_v.eq((xv & xg) | yv), wn_a.eq(Mux(xv & xg, x_dst, y_dst))]
+            m.d.comb += [wn_v.eq((xv & xg) | y2v), wn_a.eq(Mux(xv & xg, x_dst, y2_dst))]
             hist = [(Signal(name=f"p{k}_v"), Signal(16, name=f"p{k}_a"), Signal(acc_w, name=f"p{k}_d"))
                     for k in (1, 2, 3)]
             chain = [(wn_v, wn_a, None), (wv, w_addr, w_data)] + hist
@@ -813,14 +817,28 @@ class Accelerator(wiring.Component):
                     with m.Case(AluOp.ADD):
                         m.d.comb += res.eq(add_a.s)
                     with m.Case(AluOp.MUL):
-                        m.d.comb += res.eq(x * y[:16].as_signed())
+                        m.d.comb += res.eq(0)     # from the partial products in Y2
                     with m.Case(AluOp.SHR):
                         m.d.comb += res.eq(sm)
                     with m.Case(AluOp.CLIP):
                         # min(max(x, ~y), y) with the three compares side by side
                         lo_ = ~y
                         m.d.comb += res.eq(Mux(x > lo_, Mux(x < y, x, y), Mux(lo_ < y, lo_, y)))
-                alu_lanes.append(res)
+                # MUL: x * y[:16] mod 2**acc_width from two registered partial products
+                # (halves of x), added in Y2
+                r1 = Signal(aw_, name=f"alu_r1_{k}")
+                p_lo = Signal(aw_, name=f"alu_plo{k}")
+                p_hi = Signal(16, name=f"alu_phi{k}")
+                y16 = y[:16].as_signed()
+                if aw_ > 16:
+                    m.d.run += [p_lo.eq(x[:16].as_unsigned() * y16),
+                                p_hi.eq(x[16:].as_signed() * y16)]
+                else:
+                    m.d.run += [p_lo.eq(x * y16), p_hi.eq(0)]
+                m.d.run += r1.eq(res)
+                hi_part = (p_hi << 16)[:aw_] if aw_ > 16 else 0
+                alu_lanes.append(Mux(A["alu_op"] == AluOp.MUL, (p_lo + hi_part)[:aw_], r1))
+            m.d.run += [y2v.eq(yv), y2_dst.eq(y_dst)]
             m.d.run += [wv.eq(wn_v), w_addr.eq(wn_a),
                         w_data.eq(Mux(xv & xg, Cat(*gemm_lanes), Cat(*alu_lanes)))]
             for k in range(3):
@@ -850,7 +868,7 @@ class Accelerator(wiring.Component):
                              out_wp.data.eq(ld_sat.replicate(nla) if nla > 1 else ld_sat)]
                 with m.If(ld_acc):
                     m.d.comb += out_wp.en.eq(lane_en(ld_lane, nla, ld_pad))
-            pipe_busy = Cat(active, v_u, v_i, v_a, mv, xv, yv, wv, *dl_v).any()
+            pipe_busy = Cat(active, v_u, v_i, v_a, mv, xv, yv, y2v, wv, *dl_v).any()
             # A GEMM may retire while its last micro-ops are still in the pipeline when the next
             # instruction is a GEMM (or FINISH): they share the in-order pipeline, so the next
             # one sees every result (FINISH waits for the drain). Its input and weight reads are
