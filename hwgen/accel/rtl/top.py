@@ -595,9 +595,10 @@ class Accelerator(wiring.Component):
             ld_mt = Signal(3)
 
             def write(mt_, addr, lane, pad, data, en):
-                m.d.comb += [ld_en.eq(en), ld_lane.eq(lane), ld_pad.eq(pad), ld_data.eq(data),
-                             ld_addr.eq(addr), ld_mt.eq(mt_)]
-            ld_busy = load_engine("cl", rd_comp, cur, start & is_load, write)
+                # registered: the buffer writes (and the output saturation) start at flip-flops
+                m.d.run += [ld_en.eq(en), ld_lane.eq(lane), ld_pad.eq(pad), ld_data.eq(data),
+                            ld_addr.eq(addr), ld_mt.eq(mt_)]
+            ld_busy = load_engine("cl", rd_comp, cur, start & is_load, write) | ld_en
             # uop buffer writes
             nlu = lanes[MemType.UOP]
             m.d.comb += [uop_wp.addr.eq(ld_addr),
