@@ -61,7 +61,8 @@ def fmax(out: dict, cfg, tmp: Path, which=("tiny", "default")) -> None:
     v = generate(cfg, tmp / "ecp5_default", dsp_packing=False,
                  hard_mults=ECP5_85F_HARD_MULTS).verilog
     try:
-        f = ecp5_fmax([v], v.stem, device="85k", package="CABGA381", harness=True)
+        f = ecp5_fmax([v], v.stem, device="85k", package="CABGA381", harness=True,
+                      timeout=6 * 3600)
         out["ecp5_fmax_mhz"] = f["fmax_mhz"]
         out["ecp5"] = dict(f, hard_mults=ECP5_85F_HARD_MULTS,
                            lut_products=cfg.macs_per_cycle - ECP5_85F_HARD_MULTS)

@@ -163,14 +163,19 @@ class Accelerator(wiring.Component):
             bad_start = bad_start | (reg_limit > (1 << aw))
         insn_end = Signal(40)
         m.d.comb += insn_end.eq(reg_insn_addr + (reg_insn_count << 4))
+        # the checks are registered every cycle: START is written after the registers it checks
+        # (one AXI4-Lite write at a time), so they are current one cycle after the START write
+        bad_start_r, bad_window_r = Signal(), Signal()
+        m.d.sync += [bad_start_r.eq(bad_start),
+                     bad_window_r.eq(insn_end > (reg_limit - reg_base)[:33])]
         start_err = Signal(4)
         with m.If(starting):
             m.d.sync += [starting.eq(0), base.eq(reg_base), limit.eq(reg_limit),
                          insn_addr.eq(reg_insn_addr), insn_count.eq(reg_insn_count)]
-            with m.If(bad_start):
+            with m.If(bad_start_r):
                 m.d.comb += start_err.eq(ErrorCode.BAD_START)
                 m.d.sync += done.eq(1)
-            with m.Elif(insn_end > (reg_limit - reg_base)[:33]):
+            with m.Elif(bad_window_r):
                 m.d.comb += start_err.eq(ErrorCode.DMA_WINDOW)
                 m.d.sync += done.eq(1)
             with m.Else():
