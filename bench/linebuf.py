@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hwgen.linebuf.config import DepthwiseConfig, LineBufferConfig  # noqa: E402
 from hwgen.linebuf.model import emission_steps, frame_cycles  # noqa: E402
-from hwgen.linebuf.rtl import DEPTHWISE_LATENCY, LINEBUF_LATENCY, generate  # noqa: E402
+from hwgen.linebuf.model import DEPTHWISE_LATENCY, LINEBUF_LATENCY  # noqa: E402
+from hwgen.linebuf.rtl import generate  # noqa: E402
 from hwgen.measure import ecp5_fmax, run_yosys, synth_xilinx, work_dir  # noqa: E402
 from hwgen.sim import runner  # noqa: E402
 
@@ -65,9 +66,9 @@ def cycles(verilog: Path, top: str, cfg, height: int, work: Path) -> dict:
            "model_tail_steps": model["tail"], "sim_seconds": round(time.monotonic() - t0, 1)}
     dwconv = isinstance(cfg, DepthwiseConfig)
     if not dwconv or cfg.groups_per_beat == 1:      # the engine keeps up with the line buffer
-        # Every step (pixel position) takes nb beats; the model counts steps.
         lat = LINEBUF_LATENCY + (DEPTHWISE_LATENCY if dwconv else 0)
-        res["model_latency"] = (height * w + model["tail"]) * nb + lat
+        res["model_latency"] = frame_cycles(height, w, cfg.kernel, cfg.stride, cfg.padding,
+                                            latency=lat, beats_per_pixel=nb)["latency_last"]
     return res
 
 

@@ -83,11 +83,13 @@ def windows(image: np.ndarray, kernel: int, stride: int = 1, padding: Padding = 
 
 # --- streaming line buffer and depthwise engine (hwgen.linebuf.rtl) ----------------------------
 
-#: Cycles from a step (a pixel accepted) to its window on the line buffer's output.
-LINEBUF_LATENCY = 2
-#: Extra cycles the depthwise engine adds after the line buffer (issue, products, multiplier,
-#: output register).
-DEPTHWISE_LATENCY = 4
+#: Cycles from a step (a pixel's beat accepted) to its window on the line buffer's output: the
+#: input register, the line memory read, the window register.
+LINEBUF_LATENCY = 3
+#: Cycles the depthwise engine adds after the line buffer's window: window register, products,
+#: their sum, + bias, partial products of x multiplier, their sum, shift, rounding, clamped
+#: output register.
+DEPTHWISE_LATENCY = 9
 
 
 def emission_steps(height: int, width: int, kernel: int, stride: int = 1,
@@ -105,14 +107,16 @@ def emission_steps(height: int, width: int, kernel: int, stride: int = 1,
 
 
 def frame_cycles(height: int, width: int, kernel: int, stride: int = 1, padding: Padding = "none",
-                 latency: int = LINEBUF_LATENCY) -> dict[str, int]:
-    """Cycle model of one frame streamed with no stalls: ``period`` (cycles between back-to-back
-    frames: H x W, one pixel per cycle), ``latency_last`` (first pixel in to last window out,
-    counting both cycles) and ``tail`` (steps after the last pixel that the frame still needs)."""
+                 latency: int = LINEBUF_LATENCY, beats_per_pixel: int = 1) -> dict[str, int]:
+    """Cycle model of one frame streamed with no stalls, one beat per cycle and
+    ``beats_per_pixel`` beats per pixel: ``period`` (cycles between back-to-back frames:
+    beats x H x W), ``latency_last`` (first beat in to the last window's last beat out, counting
+    both cycles) and ``tail`` (pixel steps after the last pixel that the frame still needs)."""
     steps = emission_steps(height, width, kernel, stride, padding)
     last = int(steps.max()) if steps.size else height * width - 1
-    return {"period": height * width, "tail": max(last - (height * width - 1), 0),
-            "latency_last": last + latency + 1}
+    return {"period": beats_per_pixel * height * width,
+            "tail": max(last - (height * width - 1), 0),
+            "latency_last": (last + 1) * beats_per_pixel + latency}
 
 
 def depthwise_reference(image: np.ndarray, weights: np.ndarray, bias: np.ndarray,

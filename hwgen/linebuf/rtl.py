@@ -36,17 +36,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
 from .config import SHIFT_WIDTH, DepthwiseConfig, LineBufferConfig
-
-#: Cycles from a step (a pixel's beat accepted) to its window on the line buffer's output: the
-#: input register, the line memory read, the window register.
-#: (Supersedes ``hwgen.linebuf.model.LINEBUF_LATENCY``, which described the line buffer without
-#: its input register.)
-LINEBUF_LATENCY = 3
-#: Cycles the depthwise engine adds after the line buffer's window: window register, products,
-#: their sum, + bias, partial products of x multiplier, their sum, shift, rounding, clamped
-#: output register.
-#: (Supersedes ``hwgen.linebuf.model.DEPTHWISE_LATENCY``, which described the 4-stage engine.)
-DEPTHWISE_LATENCY = 9
+from .model import DEPTHWISE_LATENCY, LINEBUF_LATENCY  # re-exported: the cycle constants
 
 
 def axis_signature(width: int, user: bool = False) -> wiring.Signature:

@@ -142,8 +142,10 @@ def test_emission_schedule_explicit_padding(k, s, data):
 
 def test_frame_cycles_same_padding():
     c = frame_cycles(16, 320, 3, 1, "same")
-    assert c == {"period": 16 * 320, "tail": 321, "latency_last": 16 * 320 + 321 + 2}
-    assert frame_cycles(4, 4, 5, 1, "none")["latency_last"] == 4 * 4 + 2   # no output at all
+    assert c == {"period": 16 * 320, "tail": 321, "latency_last": 16 * 320 + 321 + 3}
+    assert frame_cycles(4, 4, 5, 1, "none")["latency_last"] == 4 * 4 + 3   # no output at all
+    c2 = frame_cycles(16, 320, 3, 1, "same", beats_per_pixel=4)
+    assert c2 == {"period": 4 * 16 * 320, "tail": 321, "latency_last": 4 * (16 * 320 + 321) + 3}
 
 
 def test_depthwise_reference_matches_a_plain_loop():

@@ -111,7 +111,9 @@ def test_full_rate_cycles(exported, simulator, name, tmp_path):
     h, w = cfg.max_height, cfg.max_width
     nb = cfg.beats_per_pixel
     out = tmp_path / "cycles.json"
-    geo = frame_cycles(h, w, cfg.kernel, cfg.stride, cfg.padding, latency=LINEBUF_LATENCY)
+    geo = frame_cycles(h, w, cfg.kernel, cfg.stride, cfg.padding)
+    exact = frame_cycles(h, w, cfg.kernel, cfg.stride, cfg.padding,
+                         beats_per_pixel=nb)["latency_last"]
     n_out = emission_steps(h, w, cfg.kernel, cfg.stride, cfg.padding).size
     groups = cfg.groups if isinstance(cfg, DepthwiseConfig) else nb
     runner.run([verilog], verilog.stem, "hwgen.linebuf.tb_cycles", simulator, test_dir=tmp_path,
@@ -123,7 +125,6 @@ def test_full_rate_cycles(exported, simulator, name, tmp_path):
     # Same padding, stride 1: one window per pixel, each taking `groups` cycles.
     assert r["periods"] == [groups * h * w] * 2
     # The last window's step ends nb - 1 beats after it starts (the model counts steps).
-    exact = (geo["latency_last"] - LINEBUF_LATENCY) * nb + LINEBUF_LATENCY
     if not isinstance(cfg, DepthwiseConfig):
         assert r["single_latency_last"] == exact
     elif cfg.groups_per_beat == 1:     # the engine keeps up with the line buffer
