@@ -87,9 +87,9 @@ def windows(image: np.ndarray, kernel: int, stride: int = 1, padding: Padding = 
 #: input register, the line memory read, the window register.
 LINEBUF_LATENCY = 3
 #: Cycles the depthwise engine adds after the line buffer's window: window register, products,
-#: their sum, + bias, partial products of x multiplier, their sum, shift, rounding, clamped
-#: output register.
-DEPTHWISE_LATENCY = 9
+#: their sum, + bias, partial products of x multiplier, their sum, shift, rounding, then the
+#: clamped beat through the output FIFO (two cycles when it is empty).
+DEPTHWISE_LATENCY = 10
 
 
 def emission_steps(height: int, width: int, kernel: int, stride: int = 1,

@@ -32,11 +32,15 @@ from types import SimpleNamespace
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
 from .config import SHIFT_WIDTH, DepthwiseConfig, LineBufferConfig
 from .model import DEPTHWISE_LATENCY, LINEBUF_LATENCY  # re-exported: the cycle constants
+
+#: Output beats the depthwise engine's FIFO holds (the pipeline never stalls; see DepthwiseConv).
+OUT_FIFO_DEPTH = 16
 
 
 def axis_signature(width: int, user: bool = False) -> wiring.Signature:
@@ -469,8 +473,17 @@ class DepthwiseConv(wiring.Component):
                      self.err_size.eq(lb.err_size)]
         win = lb.m_axis
 
-        adv = Signal()
-        m.d.comb += adv.eq(~ma.tvalid | ma.tready)
+        # The pipeline never stalls: every stage moves each cycle, and finished beats enter an
+        # output FIFO. A window group is issued only while the groups in flight (issued, not yet
+        # read out of the FIFO as beats) fit in the FIFO, so it can never overflow. The issue
+        # permission is a register, so the output's TREADY reaches no pipeline enable.
+        fifo_depth = OUT_FIFO_DEPTH
+        limit = fifo_depth * gpb
+        m.submodules.out_fifo = fifo = SyncFIFOBuffered(width=cfg.beat_width + 2, depth=fifo_depth)
+        m.d.comb += [ma.tvalid.eq(fifo.r_rdy), fifo.r_en.eq(ma.tready),
+                     Cat(ma.tdata, ma.tlast, ma.tuser).eq(fifo.r_data)]
+        occ = Signal(range(limit + 1))
+        may_issue = Signal(init=1)       # may issue: occ < limit
 
         # --- parameters: one small memory per lane, word = group -------------------------------
         rec_w = taps * ww + bw + mlw + SHIFT_WIDTH
@@ -487,7 +500,10 @@ class DepthwiseConv(wiring.Component):
         # control is then one gate from registers.
         g_last = Signal(init=int(gpb == 1))
         issue = Signal()
-        m.d.comb += [issue.eq(win.tvalid & adv), win.tready.eq(adv & g_last)]
+        m.d.comb += [issue.eq(win.tvalid & may_issue), win.tready.eq(may_issue & g_last)]
+        pop = ma.tvalid & ma.tready
+        occ_next = occ + issue - Mux(pop, gpb, 0)
+        m.d.sync += [occ.eq(occ_next), may_issue.eq(occ_next < limit)]
         with m.If(issue):
             m.d.sync += [g.eq(Mux(g_last, 0, g + 1)), pg.eq(Mux(pg == g_n - 1, 0, pg + 1)),
                          g_last.eq(Mux(g_last, gpb == 1, g == gpb - 2))]
@@ -504,35 +520,32 @@ class DepthwiseConv(wiring.Component):
             else:
                 sel, grp = (addr[:lane_bits] == lane) if lane_bits else Const(1, 1), addr >> lane_bits
             m.d.comb += [wp.en.eq(self.param_wr_en & (addr < c) & sel), wp.addr.eq(grp),
-                         wp.data.eq(self.param_wr_data[:rec_w]), rp.addr.eq(pg), rp.en.eq(adv)]
+                         wp.data.eq(self.param_wr_data[:rec_w]), rp.addr.eq(pg)]
             recs.append(rp.data)
 
         # --- stage 1: the group's activations (parameters arrive from the memories) ------------
         s1_valid, s1_last, s1_user, s1_final = Signal(), Signal(), Signal(), Signal()
         s1_act = [Signal(p * dw, name=f"s1_tap{t}") for t in range(taps)]
-        with m.If(adv):
-            m.d.sync += s1_valid.eq(issue)
-            with m.If(issue):
-                m.d.sync += [s1_last.eq(win.tlast), s1_user.eq(win.tuser), s1_final.eq(g_last)]
-                for t in range(taps):
-                    pix = win.tdata[t * bc * dw:(t + 1) * bc * dw]
-                    m.d.sync += s1_act[t].eq(pix.word_select(g, p * dw) if gpb > 1 else pix)
+        m.d.sync += s1_valid.eq(issue)
+        with m.If(issue):
+            m.d.sync += [s1_last.eq(win.tlast), s1_user.eq(win.tuser), s1_final.eq(g_last)]
+            for t in range(taps):
+                pix = win.tdata[t * bc * dw:(t + 1) * bc * dw]
+                m.d.sync += s1_act[t].eq(pix.word_select(g, p * dw) if gpb > 1 else pix)
 
         # --- stages 2..8: products, their sum, requantization -----------------------------------
         # One register stage per step, so no path holds more than one multiplier, one adder
-        # tree, one carry chain or one barrel shifter. Everything moves together on `adv`.
+        # tree, one carry chain or one barrel shifter. Everything moves every cycle.
         def stage(name, shape, values):
-            """One register ``name<lane>`` per lane, loaded with ``values[lane]`` on ``adv``."""
+            """One register ``name<lane>`` per lane, loaded with ``values[lane]``."""
             regs = [Signal(shape, name=f"{name}{i}") for i in range(len(values))]
-            with m.If(adv):
-                m.d.sync += [r.eq(v) for r, v in zip(regs, values)]
+            m.d.sync += [r.eq(v) for r, v in zip(regs, values)]
             return regs
 
         def flags(n, prev):
             """Stage ``n``'s valid, last, user and final flags, from stage ``n - 1``'s."""
             nxt = [Signal(name=f"s{n}_{f}") for f in ("valid", "last", "user", "final")]
-            with m.If(adv):
-                m.d.sync += [a.eq(b) for a, b in zip(nxt, prev)]
+            m.d.sync += [a.eq(b) for a, b in zip(nxt, prev)]
             return nxt
 
         f1 = [s1_valid, s1_last, s1_user, s1_final]
@@ -548,11 +561,10 @@ class DepthwiseConv(wiring.Component):
         # round half up: (x + 2**(s-1)) >> s == ((x >> (s-1)) + 1) >> 1 for s >= 1.
         s2_sm1 = stage("s2_sm1", SHIFT_WIDTH, [Mux(sh == 0, 0, sh - 1) for sh in shifts])
         s2_rnd = stage("s2_rnd", 1, [sh != 0 for sh in shifts])
-        with m.If(adv):
-            for i in range(p):
-                for t in range(taps):
-                    a = s1_act[t][i * dw:(i + 1) * dw].as_signed()
-                    m.d.sync += s2_prod[i][t].eq(a * recs[i][t * ww:(t + 1) * ww].as_signed())
+        for i in range(p):
+            for t in range(taps):
+                a = s1_act[t][i * dw:(i + 1) * dw].as_signed()
+                m.d.sync += s2_prod[i][t].eq(a * recs[i][t * ww:(t + 1) * ww].as_signed())
         f2 = flags(2, f1)
 
         # Stage 3: the sum of the K x K products (a balanced adder tree).
@@ -614,18 +626,12 @@ class DepthwiseConv(wiring.Component):
         ys = [Mux(q < lo, lo, Mux(q > hi, hi, q))[:dw] for q in s8_q]
         y = Cat(*ys)
         collect = Signal(max((gpb - 1) * p * dw, 1))
-        with m.If(adv):
-            m.d.sync += ma.tvalid.eq(s8_valid & s8_final)
-            with m.If(s8_valid):
-                with m.If(s8_final):
-                    data = Cat(collect[:(gpb - 1) * p * dw], y) if gpb > 1 else y
-                    m.d.sync += [ma.tdata.eq(data), ma.tlast.eq(s8_last), ma.tuser.eq(s8_user)]
-                if gpb > 1:
-                    with m.Else():
-                        if gpb > 2:
-                            m.d.sync += collect.eq(Cat(collect[p * dw:], y))
-                        else:
-                            m.d.sync += collect.eq(y)
+        data = Cat(collect[:(gpb - 1) * p * dw], y) if gpb > 1 else y
+        m.d.comb += [fifo.w_en.eq(s8_valid & s8_final),
+                     fifo.w_data.eq(Cat(data, s8_last, s8_user))]
+        if gpb > 1:
+            with m.If(s8_valid & ~s8_final):
+                m.d.sync += collect.eq(Cat(collect[p * dw:], y) if gpb > 2 else y)
         return m
 
 
