@@ -230,4 +230,18 @@ def ecp5_fmax(verilog: Iterable[str | Path], top: str, *, device: str = "25k",
             "trellis_slices": util.get("TRELLIS_SLICE", 0), "trellis_ff": util.get("TRELLIS_FF", 0),
             "trellis_comb": util.get("TRELLIS_COMB", 0), "dp16kd": util.get("DP16KD", 0),
             "mult18": util.get("MULT18X18D", 0), "harness": bool(harness),
-            "synth_flags": synth_flags.strip()}
+            "synth_flags": synth_flags.strip(),
+            "critical_path": critical_path(report)}
+
+
+def critical_path(report: dict) -> dict:
+    """The longest register-to-register path of a nextpnr ``--report``: its start and end cells
+    and how much of its delay is logic and how much routing (ns)."""
+    paths = [p for p in report.get("critical_paths", []) if p.get("path")]
+    if not paths:
+        return {}
+    steps = max(paths, key=lambda p: sum(s.get("delay", 0.0) for s in p["path"]))["path"]
+    total = lambda kind: round(sum(s.get("delay", 0.0) for s in steps if s.get("type") == kind), 3)
+    return {"from": steps[0]["from"]["cell"], "to": steps[-1]["to"]["cell"],
+            "logic_ns": total("logic"), "routing_ns": total("routing"),
+            "clk_to_q_ns": total("clk-to-q"), "setup_ns": total("setup"), "steps": len(steps)}

@@ -197,6 +197,10 @@ def test_ecp5_fmax_harness(tmp_path):
     f = ecp5_fmax([exp.verilog], "hwgen_tiny_w64", harness=True)
     assert f["harness"] and 50 < f["fmax_mhz"] < 1000
     assert f["trellis_ff"] >= 65 + 129 + 65  # adder's sum, the input shift register, the XOR chain
+    cp = f["critical_path"]
+    assert cp["logic_ns"] > 0 and cp["routing_ns"] > 0 and cp["from"] and cp["to"]
+    assert 1000 / f["fmax_mhz"] == pytest.approx(cp["logic_ns"] + cp["routing_ns"] + cp["clk_to_q_ns"]
+                                                 + cp["setup_ns"], rel=0.05)
     ports = [("input", "clk", 1), ("input", "a", 3), ("output", "y", 2)]
     text = harness_verilog("t", ports)
     assert "isr <= {isr[1:0], din};" in text and ".a(isr[2:0])" in text and ".y(o[1:0])" in text
