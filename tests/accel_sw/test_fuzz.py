@@ -9,8 +9,9 @@ from hwgen.accel import isa
 from hwgen.accel.fuzz import FAULTS, random_case
 from hwgen.accel.isa import ErrorCode
 from hwgen.accel.model import Machine
-from hwgen.accel.config import AccelConfig
 from hwgen.accel.presets import PRESETS
+
+from .configs import ODD_CONFIGS
 
 
 def _rerun(case, schedule_seed):
@@ -83,13 +84,7 @@ def test_case_registers():
                           np.frombuffer(isa.to_bytes(case.insns), np.uint8))
 
 
-@pytest.mark.parametrize("cfg", [
-    AccelConfig(batch=2, block_in=4, block_out=8, input_width=16, weight_width=16, output_width=16,
-                inp_depth=32, wgt_depth=16, acc_depth=64, uop_depth=32, insn_queue_depth=2,
-                token_depth=1, axi_data_width=32),
-    AccelConfig(batch=4, block_in=2, block_out=2, acc_width=16, inp_depth=16, wgt_depth=16,
-                acc_depth=16, uop_depth=16, token_depth=2, axi_data_width=32),
-], ids=lambda c: c.slug)
+@pytest.mark.parametrize("cfg", ODD_CONFIGS, ids=lambda c: c.slug)
 def test_timing_independence_on_small_queues_and_wide_elements(cfg):
     for seed in range(30):
         fault = None if seed % 3 else FAULTS[(seed // 3) % len(FAULTS)]

@@ -18,6 +18,8 @@ from hwgen.errors import ConfigError, DeviceError, ProgramError
 from hwgen.runtime import DeviceRunError, FsimDevice, Program, PynqDevice, matmul, reference
 from hwgen.runtime.device import diagnose, locate
 
+from .configs import ODD_CONFIGS
+
 TINY = PRESETS["tiny"]
 
 
@@ -299,13 +301,7 @@ def test_diagnose():
     assert "l2c=3 c2l=2 c2s=0 s2c=1" in text
 
 
-@pytest.mark.parametrize("cfg", [
-    AccelConfig(batch=2, block_in=4, block_out=8, input_width=16, weight_width=16, output_width=16,
-                inp_depth=32, wgt_depth=16, acc_depth=64, uop_depth=32, insn_queue_depth=2,
-                token_depth=1, axi_data_width=32),
-    AccelConfig(batch=4, block_in=2, block_out=2, acc_width=16, inp_depth=16, wgt_depth=16,
-                acc_depth=16, uop_depth=16, token_depth=2, axi_data_width=32),
-], ids=lambda c: c.slug)
+@pytest.mark.parametrize("cfg", ODD_CONFIGS, ids=lambda c: c.slug)
 def test_matmul_batch_wide_elements_and_small_queues(cfg):
     rng = np.random.default_rng(0)
     lo = -(1 << (cfg.input_width - 1))
