@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelError
 
 
 def round_shift(x: np.ndarray, shift: np.ndarray | int) -> np.ndarray:
@@ -31,8 +31,19 @@ def requantize(acc: np.ndarray, bias: np.ndarray | int, multiplier: np.ndarray |
                shift: np.ndarray | int, lo: int, hi: int) -> np.ndarray:
     """Requantize accumulators (channels on the last axis) to ``[lo, hi]`` (see module doc)."""
     acc = np.asarray(acc, dtype=np.int64)
-    y = round_shift((acc + np.asarray(bias, dtype=np.int64)) * np.asarray(multiplier, dtype=np.int64), shift)
-    return np.clip(y, lo, hi)
+    s = acc + np.asarray(bias, dtype=np.int64)
+    m = np.asarray(multiplier, dtype=np.int64)
+    sh = np.asarray(shift, dtype=np.int64)
+    if s.size and m.size:
+        # int64 would wrap silently: refuse instead (Python ints do not overflow).
+        smax = max(abs(int(s.max())), abs(int(s.min())))
+        mmax = max(abs(int(m.max())), abs(int(m.min())))
+        need = smax * mmax + (1 << max(int(sh.max()) - 1, 0) if sh.size else 0)
+        if need >= 1 << 63:
+            raise ModelError(f"requantize: (acc + bias) x multiplier + rounding must fit int64, "
+                             f"not {need.bit_length() + 1} bits (|acc + bias| up to {smax}, "
+                             f"|multiplier| up to {mmax})")
+    return np.clip(round_shift(s * m, shift), lo, hi)
 
 
 def activation_range(activation: str, width: int, six: int | None = None) -> tuple[int, int]:
