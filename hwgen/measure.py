@@ -241,7 +241,9 @@ def critical_path(report: dict) -> dict:
     if not paths:
         return {}
     steps = max(paths, key=lambda p: sum(s.get("delay", 0.0) for s in p["path"]))["path"]
-    total = lambda kind: round(sum(s.get("delay", 0.0) for s in steps if s.get("type") == kind), 3)
+
+    def total(kind: str) -> float:
+        return round(sum(s.get("delay", 0.0) for s in steps if s.get("type") == kind), 3)
     return {"from": steps[0]["from"]["cell"], "to": steps[-1]["to"]["cell"],
             "logic_ns": total("logic"), "routing_ns": total("routing"),
             "clk_to_q_ns": total("clk-to-q"), "setup_ns": total("setup"), "steps": len(steps)}

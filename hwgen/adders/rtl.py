@@ -18,6 +18,15 @@ from .graph import PrefixGraph
 STYLES = ("asic", "fpga")
 
 
+def balanced_sum(terms: list):
+    """Sum of Amaranth values as a balanced tree of ``+`` (pairs left to right, an odd one carried
+    up), depth ceil(log2 len): the adder tree of the GEMM array and the depthwise engine."""
+    while len(terms) > 1:
+        terms = [terms[i] + terms[i + 1] for i in range(0, len(terms) - 1, 2)] + (
+            [terms[-1]] if len(terms) % 2 else [])
+    return terms[0]
+
+
 class PrefixAdder(wiring.Component):
     """``s + (co << n) = a + b + ci`` built from a prefix graph (combinational).
 

@@ -36,6 +36,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
+from ..adders.rtl import balanced_sum
 from .config import SHIFT_WIDTH, DepthwiseConfig, LineBufferConfig
 from .model import DEPTHWISE_LATENCY, LINEBUF_LATENCY  # re-exported: the cycle constants
 
@@ -568,13 +569,8 @@ class DepthwiseConv(wiring.Component):
         f2 = flags(2, f1)
 
         # Stage 3: the sum of the K x K products (a balanced adder tree).
-        def tree(vals):
-            while len(vals) > 1:
-                vals = [vals[j] + vals[j + 1] if j + 1 < len(vals) else vals[j]
-                        for j in range(0, len(vals), 2)]
-            return vals[0]
         acc_w = cfg.acc_width
-        s3_acc = stage("s3_acc", signed(acc_w), [tree(s2_prod[i]) for i in range(p)])
+        s3_acc = stage("s3_acc", signed(acc_w), [balanced_sum(s2_prod[i]) for i in range(p)])
         s3_bias = stage("s3_bias", signed(bw), s2_bias)
         s3_mult = stage("s3_mult", signed(mlw), s2_mult)
         s3_sm1 = stage("s3_sm1", SHIFT_WIDTH, s2_sm1)
@@ -606,7 +602,8 @@ class DepthwiseConv(wiring.Component):
 
         # Stage 6: the partial products summed.
         s6_prod = stage("s6_prod", signed(prod_w),
-                        [tree([parts[i] << lo_bit for parts, (lo_bit, _) in zip(s5_parts, slices)])
+                        [balanced_sum([parts[i] << lo_bit
+                                       for parts, (lo_bit, _) in zip(s5_parts, slices)])
                          for i in range(p)])
         s6_sm1 = stage("s6_sm1", SHIFT_WIDTH, s5_sm1)
         s6_rnd = stage("s6_rnd", 1, s5_rnd)

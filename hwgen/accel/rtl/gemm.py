@@ -11,6 +11,8 @@ from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ...adders.rtl import balanced_sum
+
 
 def _tree(m: Module, terms: list, width: int, stage_every: int = 2):
     """Sum ``terms`` with a balanced adder tree, registering every ``stage_every`` levels.
@@ -38,14 +40,6 @@ def _tree(m: Module, terms: list, width: int, stage_every: int = 2):
 PACK_SHIFT = 16
 
 
-def _sum(terms):
-    """Balanced sum of Amaranth values."""
-    while len(terms) > 1:
-        terms = [terms[i] + terms[i + 1] for i in range(0, len(terms) - 1, 2)] + (
-            [terms[-1]] if len(terms) % 2 else [])
-    return terms[0]
-
-
 def lut_product(x, w):
     """``x * w`` (both signed) as shift-and-add logic without a ``*`` operator, so that no
     synthesis tool can turn it into a hard multiplier: the bits of ``w`` select shifted copies of
@@ -56,7 +50,8 @@ def lut_product(x, w):
     ww = len(w)
     terms = [Mux(w[j], x, 0) << j for j in range(ww - 1)]
     half = (len(terms) + 1) // 2
-    return _sum(terms[:half]), _sum(terms[half:] + [-(Mux(w[ww - 1], x, 0) << (ww - 1))])
+    sign = -(Mux(w[ww - 1], x, 0) << (ww - 1))
+    return balanced_sum(terms[:half]), balanced_sum(terms[half:] + [sign])
 
 
 class DotArray(wiring.Component):
