@@ -191,13 +191,14 @@ def harness_verilog(top: str, ports: list[tuple[str, str, int]], clock: str = "c
 def ecp5_fmax(verilog: Iterable[str | Path], top: str, *, device: str = "25k",
               package: str = "CABGA381", target_mhz: float = 100.0, seed: int = 1,
               timeout: float = 3600, harness: bool = False, clock: str = "clk",
-              synth_flags: str = "") -> dict[str, float]:
+              synth_flags: str = "", nextpnr_flags: tuple[str, ...] = ()) -> dict[str, float]:
     """Place and route on ECP5 with nextpnr; return the achieved ``fmax_mhz`` (also when it misses
     ``target_mhz``) and the utilization.
 
     ``harness=True`` wraps ``top`` in :func:`harness_verilog` (three pins; for designs with more
     port bits than the package has pins); ``clock`` names its clock input. ``synth_flags`` go to
-    ``synth_ecp5`` (e.g. ``-nodsp`` for multipliers in LUTs)."""
+    ``synth_ecp5`` (e.g. ``-nodsp`` for multipliers in LUTs); ``nextpnr_flags`` go to nextpnr
+    (e.g. ``("--router", "router2")``, whose negotiated routing copes with congested designs)."""
     npr = toolchain.require("nextpnr-ecp5")
     with work_dir("pnr-") as wd:
         names = stage_files(verilog, wd)
@@ -212,7 +213,7 @@ def ecp5_fmax(verilog: Iterable[str | Path], top: str, *, device: str = "25k",
             r = subprocess.run(npr + [f"--{device}", "--package", package, "--json", "top.json",
                                       "--lpf-allow-unconstrained", "--freq", str(target_mhz),
                                       "--timing-allow-fail", "--seed", str(seed),
-                                      "--report", "report.json"],
+                                      "--report", "report.json", *nextpnr_flags],
                                capture_output=True, text=True, cwd=wd, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise ToolError(f"nextpnr-ecp5 did not finish within {timeout:.0f} s") from None
@@ -230,7 +231,7 @@ def ecp5_fmax(verilog: Iterable[str | Path], top: str, *, device: str = "25k",
             "trellis_slices": util.get("TRELLIS_SLICE", 0), "trellis_ff": util.get("TRELLIS_FF", 0),
             "trellis_comb": util.get("TRELLIS_COMB", 0), "dp16kd": util.get("DP16KD", 0),
             "mult18": util.get("MULT18X18D", 0), "harness": bool(harness),
-            "synth_flags": synth_flags.strip(),
+            "synth_flags": synth_flags.strip(), "nextpnr_flags": " ".join(nextpnr_flags),
             "critical_path": critical_path(report)}
 
 
