@@ -32,18 +32,8 @@ from hwgen.linebuf.config import DepthwiseConfig, LineBufferConfig  # noqa: E402
 from hwgen.linebuf.model import emission_steps, frame_cycles  # noqa: E402
 from hwgen.linebuf.model import DEPTHWISE_LATENCY, LINEBUF_LATENCY  # noqa: E402
 from hwgen.linebuf.rtl import generate  # noqa: E402
-from hwgen.measure import ecp5_fmax, run_yosys, synth_xilinx, work_dir  # noqa: E402
+from hwgen.measure import ecp5_fmax, memory_bits, synth_xilinx, work_dir  # noqa: E402
 from hwgen.sim import runner  # noqa: E402
-
-
-def memory_bits(verilog: Path, top: str) -> dict:
-    with work_dir("bench-linebuf-") as wd:
-        (wd / "design.v").write_bytes(Path(verilog).read_bytes())
-        run_yosys(f"read_verilog -sv design.v\nhierarchy -top {top}\nproc\nflatten\nopt -fast\n"
-                  f"memory -nomap\nmemory_unpack\nopt -fast\ntee -q -o stat.json stat -json\n", cwd=wd)
-        st = json.loads((wd / "stat.json").read_text())
-    mod = st.get("design") or next(iter(st["modules"].values()))
-    return {"memory_bits": int(mod.get("num_memory_bits", 0)), "memories": int(mod.get("num_memories", 0))}
 
 
 def cycles(verilog: Path, top: str, cfg, height: int, work: Path) -> dict:
@@ -77,7 +67,7 @@ def measure(name: str, cfg, args, work: Path) -> dict:
     exp = generate(cfg, work / name)
     top = exp.verilog.stem
     t0 = time.monotonic()
-    res.update(memory_bits(exp.verilog, top))
+    res.update(memory_bits([exp.verilog], top))
     res["expected_memory_bits"] = cfg.memory_bits
     res["xilinx"] = synth_xilinx([exp.verilog], top)
     res["xilinx_seconds"] = round(time.monotonic() - t0, 1)

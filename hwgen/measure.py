@@ -129,6 +129,20 @@ def synth_xilinx(verilog: Iterable[str | Path], top: str, *, family: str = "xc7"
     return out
 
 
+def memory_bits(verilog: Iterable[str | Path], top: str) -> dict[str, int]:
+    """Memory bits and memories of ``top`` after Yosys infers memories (``memory -nomap``).
+
+    Yosys's ``stat`` counts no memory bits unless ``memory_unpack`` runs first (Yosys 0.70)."""
+    with work_dir("mem-") as wd:
+        names = stage_files(verilog, wd)
+        run_yosys(f"{_read_cmd(names)}\nhierarchy -top {top}\nproc\nflatten\nopt -fast\n"
+                  f"memory -nomap\nmemory_unpack\nopt -fast\ntee -q -o stat.json stat -json\n", cwd=wd)
+        st = json.loads((wd / "stat.json").read_text())
+    mod = st.get("design") or st["modules"].get(f"\\{top}") or next(iter(st["modules"].values()))
+    return {"memory_bits": int(mod.get("num_memory_bits", 0)),
+            "memories": int(mod.get("num_memories", 0))}
+
+
 _PORT_RE = re.compile(r"^(input|output|inout)\s+\[(-?\d+):(-?\d+)\]\s+(\S+)$")
 
 

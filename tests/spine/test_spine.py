@@ -210,3 +210,16 @@ def test_ecp5_fmax_harness(tmp_path):
         harness_verilog("t", ports[:2])
     with pytest.raises(ToolError, match=r"t has inout ports \(p\)"):
         harness_verilog("t", ports + [("inout", "p", 1)])
+
+
+def test_memory_bits_counts_inferred_memories(tmp_path):
+    """measure.memory_bits counts the bits Yosys infers as memories (memory_unpack first), and
+    nothing for plain registers."""
+    from hwgen.measure import memory_bits
+    v = tmp_path / "m.v"
+    v.write_text("module m(input wire clk, input wire we, input wire [5:0] wa, ra, input wire [11:0] d,\n"
+                 "         output reg [11:0] q, output reg [3:0] r);\n"
+                 "  reg [11:0] mem [0:47];\n"
+                 "  always @(posedge clk) begin if (we) mem[wa] <= d; q <= mem[ra]; r <= d[3:0]; end\n"
+                 "endmodule\n")
+    assert memory_bits([v], "m") == {"memory_bits": 48 * 12, "memories": 1}
