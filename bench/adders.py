@@ -23,34 +23,54 @@ import time
 from pathlib import Path
 
 
-PROBE_FLOWS = {
-    "abc-default (the flow)": "upsize; dnsize",
-    "abc-long": "upsize -I 3000 -J 300; dnsize -I 20",
-    "buffer-N4": "buffer -N 4; upsize; dnsize",
-    "buffer-N6": "buffer -N 6; upsize; dnsize",
-    "buffer-N8": "buffer -N 8; upsize; dnsize",
-}
-
-
-def probe_sizing() -> dict:
-    """Fastest (area, delay) of a few 64-bit graphs under each candidate sizing flow."""
-    import tempfile
+def probe_sizing(jobs: int = 2, cache: str | None = None) -> dict:
+    """For the 64-bit classics and min_size(64, d, f) (d in 6, 7; fanout caps 2..16), with the
+    evaluation flow (ABC's sizing and hwgen's sizer with fanout buffering, best points of both):
+    the fastest delay under each flow and the smallest area at Kogge-Stone's fastest delay (and
+    1.05x, 1.1x of it)."""
+    import multiprocessing as mp
     from hwgen.adders.constructions import construct, min_size
-    from hwgen.adders.evaluate import _abc, _area_delay
-    from hwgen.adders.library import LIB_PATH
-    from hwgen.adders.mapping import map_graph
-    graphs = [construct(a, 64) for a in ("kogge-stone", "knowles", "sklansky", "han-carlson")]
-    graphs += [min_size(64, 6), min_size(64, 6, 2), min_size(64, 6, 4), min_size(64, 6, 8),
-               min_size(64, 7, 4)]
+    graphs = [construct(a, 64) for a in ("kogge-stone", "knowles", "sklansky", "han-carlson",
+                                         "ladner-fischer", "brent-kung")]
+    graphs += [min_size(64, d, f) for d in (6, 7) for f in (2, 3, 4, 6, 8, 16)]
+    ks = _probe_one((graphs[0].to_dict(), (), cache))
+    t_ks = ks["delay"]
+    targets = (t_ks, round(t_ks * 1.05, 2), round(t_ks * 1.1, 2))
+    with mp.get_context("fork").Pool(jobs) as pool:
+        rows = pool.map(_probe_one, [(g.to_dict(), targets, cache) for g in graphs], chunksize=1)
     out: dict = {}
-    for g in graphs:
-        with tempfile.TemporaryDirectory(prefix="hwgen-probe-") as tmp:
-            (Path(tmp) / "m.blif").write_text(map_graph(g).blif)
-            cmds = "; ".join(f"read m.blif; topo; {f}; stime" for f in PROBE_FLOWS.values())
-            ad = _area_delay(_abc(f"read_lib -w {LIB_PATH}; {cmds}", Path(tmp)))
-        out[g.name] = {"size": g.size, **{k: {"area": a, "delay": d}
-                                          for k, (a, d) in zip(PROBE_FLOWS, ad)}}
-    return {"bench": "adders-sizing-probe", "library": "hwgen45", "width": 64, "graphs": out}
+    for r in rows:
+        curve = r.pop("curve")
+        for f, t in zip(("1", "1.05", "1.1"), targets):
+            ok = [a for a, d in curve if d <= t + 1e-9]
+            r[f"area_at_{f}x_ks"] = min(ok) if ok else None
+        out[r.pop("name")] = r
+    ks_area = out["kogge-stone"]["area_at_1x_ks"]
+    for r in out.values():
+        for f in ("1", "1.05", "1.1"):
+            a, b = r[f"area_at_{f}x_ks"], out["kogge-stone"][f"area_at_{f}x_ks"]
+            r[f"saving_vs_ks_at_{f}x"] = round(1 - a / b, 4) if a and b else None
+    return {"bench": "adders-sizing-probe", "library": "hwgen45", "width": 64,
+            "ks_fastest_delay": t_ks, "targets": targets, "graphs": out}
+
+
+def _probe_one(args) -> dict:
+    from hwgen.adders.evaluate import evaluate
+    from hwgen.adders.graph import PrefixGraph
+    gd, targets, cache = args
+    g = PrefixGraph.from_dict(gd)
+    t0 = time.monotonic()
+    r = evaluate(g, prove=False, sizer=targets, cache_dir=cache)
+    abc = r["abc_curve"][0]
+    hw = r["hwgen_curve"][-1] if r.get("hwgen_curve") else None
+    row = {"name": g.name, "size": g.size, "depth": g.depth, "max_fanout": g.max_fanout,
+           "delay": r["delay"], "area_at_fastest": r["area"],
+           "abc_fastest": {"area": abc[0], "delay": abc[1]},
+           "hwgen_fastest": {"area": hw[0], "delay": hw[1]} if hw else None,
+           "hwgen_buffers": r.get("hwgen_buffers"), "eval_s": round(time.monotonic() - t0, 1),
+           "curve": r["sizing_curve"]}
+    print(json.dumps({k: v for k, v in row.items() if k != "curve"}), file=sys.stderr, flush=True)
+    return row
 
 
 def main() -> int:
@@ -60,10 +80,10 @@ def main() -> int:
     ap.add_argument("--out", default="build/bench_adders")
     ap.add_argument("--cache", default=None, help="evaluation cache (default ~/.cache/hwgen/adders)")
     ap.add_argument("--probe-sizing", action="store_true",
-                    help="only compare candidate sizing flows on a few 64-bit graphs")
+                    help="only compare the sizing flows on the classics and min-size graphs")
     args = ap.parse_args()
     if args.probe_sizing:
-        print(json.dumps(probe_sizing(), indent=1))
+        print(json.dumps(probe_sizing(cache=args.cache), indent=1))
         return 0
     from hwgen.adders.constructions import CLASSIC, construct
     from hwgen.adders.evaluate import evaluate, fpga_figures

@@ -9,6 +9,11 @@ Flow for the ``asic`` style (:func:`evaluate`):
 3. The structure-preserving mapping (:mod:`.mapping`) is read by ABC against hwgen45, proven equal
    to the synthesized RTL (``cec``), gate-sized (``upsize; dnsize``: drive strengths only) and
    timed (``stime``): area, delay, gate count and levels.
+4. With ``sizer=`` targets, hwgen's own sizer (:mod:`.sizing`: Lagrangian-relaxation sizing,
+   fanout buffering, on a timer equal to ABC's ``stime``) sizes the same mapping for its fastest
+   delay and for delay targets; the graph's curve is the Pareto set of both flows' points. With
+   ``prove`` each of those sized (and buffered) netlists is proven equal to ``a + b`` (``cec``)
+   and re-timed by ABC's ``stime``, which must agree within 0.1 ps.
 """
 from __future__ import annotations
 
@@ -27,7 +32,9 @@ from .graph import PrefixGraph
 from .library import LIB_PATH
 from .mapping import map_graph, predict
 
-EVAL_VERSION = "3"
+EVAL_VERSION = "4"
+# hwgen sizer targets relative to a graph's own fastest sized delay
+HW_REL = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4)
 SIZING = "topo; upsize; dnsize; stime -p"
 
 
@@ -121,7 +128,8 @@ def _area_delay(out: str) -> list[tuple[float, float]]:
 
 def evaluate(graph: PrefixGraph, *, carry_in: bool = False, cache_dir: str | Path | None = None,
              use_cache: bool = True, prove: bool = True,
-             verilog: tuple[str, str] | None = None) -> dict:
+             verilog: tuple[str, str] | None = None,
+             sizer: tuple[float, ...] | None = None) -> dict:
     """Prove, check and measure the ``asic`` adder of ``graph`` (see the module docstring).
 
     Returns a dict: ``area`` (um2), ``delay`` (ps), ``gates``, ``levels``, ``aig_ands``,
@@ -129,7 +137,9 @@ def evaluate(graph: PrefixGraph, *, carry_in: bool = False, cache_dir: str | Pat
     metrics. Cached under ``cache_dir`` by graph hash. With ``prove=False`` (the search's quick
     screening) only the mapped netlist is sized and timed: the figures are the same, but
     ``equivalent``, ``structure_preserved`` and ``aig_ands`` are None. ``verilog`` optionally
-    gives the asic RTL already converted, as ``(text, top)``.
+    gives the asic RTL already converted, as ``(text, top)``. ``sizer`` (absolute delay targets
+    in ps, may be empty) adds hwgen's sizer's points (step 4) to ``sizing_curve``; ``abc_curve``
+    and ``hwgen_curve`` keep each flow's own points.
 
     Raises
     ------
@@ -139,14 +149,137 @@ def evaluate(graph: PrefixGraph, *, carry_in: bool = False, cache_dir: str | Pat
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     key = f"{graph.key()}-{'ci' if carry_in else 'nc'}-{_lib_digest()}-v{EVAL_VERSION}"
     cfile = cache / f"{key}.json"
+    res, hw = None, None
     if use_cache and cfile.exists():
         try:
-            res = json.loads(cfile.read_text())
-            if res.get("equivalent") or not prove:
-                res.update(name=graph.name)
-                return res
+            cached = json.loads(cfile.read_text())
+            hw = cached.get("hwgen")
+            if cached.get("equivalent") or not prove:
+                res = cached
         except json.JSONDecodeError:
             pass
+    changed = res is None
+    if res is None:
+        res = _abc_evaluate(graph, carry_in, cache, prove, verilog)
+    if hw is not None:
+        res["hwgen"] = hw
+    if sizer is not None:
+        if hw is None or not _has_targets(hw, sizer):
+            hw = res["hwgen"] = hwgen_sizing(graph, carry_in, sizer, hw)
+            hw.pop("checked", None)
+            changed = True
+        if prove and not hw.get("checked"):
+            hw["checked"] = _check_sized(graph, carry_in, hw, cache)
+            changed = True
+    if changed:
+        cache.mkdir(parents=True, exist_ok=True)
+        tmpf = cfile.with_suffix(f".{os.getpid()}.tmp")
+        tmpf.write_text(json.dumps(res, sort_keys=True))
+        os.replace(tmpf, cfile)
+    return _merged(res, graph.name)
+
+
+def _has_targets(hw: dict, targets) -> bool:
+    return all(f"{t:.2f}" in hw["points"] for t in targets if t >= hw["fastest"] - 1e-9)
+
+
+def _merged(res: dict, name: str) -> dict:
+    """The result as returned: the curve is the Pareto set of ABC's and hwgen's points."""
+    from .search import pareto
+    out = {k: v for k, v in res.items() if k != "hwgen"}
+    out["name"] = name
+    pts = [{"area": a, "delay": d} for a, d in res["abc_curve"]]
+    hw = res.get("hwgen")
+    if hw:
+        out["hwgen_curve"] = sorted([a, d] for a, d, *_ in hw["points"].values())
+        out["hwgen_buffers"] = hw.get("buffers", 0)
+        out["hwgen_checked"] = hw.get("checked")
+        pts += [{"area": a, "delay": d} for a, d in out["hwgen_curve"]]
+    curve = [[p["area"], p["delay"]] for p in pareto(pts)]
+    out["sizing_curve"] = curve
+    out["area"], out["delay"] = curve[0]
+    return out
+
+
+def _sizes_text(sizes) -> str:
+    return "".join(str(s) for s in sizes)
+
+
+def hwgen_sizing(graph: PrefixGraph, carry_in: bool, targets, state: dict | None = None) -> dict:
+    """hwgen's sizer on the mapped netlist of ``graph`` (step 4 of the module docstring):
+    fastest sizing without and with fanout buffering, then the smallest area for each target
+    (:data:`HW_REL` of the fastest delay, and ``targets`` at or above it). ``state`` is an
+    earlier result: only missing targets are sized."""
+    from .sizing import Netlist, buffer_fanouts, min_delay, size_for, time_netlist
+    nl = Netlist.from_blif(map_graph(graph, carry_in).blif)
+    if state is None:
+        plain = min_delay(nl)
+        buf = buffer_fanouts(nl, start=plain.copy())
+        nbuf = buf.kinds.count("BUF")
+        state = {"plain": _sizes_text(plain.sizes), "buffered": buf.blif() if nbuf else None,
+                 "buffers": nbuf, "points": {}}
+    else:
+        state = dict(state, points=dict(state["points"]))
+        plain = nl.copy()
+        plain.sizes = [int(c) for c in state["plain"]]
+        buf = Netlist.from_blif(state["buffered"]) if state["buffered"] else None
+    bases = [("p", plain)] + ([("b", buf)] if buf is not None else [])
+    fast = {w: time_netlist(b)[1] for w, b in bases}
+    fastest = min(fast.values())
+    state["fastest"] = round(fastest, 4)
+    wanted = {round(fastest * (1 + r), 2) for r in HW_REL}
+    wanted |= {round(t, 2) for t in targets if t >= fastest - 1e-9}
+    for T in sorted(wanted):
+        key = f"{T:.2f}"
+        if key in state["points"]:
+            continue
+        best = None
+        for w, b in bases:
+            if fast[w] > max(T, fastest) + 1e-9:
+                continue
+            # Lagrangian relaxation pays off only a few percent above the fastest delay
+            s = size_for(b, max(T, fast[w]), start=b.sizes,
+                         iters=20 if T > 1.03 * fast[w] else 0)
+            a, d = time_netlist(s)
+            if best is None or (a, d) < best[:2]:
+                best = (a, d, w, _sizes_text(s.sizes))
+        state["points"][key] = [round(best[0], 3), round(best[1], 2), best[2], best[3]]
+    return state
+
+
+def _sized_blif(graph: PrefixGraph, carry_in: bool, hw: dict, which: str, sizes: str) -> str:
+    from .sizing import Netlist
+    nl = (Netlist.from_blif(hw["buffered"]) if which == "b"
+          else Netlist.from_blif(map_graph(graph, carry_in).blif))
+    nl.sizes = [int(c) for c in sizes]
+    return nl.blif()
+
+
+def _check_sized(graph: PrefixGraph, carry_in: bool, hw: dict, cache: Path) -> int:
+    """Prove each distinct sized netlist of ``hw`` equal to ``a + b`` and check ABC's ``stime``
+    agrees with hwgen's timer (0.1 ps, 0.01 area); returns how many were checked."""
+    pts = sorted({(w, s): (a, d) for a, d, w, s in hw["points"].values()}.items())
+    with tempfile.TemporaryDirectory(prefix="hwgen-sized-") as tmp:
+        t = Path(tmp)
+        _reference_blif(graph.width, carry_in, cache, t / "ref.blif")
+        cmds = []
+        for k, ((w, s), _ad) in enumerate(pts):
+            (t / f"s{k}.blif").write_text(_sized_blif(graph, carry_in, hw, w, s))
+            cmds.append(f"read s{k}.blif; cec ref.blif; topo; stime")
+        out = _abc(f"read_lib -w {LIB_PATH}; " + "; ".join(cmds), t)
+    got = _area_delay(out)
+    if out.count("Networks are equivalent") != len(pts) or len(got) != len(pts):
+        raise ToolError(f"equivalence proof failed for a sized {graph.width}-bit netlist of "
+                        f"{graph.name}")
+    for ((w, s), (a, d)), (ga, gd) in zip(pts, got):
+        if abs(ga - a) > 0.011 or abs(gd - d) > 0.1:
+            raise ToolError(f"hwgen's timer disagrees with ABC stime on {graph.name}: "
+                            f"{a}/{d} vs {ga}/{gd}")
+    return len(pts)
+
+
+def _abc_evaluate(graph: PrefixGraph, carry_in: bool, cache: Path, prove: bool,
+                  verilog: tuple[str, str] | None) -> dict:
     pred = predict(graph, carry_in)
     mapped = map_graph(graph, carry_in)
     with tempfile.TemporaryDirectory(prefix="hwgen-eval-") as tmp:
@@ -181,23 +314,19 @@ def evaluate(graph: PrefixGraph, *, carry_in: bool = False, cache_dir: str | Pat
     area, delay = fast
     curve = sorted({(round(a, 3), round(d, 2)) for a, d in [x1, fast] + _area_delay(curve_out)},
                    key=lambda p: p[1])
-    curve = [list(p) for p in curve]
+    curve = [list(p) for p in curve]  # every ABC point (the returned curve is Pareto-filtered)
     cells = {k: int(v) for k, v in re.findall(r"^(\w+_X\d)\s+Fanin.*?Instance =\s+(\d+)", out, re.M)}
     res = {
         "name": graph.name, **graph.metrics(), "carry_in": carry_in,
         "area": round(area, 3), "delay": round(delay, 2),
         "gates": sized["nodes"], "levels": sized["lev"], "aig_ands": aig["nodes"],
-        "cells": cells, "sizing_curve": curve,
+        "cells": cells, "abc_curve": curve,
         "predicted": {"gates": pred["gates"], "levels": pred["levels"], "aig_ands": pred["aig_ands"]},
         "equivalent": True if prove else None,
     }
     res["structure_preserved"] = (res["gates"] == pred["gates"] and res["levels"] == pred["levels"]
                                   and res["aig_ands"] == pred["aig_ands"]
                                   and mapped_st["nodes"] == pred["gates"]) if prove else None
-    cache.mkdir(parents=True, exist_ok=True)
-    tmpf = cfile.with_suffix(f".{os.getpid()}.tmp")
-    tmpf.write_text(json.dumps(res, sort_keys=True))
-    os.replace(tmpf, cfile)
     return res
 
 

@@ -168,15 +168,15 @@ def verilog_top(name: str, width: int) -> str:
 
 def _eval_job(args):
     from .evaluate import adder_verilog, evaluate
-    graph_dict, cache_dir, prove, *rest = args
+    graph_dict, cache_dir, prove, sizer, *rest = args
     g = PrefixGraph.from_dict(graph_dict)
     try:
         if rest:  # a graph to be written: convert once here, prove that text, hand it back
             top = verilog_top(rest[0], g.width)
             text = adder_verilog(g, "asic", False, top=top)
-            res = evaluate(g, cache_dir=cache_dir, prove=True, verilog=(text, top))
+            res = evaluate(g, cache_dir=cache_dir, prove=True, verilog=(text, top), sizer=sizer)
             return dict(res, verilog_text=text), graph_dict
-        return evaluate(g, cache_dir=cache_dir, prove=prove), graph_dict
+        return evaluate(g, cache_dir=cache_dir, prove=prove, sizer=sizer), graph_dict
     except Exception as e:  # a failed proof or tool error is reported, not fatal to the search
         return {"error": f"{type(e).__name__}: {e}", "name": g.name}, graph_dict
 
@@ -277,8 +277,11 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
 
     search_s = budget_s * 0.85  # the rest proves the front before it is written
 
+    sized: set[str] = set()   # graphs hwgen's sizer has measured (names)
+    sizer_targets: tuple[float, ...] = ()
+
     def run(gs: Iterable[PrefixGraph], ctx_pool, timed: bool = True) -> None:
-        work = ((g.to_dict(), str(cache_dir), False) for g in queue_of(gs))
+        work = ((g.to_dict(), str(cache_dir), False, None) for g in queue_of(gs))
         for res, gd in ctx_pool.imap_unordered(_eval_job, work):
             g = PrefixGraph.from_dict(gd)
             if "error" in res:
@@ -296,11 +299,45 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
             if timed and time.monotonic() - t0 > search_s:
                 break
 
+    def size(names: list[str], ctx_pool) -> None:
+        """hwgen's sizer (with the common absolute targets) on already screened graphs."""
+        work = [(graphs[nm].to_dict(), str(cache_dir), False, sizer_targets) for nm in names]
+        for nm, (res, _gd) in zip(names, ctx_pool.imap(_eval_job, work)):
+            sized.add(nm)
+            if "error" in res:
+                errors.append(res["error"])
+            else:
+                points[nm] = dict(res, name=nm)
+        if progress:
+            progress(len(points) + len(errors), f"sized {len(sized)} graphs")
+
+    def promising(limit: int) -> list[str]:
+        """Unsized graphs whose ABC points come closest to (or below) the current front,
+        at delays up to the hypervolume reference."""
+        front = pareto(expand(list(points.values())))
+        score = []
+        for nm, r in points.items():
+            if nm in sized or nm not in graphs:
+                continue
+            best = min((a / area_at(front, d) for a, d in r["sizing_curve"]
+                        if d <= slow and area_at(front, d) < math.inf), default=math.inf)
+            if best < 1.06:
+                score.append((best, nm))
+        return [nm for _s, nm in sorted(score)[:limit]]
+
     verilog: dict[str, str] = {}
     with mp.get_context("fork").Pool(jobs) as pool:
         # the classic baselines are always evaluated, whatever the budget (the search is not)
         seeds = seed_candidates(width)
         run([g for g in seeds if g.name in CLASSIC], pool, timed=False)
+        # hwgen's sizer on the classics, first for their fastest delays, which (but ripple's)
+        # become the absolute targets every sized graph is also sized for
+        cnames = [nm for nm in points if nm in CLASSIC and nm != "ripple"]
+        size(cnames, pool)
+        sizer_targets = tuple(sorted({points[nm]["delay"] for nm in cnames}))
+        sized.difference_update(cnames)
+        size(cnames, pool)
+        slow = math.inf
         run([g for g in seeds if g.name not in CLASSIC], pool)
         if time.monotonic() - t0 < search_s:
             run(taxonomy_family(width), pool)
@@ -310,7 +347,15 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
         # parents slower than the hypervolume reference (1.1 x the slowest classic point but
         # ripple's) cannot move the measured front: leave them out
         slow = max((p["delay"] for p in cl if p["name"] != "ripple"), default=math.inf) * 1.1
+        sizer_s = 0.0
         while time.monotonic() - t0 < search_s and stall < 200:
+            # up to half of the search time goes to hwgen's sizer on the most promising graphs
+            if sizer_s < 0.5 * (time.monotonic() - t0):
+                todo = promising(jobs)
+                if todo:
+                    ts = time.monotonic()
+                    size(todo, pool)
+                    sizer_s += time.monotonic() - ts
             expanded = expand(list(points.values()))
             front = pareto(expanded)
             names = sorted({p["name"] for p in front if p["name"] in graphs and p["delay"] <= slow})
@@ -342,7 +387,9 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
             todo = [n for n in todo if n not in proven]
             if not todo:
                 break
-            jobs_ = [(graphs[n].to_dict(), str(cache_dir), True, n) for n in todo]
+            jobs_ = [(graphs[n].to_dict(), str(cache_dir), True,
+                      sizer_targets if n in sized or n in CLASSIC and n != "ripple" else None, n)
+                     for n in todo]
             for name, (res, _gd) in zip(todo, pool.imap(_eval_job, jobs_)):
                 proven.add(name)
                 if "error" in res:
