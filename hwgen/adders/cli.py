@@ -130,13 +130,13 @@ def render_front(r: dict, out) -> str:
         if p["name"] not in seen:
             seen.add(p["name"])
             shown.append(p)
-    rows = [[p["name"], p["sizing"], p["size"], p["depth"], p["max_fanout"], p["area"], p["delay"],
-             p["levels"]] for p in shown]
+    rows = [[p["name"], p["sizing"], p.get("flow", "abc"), p["size"], p["depth"], p["max_fanout"],
+             p["area"], p["delay"], p["levels"]] for p in shown]
     s = r["summary"]
     lines = [f"evaluated {r['evaluated']} graphs in {r['elapsed_s']} s; Pareto front "
              f"({len(r['front'])} points of {len(shown)} graphs; fastest point of each shown):",
-             table(rows, ["name", "sizing", "size", "depth", "fanout", "area um2", "delay ps",
-                          "levels"]),
+             table(rows, ["name", "sizing", "flow", "size", "depth", "fanout", "area um2",
+                          "delay ps", "levels"]),
              "baselines:",
              table([[p["name"], p.get("size", "-"), p.get("depth", "-"), p["area"], p["delay"]]
                     for p in r["baselines"]], ["name", "size", "depth", "area um2", "delay ps"]),

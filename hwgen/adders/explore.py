@@ -11,7 +11,8 @@ from ..outdir import staged_output
 from .constructions import CLASSIC
 from .search import area_at, expand, explore, hypervolume, pareto
 
-FIELDS = ("name", "sizing", "size", "depth", "max_fanout", "area", "delay", "levels", "gates")
+FIELDS = ("name", "sizing", "flow", "size", "depth", "max_fanout", "area", "delay", "levels",
+          "gates")
 
 
 def check_explore_args(width: int, budget_s: float, jobs: int | None = None) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import multiprocessing as mp
 import random
 import time
@@ -135,13 +136,15 @@ def pareto(points: list[dict], x: str = "delay", y: str = "area") -> list[dict]:
 def expand(results: list[dict]) -> list[dict]:
     """One point per (graph, gate sizing) on each graph's sizing curve: ``name`` stays the graph's
     name, ``sizing`` says which point (``min-delay`` fully upsized, ``x1`` all smallest cells,
-    ``target`` sized for a delay in between)."""
+    ``target`` sized for a delay in between), ``flow`` which sizer gave it (``abc``, ``hwgen``,
+    ``hwgen+buffers``)."""
     out = []
     for r in results:
         curve = r.get("sizing_curve") or [[r["area"], r["delay"]]]
+        flows = r.get("curve_flow") or ["abc"] * len(curve)
         for k, (a, d) in enumerate(curve):
             sizing = "min-delay" if k == 0 else ("x1" if k == len(curve) - 1 else "target")
-            out.append({**r, "area": a, "delay": d, "sizing": sizing})
+            out.append({**r, "area": a, "delay": d, "sizing": sizing, "flow": flows[k]})
     return out
 
 
@@ -299,29 +302,36 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
             if timed and time.monotonic() - t0 > search_s:
                 break
 
-    def size(names: list[str], ctx_pool) -> None:
-        """hwgen's sizer (with the common absolute targets) on already screened graphs."""
-        work = [(graphs[nm].to_dict(), str(cache_dir), False, sizer_targets) for nm in names]
-        for nm, (res, _gd) in zip(names, ctx_pool.imap(_eval_job, work)):
-            sized.add(nm)
-            if "error" in res:
-                errors.append(res["error"])
-            else:
-                points[nm] = dict(res, name=nm)
+    def size(names: list[str], ctx_pool, timed: bool = True) -> None:
+        """hwgen's sizer (with the common absolute targets) on already screened graphs, a
+        pool-width group at a time while the search time lasts."""
+        for k in range(0, len(names), jobs):
+            if timed and time.monotonic() - t0 > search_s:
+                break
+            group = names[k:k + jobs]
+            work = [(graphs[nm].to_dict(), str(cache_dir), False, sizer_targets) for nm in group]
+            for nm, (res, _gd) in zip(group, ctx_pool.imap(_eval_job, work)):
+                sized.add(nm)
+                if "error" in res:
+                    errors.append(res["error"])
+                else:
+                    points[nm] = dict(res, name=nm)
         if progress:
             progress(len(points) + len(errors), f"sized {len(sized)} graphs")
 
     def promising(limit: int) -> list[str]:
-        """Unsized graphs whose ABC points come closest to (or below) the current front,
-        at delays up to the hypervolume reference."""
-        front = pareto(expand(list(points.values())))
+        """Unsized graphs whose ABC points come closest to (or below) the front of all graphs'
+        ABC points at delays up to 1.25x the fastest classic's (where the sizer matters most):
+        ABC's sizing is the cheap proxy for hwgen's."""
+        abc_front = pareto([{"area": a, "delay": d} for r in points.values()
+                            for a, d in r.get("abc_curve", r["sizing_curve"])])
         score = []
         for nm, r in points.items():
             if nm in sized or nm not in graphs:
                 continue
-            best = min((a / area_at(front, d) for a, d in r["sizing_curve"]
-                        if d <= slow and area_at(front, d) < math.inf), default=math.inf)
-            if best < 1.06:
+            best = min((a / area_at(abc_front, d) for a, d in r.get("abc_curve", [])
+                        if d <= near and area_at(abc_front, d) < math.inf), default=math.inf)
+            if best < 1.03:
                 score.append((best, nm))
         return [nm for _s, nm in sorted(score)[:limit]]
 
@@ -333,12 +343,18 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
         # hwgen's sizer on the classics, first for their fastest delays, which (but ripple's)
         # become the absolute targets every sized graph is also sized for
         cnames = [nm for nm in points if nm in CLASSIC and nm != "ripple"]
-        size(cnames, pool)
+        size(cnames, pool, timed=False)
         sizer_targets = tuple(sorted({points[nm]["delay"] for nm in cnames}))
         sized.difference_update(cnames)
-        size(cnames, pool)
+        size(cnames, pool, timed=False)
         slow = math.inf
+        near = 1.25 * min(points[nm]["delay"] for nm in cnames)
         run([g for g in seeds if g.name not in CLASSIC], pool)
+        # the sizing probe's best graphs near Kogge-Stone's delay: minimum-size graphs of depth
+        # log2 n and log2 n + 1 under fanout caps
+        d0 = _levels(width)
+        size(sorted(nm for nm in points if re.fullmatch(rf"min-size-d({d0}|{d0 + 1})(-f\d+)?", nm)),
+             pool)
         if time.monotonic() - t0 < search_s:
             run(taxonomy_family(width), pool)
         stall = 0

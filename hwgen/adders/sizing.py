@@ -26,6 +26,8 @@ from .library import CELLS, DRIVES
 
 CELL = {c.base: c for c in CELLS}
 SIZES = (1, 2, 4)
+# cell areas as the liberty file states them (3 decimals), which is what ABC adds up
+AREA = {(c.base, d): round(c.area * f[0], 3) for c in CELLS for d, f in DRIVES.items()}
 _GATE = re.compile(r"^\.gate\s+(\w+)_X(\d)\s+(.*)$")
 
 
@@ -133,7 +135,7 @@ class Netlist:
 
     @property
     def area(self) -> float:
-        return sum(CELL[k].area * DRIVES[s][0] for k, s in zip(self.kinds, self.sizes))
+        return sum(AREA[k, s] for k, s in zip(self.kinds, self.sizes))
 
     def blif(self) -> str:
         lines = [f".model {self.model}", ".inputs " + " ".join(self.inputs),
@@ -213,7 +215,7 @@ class Timer:
         return req
 
     def area(self, sizes) -> float:
-        return sum(a * DRIVES[s][0] for a, s in zip(self.area0, sizes))
+        return sum(AREA[k, s] for k, s in zip(self.nl.kinds, sizes))
 
 
 def time_netlist(nl: Netlist) -> tuple[float, float]:
@@ -332,7 +334,7 @@ def _repair(t: Timer, sizes: list[int], target: float, max_rounds: int = 400) ->
     for _ in range(max_rounds):
         if target and delay <= target + 1e-9:
             break
-        _d, slack = _slacks(t, list(cur), 0.0)
+        _d, slack = bt.slacks(cur, 0.0)
         crit = [g for g in range(len(cur)) if slack[g] < 0.5]
         moves = [(g, int(cur[g]) * 2) for g in crit if cur[g] < 4]
         side = set()
@@ -375,17 +377,33 @@ def _repair(t: Timer, sizes: list[int], target: float, max_rounds: int = 400) ->
 
 def _recover(t: Timer, sizes: list[int], target: float, max_rounds: int = 400,
              chunk: int = 96) -> list[int]:
-    """Greedy downsizing while the delay stays within ``target``: each round tests, in one
-    batch, downsizing each of the (next ``chunk``) gates with slack, largest area saving first,
-    then applies the longest prefix of the feasible ones that still meets the target."""
+    """Greedy downsizing while the delay stays within ``target``. Each round ranks the gates
+    with slack by area saving; those whose own delay grows by less than their slack are applied
+    as the longest prefix that still meets the target (one batch); when that finds nothing,
+    each downsizing of the next ``chunk`` gates is tested alone first."""
     bt = BatchTimer(t.nl)
     cur = np.array(sizes, dtype=np.int64)
     skip = 0
     for _ in range(max_rounds):
-        _d, slack = _slacks(t, list(cur), target)
+        _d, slack = bt.slacks(cur, target)
+        load = bt.loads(cur)
         cand = [g for g in range(len(cur)) if cur[g] > 1 and slack[g] > 0.05]
         cand.sort(key=lambda g: (-t.area0[g] * (DRIVES[int(cur[g])][0]
                                                  - DRIVES[int(cur[g]) // 2][0]), g))
+        if not skip:
+            # the gate's own delay grows by res x load (plus about a fifth through the slew)
+            quick = [g for g in cand if 1.25 * t.res0[g] * load[g] * (
+                DRIVES[int(cur[g]) // 2][2] - DRIVES[int(cur[g])][2]) < slack[g]][:chunk]
+            if quick:
+                pref = np.repeat(cur[None, :], len(quick), axis=0)
+                for r, g in enumerate(quick):
+                    pref[r:, g] //= 2
+                dp = bt.delays(pref)
+                ok = np.nonzero(dp > target + 1e-9)[0]
+                j = (ok[0] if len(ok) else len(quick)) - 1
+                if j >= 0:
+                    cur = pref[j].copy()
+                    continue
         cand = cand[skip:skip + chunk]
         if not cand:
             break
@@ -417,7 +435,7 @@ def size_for(nl: Netlist, target: float, iters: int = 20, recover: bool = True,
     t = Timer(nl)
     cands = []
     if iters:
-        best, fastest = _lr_size(t, [1] * len(nl.kinds), target, iters)
+        best, fastest = _lr_size_np(BatchTimer(nl), [1] * len(nl.kinds), target, iters)
         cands.append(best[2] if best else _repair(t, fastest[2], target))
     if start is not None and t.run(start)[0] <= target + 1e-9:
         cands.append(start)
@@ -440,11 +458,11 @@ def min_delay(nl: Netlist, iters: int = 40) -> Netlist:
     t = Timer(nl)
     ones = [1] * len(nl.kinds)
     d1 = t.run(ones)[0]
-    _b, fastest = _lr_size(t, ones, 0.5 * d1, iters)
+    _b, fastest = _lr_size_np(BatchTimer(nl), ones, 0.5 * d1, iters)
     best = _repair(t, fastest[2], 0.0)
     best_d = t.run(best)[0]
     for f in (0.97, 0.99):
-        _b, fastest = _lr_size(t, ones, f * best_d, iters)
+        _b, fastest = _lr_size_np(BatchTimer(nl), ones, f * best_d, iters)
         cand = _repair(t, fastest[2], 0.0)
         d = t.run(cand)[0]
         if d < best_d - 1e-9:
@@ -571,9 +589,14 @@ class BatchTimer:
         drv = np.array([d for d, _s in pins], dtype=np.int64)
         self.seg = np.searchsorted(drv, np.arange(ng))
         self.po = np.array(nl.po_nets, dtype=np.int64)
+        self.outs_arr = np.array(nl.outs, dtype=np.int64)
         self.capf = np.array([0.0, DRIVES[1][1], DRIVES[2][1], 0.0, DRIVES[4][1]])
         self.resf = np.array([0.0, DRIVES[1][2], DRIVES[2][2], 0.0, DRIVES[4][2]])
         self.areaf = np.array([0.0, DRIVES[1][0], DRIVES[2][0], 0.0, DRIVES[4][0]])
+        self.area_tab = np.zeros((ng, 5))
+        for g, k in enumerate(nl.kinds):
+            for d in SIZES:
+                self.area_tab[g, d] = AREA[k, d]
 
     def delays(self, sizes: np.ndarray) -> np.ndarray:
         """Delay of each row of ``sizes`` (shape (k, gates), values 1, 2, 4)."""
@@ -595,4 +618,105 @@ class BatchTimer:
         return arr[:, self.po].max(axis=1)
 
     def areas(self, sizes: np.ndarray) -> np.ndarray:
-        return (self.area0 * self.areaf[np.atleast_2d(sizes)]).sum(axis=1)
+        sizes = np.atleast_2d(sizes)
+        return self.area_tab[np.arange(self.ng)[None, :], sizes].sum(axis=1)
+
+    def full(self, sizes: np.ndarray):
+        """One sizing's (delay, arrival by net, slew by net, res x load by gate)."""
+        cap = np.zeros(self.ng + 1)
+        cap[:self.ng] = self.cap0 * self.capf[sizes]
+        load = np.add.reduceat(cap[self.pin_sink], self.seg)
+        rl = self.res0 * self.resf[sizes] * load
+        arr = np.zeros(self.nn + 1)
+        arr[self.nn] = -1e18
+        slew = np.zeros(self.nn + 1)
+        for gs, fan, outs in self.levels:
+            r = rl[gs]
+            arr[outs] = (arr[fan] + 0.1 * slew[fan]).max(axis=1) + self.intr[gs] + r
+            slew[outs] = 4.0 + 0.05 * slew[fan].max(axis=1) + 2.0 * r
+        return float(arr[self.po].max()), arr, slew, rl
+
+    def slacks(self, sizes: np.ndarray, target: float = 0.0):
+        """(delay, slack of each gate's output net) for ``target`` (the delay itself when 0)."""
+        delay, arr, slew, rl = self.full(sizes)
+        req = np.full(self.nn + 1, np.inf)
+        req[self.po] = target or delay
+        for gs, fan, o in reversed(self.levels):
+            r = req[o] - self.intr[gs] - rl[gs]
+            np.minimum.at(req, fan.ravel(), (r[:, None] - 0.1 * slew[fan]).ravel())
+        outs = self.outs_arr
+        return delay, (req[outs] - arr[outs]).tolist()
+
+    def loads(self, sizes: np.ndarray) -> np.ndarray:
+        cap = np.zeros(self.ng + 1)
+        cap[:self.ng] = self.cap0 * self.capf[sizes]
+        return np.add.reduceat(cap[self.pin_sink], self.seg)
+
+
+def _lr_size_np(bt: BatchTimer, sizes, target: float, iters: int, k_slew: float = 1.2):
+    """:func:`_lr_size` on numpy arrays: the same multiplier updates; the local sizing visits
+    one logic level at a time (gates of one level do not load each other)."""
+    nl = bt.nl
+    ng, nn = bt.ng, bt.nn
+    arc_g = np.array([g for g, fi in enumerate(nl.fanins) for _i in fi], dtype=np.int64)
+    arc_net = np.array([i for fi in nl.fanins for i in fi], dtype=np.int64)
+    gate_of_net = np.full(nn + 1, -1, dtype=np.int64)
+    gate_of_net[np.array(nl.outs, dtype=np.int64)] = np.arange(ng)
+    arc_drv = gate_of_net[arc_net]
+    drv_ok = arc_drv >= 0
+    drv_safe = np.where(drv_ok, arc_drv, 0)
+    outs = np.array(nl.outs, dtype=np.int64)
+    po_gate = gate_of_net[bt.po]
+    po_ok = po_gate >= 0
+    level_arcs = []
+    lvl_of_gate = np.zeros(ng, dtype=np.int64)
+    for L, (gs, _fan, _outs) in enumerate(bt.levels):
+        lvl_of_gate[gs] = L
+    for L in range(len(bt.levels)):
+        level_arcs.append(np.nonzero(lvl_of_gate[arc_g] == L)[0])
+    lam = np.full(len(arc_g), 1.0 / len(bt.po))
+    lam_po = np.full(len(bt.po), 1.0 / len(bt.po))
+    cur = np.array(sizes, dtype=np.int64)
+    best = fastest = None
+    sz = np.array([1, 2, 4])
+    for _it in range(iters + 1):
+        delay, arr, slew, rl = bt.full(cur)
+        area = float(bt.area_tab[np.arange(ng), cur].sum())
+        if delay <= target + 1e-9 and (best is None or area < best[0]):
+            best = (area, delay, [int(x) for x in cur])
+        if fastest is None or delay < fastest[1]:
+            fastest = (area, delay, [int(x) for x in cur])
+        if _it == iters:
+            break
+        req = np.full(nn + 1, np.inf)
+        req[bt.po] = target
+        for gs, fan, o in reversed(bt.levels):
+            r = req[o] - bt.intr[gs] - rl[gs]
+            np.minimum.at(req, fan.ravel(), (r[:, None] - 0.1 * slew[fan]).ravel())
+        lam_po *= np.maximum(arr[bt.po] / target, 0.5) ** 4
+        down = target - req[outs[arc_g]]
+        path = arr[arc_net] + 0.1 * slew[arc_net] + bt.intr[arc_g] + rl[arc_g] + down
+        lam *= np.maximum(path / target, 0.5) ** 4
+        out_sum = np.bincount(po_gate[po_ok], weights=lam_po[po_ok], minlength=ng)
+        for L in range(len(bt.levels) - 1, -1, -1):
+            a = level_arcs[L]
+            g = arc_g[a]
+            s_in = np.bincount(g, weights=lam[a], minlength=ng)
+            f = np.divide(out_sum[g], s_in[g], out=np.zeros(len(a)), where=s_in[g] > 0)
+            lam[a] *= f
+            ok = drv_ok[a]
+            out_sum += np.bincount(arc_drv[a][ok], weights=lam[a][ok], minlength=ng)
+        lam_g = out_sum
+        for _sweep in range(2):
+            for L in range(len(bt.levels) - 1, -1, -1):
+                gs = bt.levels[L][0]
+                a = level_arcs[L]
+                w = np.where(drv_ok[a], lam_g[drv_safe[a]] * k_slew * bt.res0[drv_safe[a]]
+                             * bt.resf[cur[drv_safe[a]]], 0.0)
+                up = np.bincount(arc_g[a], weights=w, minlength=ng)[gs]
+                load = bt.loads(cur)[gs]
+                cost = (bt.area0[gs, None] * bt.areaf[sz][None, :]
+                        + (lam_g[gs] * k_slew * bt.res0[gs] * load)[:, None] * bt.resf[sz][None, :]
+                        + (up * bt.cap0[gs])[:, None] * bt.capf[sz][None, :])
+                cur[gs] = sz[np.argmin(cost, axis=1)]
+    return best, fastest
