@@ -6,13 +6,13 @@
 - front64: a 64-bit explore with the given budget (default 20 minutes) against the classic front;
 - fpga: synth_xilinx LUT/CARRY4 and nextpnr-ecp5 fmax of the fpga and asic styles at 64 bits.
 
-``--probe-sizing`` instead measures candidate sizing flows (ABC ``upsize; dnsize`` as used, a
-longer upsizing, ABC ``buffer -N k`` before sizing) on a few 64-bit graphs: the evidence for the
-flow's choice (buffering speeds up Sklansky-like graphs, classics included, more than it helps
-the searched ones near Kogge-Stone's delay).
+``--probe-sizing`` instead evaluates the 64-bit classics and min_size(64, d, f) (d = 6, 7; fanout
+caps 2, 3, 4, 6, 8, 16) with the evaluation flow (ABC's sizing plus hwgen's sizer with fanout
+buffering): each graph's fastest delay under both flows and its smallest area at Kogge-Stone's
+fastest delay and at 1.05x and 1.1x of it (one JSON line per graph on stderr as it finishes).
 
 Usage: .venv/bin/python bench/adders.py [--budget-s 1200] [--quick] [--out build/bench_adders]
-       .venv/bin/python bench/adders.py --probe-sizing
+       .venv/bin/python bench/adders.py --probe-sizing [--cache DIR]
 """
 from __future__ import annotations
 

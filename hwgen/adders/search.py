@@ -16,8 +16,14 @@ Candidates come from three sources, cheapest first:
    the searched front gains least; parents slower than the hypervolume reference delay are
    left out.
 
-Each candidate is proven equal to ``a + b`` and measured by :func:`~hwgen.adders.evaluate.evaluate`
-(cached by graph hash, so a second run resumes where the first stopped), on all cores.
+Each candidate is screened by :func:`~hwgen.adders.evaluate.evaluate` with ABC's sizing (cached
+by graph hash, so a second run resumes where the first stopped), on all cores. hwgen's own sizer
+(:mod:`.sizing`, slower) measures the classics first (their fastest delays become the absolute
+targets every sized graph is also sized for), then the minimum-size graphs of depth log2 n and
+log2 n + 1 (the sizing probe's best near Kogge-Stone's delay), then, for up to half of the search
+time, the screened graphs whose ABC points come closest to the front of all ABC points. A
+graph's points are the Pareto set of both flows'. Every written graph is proven equal to
+``a + b``, and so is each of its sized (and buffered) netlists.
 """
 from __future__ import annotations
 
