@@ -439,6 +439,8 @@ def size_for(nl: Netlist, target: float, iters: int = 20, recover: bool = True,
         cands.append(best[2] if best else _repair(t, fastest[2], target))
     if start is not None and t.run(start)[0] <= target + 1e-9:
         cands.append(start)
+    if not cands:  # no Lagrangian pass and a start too slow: speed it up first
+        cands.append(_repair(t, start or [1] * len(nl.kinds), target))
     res = []
     for c in cands:
         if recover:
