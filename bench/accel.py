@@ -14,7 +14,10 @@
   it does not fit); ``ecp5_nextpnr_flags`` and ``ecp5_critical_path`` (start and end cells,
   logic and routing ns) of that run.
 
-Usage: python bench/accel.py [--quick] [--parts sim,synth,fmax,fmax_tiny,fmax_default]
+- ``ecp5_synth_default``: Yosys ``synth_ecp5`` cells of ``default`` with the same budget (no
+  place and route; ``--parts synth_ecp5``, not in the default parts).
+
+Usage: python bench/accel.py [--quick] [--parts sim,synth,synth_ecp5,fmax,fmax_tiny,fmax_default]
 """
 from __future__ import annotations
 
@@ -79,6 +82,30 @@ def fmax(out: dict, cfg, tmp: Path, which=("tiny", "default")) -> None:
     out["fmax_s"] = round(time.perf_counter() - t2, 1)
 
 
+def synth_ecp5_default(out: dict, cfg, tmp: Path) -> None:
+    """Yosys ``synth_ecp5`` cell counts of ``default`` with the 85F's hard-multiplier budget, as
+    the fmax flow synthesizes it (inside the three-pin harness; no place and route): how much
+    logic the LUT products and the rest take. ``lut4_plus_2ccu2c`` counts a carry cell as its two
+    LUTs, as nextpnr's TRELLIS_COMB does."""
+    from hwgen.measure import (HARNESS_TOP, harness_verilog, port_list, run_yosys, stage_files,
+                               stat_cells, work_dir)
+    t = time.perf_counter()
+    v = generate(cfg, tmp / "ecp5_synth", dsp_packing=False,
+                 hard_mults=ECP5_85F_HARD_MULTS).verilog
+    with work_dir("synth-ecp5-") as wd:
+        names = stage_files([v], wd)
+        (wd / "harness.v").write_text(harness_verilog(v.stem, port_list(names, v.stem, wd)))
+        reads = "\n".join(f"read_verilog -sv {n}" for n in names + ["harness.v"])
+        run_yosys(f"{reads}\nsynth_ecp5 -top {HARNESS_TOP}\ntee -q -o stat.json stat -json\n",
+                  cwd=wd, timeout=7200)
+        cells = stat_cells(json.loads((wd / "stat.json").read_text()), HARNESS_TOP)
+    keep = ("LUT4", "CCU2C", "PFUMX", "L6MUX21", "TRELLIS_DPR16X4", "TRELLIS_FF", "MULT18X18D",
+            "DP16KD")
+    out["ecp5_synth_default"] = {k: cells.get(k, 0) for k in keep}
+    out["ecp5_synth_default_lut4_plus_2ccu2c"] = cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0)
+    out["ecp5_synth_default_s"] = round(time.perf_counter() - t, 1)
+
+
 def run_matmul(verilog, sim, m, k, n, work, preset="default", shift=8, **kw):
     cfg = PRESETS[preset]
     rng = np.random.default_rng(0)
@@ -134,12 +161,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="64^3 instead of 256^3 on Verilator")
     ap.add_argument("--parts", default="sim,synth,fmax",
-                    help="comma-separated subset of sim, synth, fmax (= fmax_tiny,fmax_default), "
-                         "fmax_tiny, fmax_default (default: sim,synth,fmax)")
+                    help="comma-separated subset of sim, synth, synth_ecp5, fmax "
+                         "(= fmax_tiny,fmax_default), fmax_tiny, fmax_default "
+                         "(default: sim,synth,fmax)")
     args = ap.parse_args(argv)
     parts = set(args.parts.split(","))
-    if not parts <= {"sim", "synth", "fmax", "fmax_tiny", "fmax_default"}:
-        ap.error(f"--parts takes sim, synth, fmax, fmax_tiny, fmax_default, not {args.parts!r}")
+    if not parts <= {"sim", "synth", "synth_ecp5", "fmax", "fmax_tiny", "fmax_default"}:
+        ap.error(f"--parts takes sim, synth, synth_ecp5, fmax, fmax_tiny, fmax_default, "
+                 f"not {args.parts!r}")
     out: dict = {}
     with tempfile.TemporaryDirectory(prefix="bench-accel-") as tmp:
         tmp = Path(tmp)
@@ -148,6 +177,8 @@ def main(argv=None) -> int:
             simulate(out, cfg, tmp, 64 if args.quick else 256)
         if "synth" in parts:
             synthesize(out, tmp)
+        if "synth_ecp5" in parts:
+            synth_ecp5_default(out, cfg, tmp)
         which = [w for w in ("tiny", "default") if {"fmax", f"fmax_{w}"} & parts]
         if which:
             fmax(out, cfg, tmp, which)
