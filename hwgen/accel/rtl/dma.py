@@ -6,7 +6,7 @@ All transfers are in whole beats at beat-aligned byte addresses; bursts are at m
 ``MAX_BURST``-beat boundary or end at one, never cross a 4 KiB boundary. A reader issues a burst
 only when its receive FIFO has room for all of it, so the shared R channel is never blocked by a
 slow client (no head-of-line deadlock). Address-window checks happen before a command reaches
-these blocks (see ``stages.py``): nothing here can issue an address that was not checked.
+these blocks (in :mod:`.fetch`): nothing here can issue an address that was not checked.
 """
 from __future__ import annotations
 
