@@ -9,8 +9,9 @@ Products beyond the hard-multiplier budget are LUT logic: each input is recoded 
 digits (:func:`radix4`) shared by every output, each product is four rows of one LUT per bit
 (:func:`radix4_rows`) summed by three adders, and the rows' missing ``+1`` s, which depend on
 the input only, are summed once per output. Every adder is a kept wire (:func:`_kept`), so it
-maps to a carry chain. Yosys ``synth_ecp5`` of the ``default`` array (1x16x16) with 112 hard
-multipliers: 16,640 LUT4 + 2 x CCU2C, was 38,943 with shift-and-add products and merged trees.
+maps to a carry chain. Yosys ``synth_ecp5``, LUT4 + 2 x CCU2C, with 112 hard multipliers: the
+``default`` array (1x16x16) alone 16,080 (38,943 with shift-and-add products and merged trees),
+the whole ``default`` accelerator 47,375 (59,877).
 """
 from __future__ import annotations
 
