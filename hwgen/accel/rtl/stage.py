@@ -195,16 +195,23 @@ class LoadEngine(wiring.Component):
         m.d.sync += [rows_m1.eq(Lf["y_pad0"] + Lf["y_size"] + Lf["y_pad1"] - 1),
                      cols_m1.eq(Lf["x_pad0"] + Lf["x_size"] + Lf["x_pad1"] - 1),
                      y_end.eq(Lf["y_pad0"] + Lf["y_size"]), x_end.eq(Lf["x_pad0"] + Lf["x_size"])]
+        # the element-size shifts and the first row's address, registered the same way
+        first_addr = Signal(aw)
+        stride_bytes = Signal(aw)
+        row_beats = Signal(BEATS_WIDTH)
+        m.d.sync += [first_addr.eq(self.base + (Lf["dram_base"] << elog_)),
+                     stride_bytes.eq(Lf["x_stride"] << elog_),
+                     row_beats.eq(Lf["x_size"] << nl_log2)]
         empty = (Lf["y_size"] == 0) | (Lf["x_size"] == 0)
         with m.If(self.start):
             m.d.sync += [busy_.eq(~empty), ry.eq(0), r.eq(0), col.eq(0), lane.eq(0), n.eq(0),
-                         row_addr.eq(self.base + (Lf["dram_base"] << elog_))]
+                         row_addr.eq(first_addr)]
         # read side: one command per row
         m.d.comb += [rd.cmd_valid.eq(busy_ & (ry != Lf["y_size"])),
                      rd.cmd_addr.eq(row_addr),
-                     rd.cmd_beats.eq(Lf["x_size"] << nl_log2)]
+                     rd.cmd_beats.eq(row_beats)]
         with m.If(rd.cmd_valid & rd.cmd_ready):
-            m.d.sync += [ry.eq(ry + 1), row_addr.eq(row_addr + (Lf["x_stride"] << elog_))]
+            m.d.sync += [ry.eq(ry + 1), row_addr.eq(row_addr + stride_bytes)]
         # write side
         pad = ((r < Lf["y_pad0"]) | (r >= y_end) | (col < Lf["x_pad0"]) | (col >= x_end))
         last_lane = lane == (1 << nl_log2) - 1

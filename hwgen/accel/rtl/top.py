@@ -112,13 +112,11 @@ class Accelerator(wiring.Component):
         B = c.axi_bytes
         LB = _log2(B)
         BW = c.axi_data_width
-        eb_log2 = {mt: _log2(c.element_bytes[mt.name.lower()]) for mt in MemType}
 
         # ---- clock domains -------------------------------------------------------------------
         clear = Signal()
         m.domains.run = cd_run = ClockDomain("run", local=True)
         m.d.comb += [cd_run.clk.eq(ClockSignal("sync")), cd_run.rst.eq(ResetSignal("sync") | clear)]
-
 
         # ---- register file (sync) ------------------------------------------------------------
         m.submodules.axil = sl = AxiLiteSlave(addr_width=AXIL_ADDR_WIDTH)
