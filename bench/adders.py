@@ -62,7 +62,7 @@ def _probe_one(args) -> dict:
     t0 = time.monotonic()
     r = evaluate(g, prove=False, sizer=targets, cache_dir=cache)
     abc = r["abc_curve"][0]
-    hw = r["hwgen_curve"][-1] if r.get("hwgen_curve") else None
+    hw = min(r["hwgen_curve"], key=lambda p: (p[1], p[0])) if r.get("hwgen_curve") else None
     row = {"name": g.name, "size": g.size, "depth": g.depth, "max_fanout": g.max_fanout,
            "delay": r["delay"], "area_at_fastest": r["area"],
            "abc_fastest": {"area": abc[0], "delay": abc[1]},
