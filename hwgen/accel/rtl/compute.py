@@ -311,8 +311,14 @@ class ComputeStage(wiring.Component):
         kill = mg & (m_r | m_i)
         fx = [Signal(name=f"fx{k}") for k in range(5)]      # fx[4]: the bank value
         fs = [Signal(name=f"fs{k}") for k in range(5)]
-        hit_x = [mv & chain[k][0] & (chain[k][1] == m_dst) for k in range(4)]
-        hit_s = [mv & chain[k][0] & (chain[k][1] == m_src) for k in range(4)]
+        xg_now = xv & xg
+
+        def hits(idx):
+            # what WB holds next is X's GEMM result or Y2's ALU result: both compared, one
+            # picked (the address mux is not in front of the compare)
+            nxt = wn_v & Mux(xg_now, x_dst == idx, y2_dst == idx)
+            return [mv & h for h in [nxt] + [v_ & (a_ == idx) for v_, a_, _d in chain[1:4]]]
+        hit_x, hit_s = hits(m_dst), hits(m_src)
 
         def one_hot(hits, kill_):
             sel, older = [], Const(0)

@@ -203,18 +203,25 @@ class LoadEngine(wiring.Component):
                      stride_bytes.eq(Lf["x_stride"] << elog_),
                      row_beats.eq(Lf["x_size"] << nl_log2)]
         empty = (Lf["y_size"] == 0) | (Lf["x_size"] == 0)
-        with m.If(self.start):
-            m.d.sync += [busy_.eq(~empty), ry.eq(0), r.eq(0), col.eq(0), lane.eq(0), n.eq(0),
-                         row_addr.eq(first_addr)]
         # read side: one command per row
         m.d.comb += [rd.cmd_valid.eq(busy_ & (ry != Lf["y_size"])),
                      rd.cmd_addr.eq(row_addr),
                      rd.cmd_beats.eq(row_beats)]
         with m.If(rd.cmd_valid & rd.cmd_ready):
             m.d.sync += [ry.eq(ry + 1), row_addr.eq(row_addr + stride_bytes)]
-        # write side
-        pad = ((r < Lf["y_pad0"]) | (r >= y_end) | (col < Lf["x_pad0"]) | (col >= x_end))
-        last_lane = lane == (1 << nl_log2) - 1
+        # write side. The padding flags of the current row and column are registered: each is
+        # computed for both possible next positions (the compares start at flip-flops) and the
+        # step only picks one, so the reader's ready and the buffer write start at flip-flops.
+        def y_pad(v):
+            return (v < Lf["y_pad0"]) | (v >= y_end)
+
+        def x_pad(v):
+            return (v < Lf["x_pad0"]) | (v >= x_end)
+        row_pad, col_pad = Signal(), Signal()
+        pad = row_pad | col_pad
+        lanes_m1 = Signal(13)
+        m.d.sync += lanes_m1.eq((1 << nl_log2) - 1)
+        last_lane = lane == lanes_m1
         step = Signal()
         w_en = self.w_en
         m.d.comb += rd.out_ready.eq(busy_ & ~pad)
@@ -227,12 +234,17 @@ class LoadEngine(wiring.Component):
                 with m.If(last_lane):
                     m.d.sync += lane.eq(0)
                     m.d.comb += step.eq(1)
+        row_end = col == cols_m1
         with m.If(step):
-            m.d.sync += [n.eq(n + 1), col.eq(col + 1)]
-            with m.If(col == cols_m1):
-                m.d.sync += [col.eq(0), r.eq(r + 1)]
+            m.d.sync += [n.eq(n + 1), col.eq(col + 1), col_pad.eq(x_pad(col + 1))]
+            with m.If(row_end):
+                m.d.sync += [col.eq(0), col_pad.eq(x_pad(0)), r.eq(r + 1),
+                             row_pad.eq(y_pad(r + 1))]
                 with m.If(r == rows_m1):
                     m.d.sync += busy_.eq(0)
+        with m.If(self.start):
+            m.d.sync += [busy_.eq(~empty), ry.eq(0), r.eq(0), col.eq(0), lane.eq(0), n.eq(0),
+                         row_addr.eq(first_addr), row_pad.eq(y_pad(0)), col_pad.eq(x_pad(0))]
         m.d.comb += [self.w_mem_type.eq(mt_), self.w_addr.eq((Lf["sram_base"] + n)[:16]),
                      self.w_lane.eq(lane), self.w_pad.eq(pad),
                      self.w_data.eq(Mux(pad, 0, rd.out_data))]
