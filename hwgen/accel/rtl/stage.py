@@ -91,6 +91,19 @@ class StageControl(wiring.Component):
             pop_ok.eq(_all([~F[f"pop_{s}"] | getattr(self, f"{s}_avail") for s in sides])),
             push_ok.eq(_all([~F[f"push_{s}"] | getattr(self, f"{s}_room") for s in sides]))]
         holding = Signal()
+
+        def token_step(kind: str, ok: Signal, nxt: str, *done) -> None:
+            """POP/PUSH state body: blocked until every token side is ready; then pop or push
+            the flagged ones, assert ``done`` and go to ``nxt``."""
+            m.d.comb += holding.eq(1)
+            with m.If(ok):
+                for s in sides:
+                    m.d.comb += getattr(self, f"{s}_{kind}").eq(F[f"{kind}_{s}"])
+                m.d.comb += list(done)
+                m.next = nxt
+            with m.Else():
+                m.d.comb += [self.quiet.eq(1), self.waiting.eq(1), self.blocked.eq(1)]
+
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 m.d.comb += self.quiet.eq(~q.r_rdy)
@@ -99,13 +112,7 @@ class StageControl(wiring.Component):
                     m.d.sync += cur.eq(q.r_data)
                     m.next = "POP"
             with m.State("POP"):
-                m.d.comb += holding.eq(1)
-                with m.If(pop_ok):
-                    for s in sides:
-                        m.d.comb += getattr(self, f"{s}_pop").eq(F[f"pop_{s}"])
-                    m.next = "EXEC"
-                with m.Else():
-                    m.d.comb += [self.quiet.eq(1), self.waiting.eq(1), self.blocked.eq(1)]
+                token_step("pop", pop_ok, "EXEC")
             with m.State("EXEC"):
                 m.d.comb += [holding.eq(1), self.busy.eq(1)]
                 with m.If(self.halt):
@@ -113,14 +120,7 @@ class StageControl(wiring.Component):
                 with m.Elif(self.done):
                     m.next = "PUSH"
             with m.State("PUSH"):
-                m.d.comb += holding.eq(1)
-                with m.If(push_ok):
-                    for s in sides:
-                        m.d.comb += getattr(self, f"{s}_push").eq(F[f"push_{s}"])
-                    m.d.comb += self.retired.eq(1)
-                    m.next = "IDLE"
-                with m.Else():
-                    m.d.comb += [self.quiet.eq(1), self.waiting.eq(1), self.blocked.eq(1)]
+                token_step("push", push_ok, "IDLE", self.retired.eq(1))
             with m.State("HALT"):
                 m.d.comb += [self.quiet.eq(1), holding.eq(1)]
         # EXEC start pulse: the first cycle in EXEC
