@@ -224,86 +224,6 @@ def time_netlist(nl: Netlist) -> tuple[float, float]:
     return t.area(nl.sizes), t.run(nl.sizes)[0]
 
 
-def _lr_size(t: Timer, sizes: list[int], target: float, iters: int, k_slew: float = 1.2):
-    """Lagrangian relaxation for min area at ``target``; returns the best feasible sizes seen
-    (or the fastest when none met the target)."""
-    nl = t.nl
-    ng = len(nl.kinds)
-    npo = len(nl.po_nets)
-    # arc multipliers by (gate, pin); primary-output multipliers
-    lam = [[1.0 / npo] * len(fi) for fi in nl.fanins]
-    lam_po = {o: 1.0 / npo for o in nl.po_nets}
-    best = None
-    fastest = None
-    sizes = list(sizes)
-    po_count: dict[int, int] = {}
-    for o in nl.po_nets:
-        po_count[o] = po_count.get(o, 0) + 1
-    for it in range(iters):
-        delay, arr, slew, load = t.run(sizes)
-        area = t.area(sizes)
-        if delay <= target + 1e-9 and (best is None or area < best[0]):
-            best = (area, delay, list(sizes))
-        if fastest is None or delay < fastest[1]:
-            fastest = (area, delay, list(sizes))
-        # multiplier update: raise the multipliers of arcs on late paths
-        req = t.required(sizes, arr, slew, load, target)
-        for o in lam_po:
-            lam_po[o] *= max(arr[o] / target, 0.5) ** 4
-        for g in range(ng):
-            o = nl.outs[g]
-            base = req[o] - target  # -(downstream delay from o)
-            rl = t.res0[g] * DRIVES[sizes[g]][2] * load[g]
-            for k, i in enumerate(nl.fanins[g]):
-                path = arr[i] + 0.1 * slew[i] + t.intr[g] + rl + (target - req[o])
-                lam[g][k] *= max(path / target, 0.5) ** 4
-        # flow conservation, outputs to inputs
-        out_sum = [0.0] * ng
-        for o, c in po_count.items():
-            g = t.gate_of_net[o]
-            if g >= 0:
-                out_sum[g] += lam_po[o] * c
-        for g in range(ng - 1, -1, -1):
-            s_in = sum(lam[g])
-            f = out_sum[g] / s_in if s_in > 0 else 0.0
-            lam[g] = [x * f for x in lam[g]]
-            for k, i in enumerate(nl.fanins[g]):
-                d = t.gate_of_net[i]
-                if d >= 0:
-                    out_sum[d] += lam[g][k]
-        # local discrete sizing under the multipliers (a few Gauss-Seidel sweeps)
-        lam_g = out_sum
-        for _sweep in range(2):
-            cap = [c * DRIVES[s][1] for c, s in zip(t.cap0, sizes)]
-            load = [sum(cap[h] for h in sg) for sg in t.sink_gates]
-            for g in range(ng - 1, -1, -1):
-                drv = [(t.gate_of_net[i]) for i in nl.fanins[g]]
-                up = 0.0
-                for d in drv:
-                    if d >= 0:
-                        up += lam_g[d] * k_slew * t.res0[d] * DRIVES[sizes[d]][2]
-                L = load[g]
-                bestc, bests = None, sizes[g]
-                for s in SIZES:
-                    c = (t.area0[g] * DRIVES[s][0] + lam_g[g] * k_slew * t.res0[g] * DRIVES[s][2] * L
-                         + up * t.cap0[g] * DRIVES[s][1])
-                    if bestc is None or c < bestc - 1e-12:
-                        bestc, bests = c, s
-                if bests != sizes[g]:
-                    dc = t.cap0[g] * (DRIVES[bests][1] - DRIVES[sizes[g]][1])
-                    for d in drv:
-                        if d >= 0:
-                            load[d] += dc
-                    sizes[g] = bests
-    delay, *_ = t.run(sizes)
-    area = t.area(sizes)
-    if delay <= target + 1e-9 and (best is None or area < best[0]):
-        best = (area, delay, list(sizes))
-    if fastest is None or delay < fastest[1]:
-        fastest = (area, delay, list(sizes))
-    return best, fastest
-
-
 def _critical_gates(t: Timer, sizes, arr, slew, load) -> list[int]:
     nl = t.nl
     o = max(nl.po_nets, key=lambda x: arr[x])
@@ -656,8 +576,11 @@ class BatchTimer:
 
 
 def _lr_size_np(bt: BatchTimer, sizes, target: float, iters: int, k_slew: float = 1.2):
-    """:func:`_lr_size` on numpy arrays: the same multiplier updates; the local sizing visits
-    one logic level at a time (gates of one level do not load each other)."""
+    """Lagrangian relaxation for min area at ``target`` on numpy arrays; returns the best
+    feasible sizes seen (or the fastest when none met the target). Arc multipliers are raised on
+    late paths and kept flow-conserving from the outputs back to the inputs; the local discrete
+    sizing under the multipliers visits one logic level at a time (gates of one level do not
+    load each other)."""
     nl = bt.nl
     ng, nn = bt.ng, bt.nn
     arc_g = np.array([g for g, fi in enumerate(nl.fanins) for _i in fi], dtype=np.int64)
