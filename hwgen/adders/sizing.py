@@ -455,26 +455,6 @@ def buffer_fanouts(nl: Netlist, rounds: int = 40, min_fanout: int = 2,
     return cur
 
 
-def sized_points(nl: Netlist, targets_rel=(0.0, 0.02, 0.05, 0.1, 0.2, 0.35),
-                 targets_abs=(), min_fanout: int = 2) -> list[tuple[float, float, Netlist]]:
-    """(area, delay, netlist) points of ``nl`` sized by this module, without and with fanout
-    buffering: the fastest sizing of each, then the smallest area for each target (relative to
-    the fastest delay found, ``targets_rel``, and absolute ``targets_abs`` ps)."""
-    plain = min_delay(nl)
-    buf = buffer_fanouts(nl, min_fanout=min_fanout, start=plain.copy())
-    pts = [(*time_netlist(x), x) for x in (plain, buf)]
-    fastest = min(p[1] for p in pts)
-    targets = sorted({round(fastest * (1 + r), 2) for r in targets_rel} | set(targets_abs))
-    for base in (plain, buf):
-        for T in targets:
-            if T < fastest - 1e-9:
-                continue
-            s = size_for(base, T, start=base.sizes)
-            a, d = time_netlist(s)
-            pts.append((a, d, s))
-    return pts
-
-
 class BatchTimer:
     """The same timing as :class:`Timer` for many sizings of one netlist at once (numpy, one
     row per sizing): gates grouped by logic level, loads summed per driver with ``reduceat``."""
