@@ -45,7 +45,6 @@ def probe_sizing(jobs: int = 2, cache: str | None = None) -> dict:
             ok = [a for a, d in curve if d <= t + 1e-9]
             r[f"area_at_{f}x_ks"] = min(ok) if ok else None
         out[r.pop("name")] = r
-    ks_area = out["kogge-stone"]["area_at_1x_ks"]
     for r in out.values():
         for f in ("1", "1.05", "1.1"):
             a, b = r[f"area_at_{f}x_ks"], out["kogge-stone"][f"area_at_{f}x_ks"]
