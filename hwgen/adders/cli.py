@@ -1,7 +1,6 @@
 """``hwgen adders ...``: generate, explore, show."""
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -44,7 +43,7 @@ def register(sub) -> None:
     li.set_defaults(func=_list)
 
 
-def load_graph_arg(args) -> "PrefixGraph":
+def load_graph_arg(args):
     from .constructions import construct
     from .graph import PrefixGraph
     if args.graph:

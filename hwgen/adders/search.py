@@ -43,7 +43,6 @@ from .graph import ColumnBuilder, PrefixGraph, graph_from_chains
 
 def taxonomy(n: int, l: int, fanouts: tuple[int, ...]) -> PrefixGraph:
     """``l`` Brent-Kung levels up, Knowles(``fanouts``) on every 2**l-th column, ``l`` down."""
-    k = _levels(n)
     b = ColumnBuilder(n)
     for e in range(l):
         s = 1 << e
