@@ -43,8 +43,8 @@ XC7Z020 = {"LUT": 26_600, "DSP": 220, "BRAM36": 140}
 #: LUT logic (``hard_mults``, recorded in the manifest).
 ECP5_85F_HARD_MULTS = 112
 
-#: nextpnr options for ``default`` on the 85F: the negotiated router (router2) converges on this
-#: congested design where router1 left 154,745 overused wires after 65 min.
+#: nextpnr options for ``default`` on the 85F: the negotiated router (router2). router1 left
+#: 154,745 overused wires after 65 min; router2 has not been seen to finish on it yet either.
 ECP5_85F_NEXTPNR_FLAGS = ("--router", "router2")
 
 
