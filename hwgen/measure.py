@@ -202,6 +202,31 @@ def harness_verilog(top: str, ports: list[tuple[str, str, int]], clock: str = "c
     return "\n".join(lines)
 
 
+def _synth_ecp5_in(wd: Path, verilog: Iterable[str | Path], top: str, *, harness: bool,
+                   clock: str, synth_flags: str, timeout: float, extra: str = "") -> str:
+    """Stage ``verilog`` in ``wd``, wrap ``top`` in the harness if asked, run ``synth_ecp5`` to
+    ``top.json`` (plus ``extra`` Yosys commands); return the synthesized top's name."""
+    names = stage_files(verilog, wd)
+    if harness:
+        (wd / "fmax_harness.v").write_text(harness_verilog(top, port_list(names, top, wd), clock))
+        names.append("fmax_harness.v")
+        top = HARNESS_TOP
+    run_yosys(f"{_read_cmd(names)}\nsynth_ecp5 {synth_flags} -top {top} -json top.json\n{extra}",
+              cwd=wd, timeout=timeout)
+    return top
+
+
+def synth_ecp5(verilog: Iterable[str | Path], top: str, *, harness: bool = False,
+               clock: str = "clk", synth_flags: str = "", timeout: float = 7200) -> dict[str, int]:
+    """Yosys ``synth_ecp5`` cell counts of ``top`` (hierarchy flattened), synthesized exactly as
+    :func:`ecp5_fmax` does before place and route (same harness and flags)."""
+    with work_dir("synth-ecp5-") as wd:
+        top = _synth_ecp5_in(wd, verilog, top, harness=harness, clock=clock,
+                             synth_flags=synth_flags, timeout=timeout,
+                             extra="tee -q -o stat.json stat -json\n")
+        return stat_cells(json.loads((wd / "stat.json").read_text()), top)
+
+
 def ecp5_fmax(verilog: Iterable[str | Path], top: str, *, device: str = "25k",
               package: str = "CABGA381", target_mhz: float = 100.0, seed: int = 1,
               timeout: float = 3600, harness: bool = False, clock: str = "clk",
@@ -215,24 +240,21 @@ def ecp5_fmax(verilog: Iterable[str | Path], top: str, *, device: str = "25k",
     (e.g. ``("--router", "router2")``, whose negotiated routing copes with congested designs)."""
     npr = toolchain.require("nextpnr-ecp5")
     with work_dir("pnr-") as wd:
-        names = stage_files(verilog, wd)
-        if harness:
-            (wd / "fmax_harness.v").write_text(harness_verilog(top, port_list(names, top, wd), clock))
-            names.append("fmax_harness.v")
-            top = HARNESS_TOP
-        run_yosys(f"{_read_cmd(names)}\nsynth_ecp5 {synth_flags} -top {top} -json top.json\n",
-                  cwd=wd)
+        top = _synth_ecp5_in(wd, verilog, top, harness=harness, clock=clock,
+                             synth_flags=synth_flags, timeout=timeout)
         rep = wd / "report.json"
         try:
             r = subprocess.run(npr + [f"--{device}", "--package", package, "--json", "top.json",
                                       "--lpf-allow-unconstrained", "--freq", str(target_mhz),
                                       "--timing-allow-fail", "--seed", str(seed),
-                                      "--report", "report.json", *nextpnr_flags],
+                                      "--report", "report.json", "--log", "nextpnr.log",
+                                      *nextpnr_flags],
                                capture_output=True, text=True, cwd=wd, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise ToolError(f"nextpnr-ecp5 did not finish within {timeout:.0f} s") from None
         if r.returncode != 0 or not rep.exists():
-            errs = [l for l in (r.stdout + r.stderr).splitlines() if "ERROR" in l]
+            log = (wd / "nextpnr.log").read_text() if (wd / "nextpnr.log").exists() else ""
+            errs = [l for l in (r.stdout + r.stderr + log).splitlines() if "ERROR" in l]
             raise ToolError("nextpnr-ecp5 failed: " + (" | ".join(errs[-3:]) or r.stderr.strip()[-300:]))
         report = json.loads(rep.read_text())
     fmax = report.get("fmax", {})

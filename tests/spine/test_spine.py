@@ -222,3 +222,15 @@ def test_memory_bits_counts_inferred_memories(tmp_path):
                  "  always @(posedge clk) begin if (we) mem[wa] <= d; q <= mem[ra]; r <= d[3:0]; end\n"
                  "endmodule\n")
     assert memory_bits([v], "m") == {"memory_bits": 48 * 12, "memories": 1}
+
+
+def test_synth_ecp5_counts_cells_like_the_fmax_flow(tmp_path):
+    """synth_ecp5 synthesizes exactly what ecp5_fmax places: the 64-bit adder is one carry chain of
+    CCU2C cells (two bits each); the harness adds its shift-register flip-flops."""
+    from hwgen.measure import synth_ecp5
+    cfg = TinyConfig(width=64)
+    exp = export_verilog(TinyAdder(cfg), tmp_path / "v", kind="tiny", slug=cfg.slug, config=cfg)
+    bare = synth_ecp5([exp.verilog], "hwgen_tiny_w64")
+    assert bare["CCU2C"] == 33 and bare["TRELLIS_FF"] == 65  # 65-bit sum: ceil(65/2) + carry out
+    wrapped = synth_ecp5([exp.verilog], "hwgen_tiny_w64", harness=True)
+    assert wrapped["CCU2C"] == 33 and wrapped["TRELLIS_FF"] >= 65 + 129 + 65
