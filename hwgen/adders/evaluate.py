@@ -32,7 +32,7 @@ from .graph import PrefixGraph
 from .library import LIB_PATH
 from .mapping import map_graph, predict
 
-EVAL_VERSION = "4"
+EVAL_VERSION = "5"
 # hwgen sizer targets relative to a graph's own fastest sized delay
 HW_REL = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4)
 SIZING = "topo; upsize; dnsize; stime -p"

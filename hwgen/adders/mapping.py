@@ -4,10 +4,12 @@ predictions (cell count, logic levels, AIG size and depth).
 Each prefix node becomes exactly one AOI21/OAI21 (its generate) plus one NAND2/NOR2 when its
 propagate is used; polarity alternates level by level (AOI/NAND take true inputs and give
 inverted outputs, OAI/NOR the reverse), and an inverter is added only where a node reads a
-signal of the other polarity. Bits use NAND2/AND2 for ``g``, XOR2/XNOR2 for ``p``; each sum bit
-is one XOR2/XNOR2 (which absorbs any polarity). This netlist is what the evaluation times (ABC
-sizes its gates but cannot change its structure) and what is proven equal to the synthesized
-RTL and to ``a + b``.
+signal of the other polarity. Bits use NAND2/AND2 for ``g`` and, for the tree, NOR2/OR2 for the
+transmit ``t = a | b`` (``G = g_hi | t_hi & G_lo`` holds with ``t`` as with ``p = a ^ b``, and
+NOR2 is faster, smaller and lighter to drive than XNOR2); XOR2/XNOR2 make ``p`` for the sum bits
+only, and each sum bit is one XOR2/XNOR2 (which absorbs any polarity). This netlist is what
+the evaluation times (ABC sizes its gates but cannot change its structure) and what is proven
+equal to the synthesized RTL and to ``a + b``.
 """
 from __future__ import annotations
 
@@ -25,14 +27,19 @@ class MappedNetlist:
     cells: dict[str, int]
 
 
+TRANSMIT = True  # the tree's bit-level propagate: a | b (True) or a ^ b (False)
+
+
 def _pins(n: int, carry_in: bool):
     ins = [f"a[{i}]" for i in range(n)] + [f"b[{i}]" for i in range(n)] + (["ci"] if carry_in else [])
     outs = [f"s[{i}]" for i in range(n)] + ["co"]
     return ins, outs
 
 
-def map_graph(graph: PrefixGraph, carry_in: bool = False, model: str = "top") -> MappedNetlist:
+def map_graph(graph: PrefixGraph, carry_in: bool = False, model: str = "top",
+              transmit: bool | None = None) -> MappedNetlist:
     """Map ``graph`` (asic style adder) onto hwgen45 X1 cells; see the module docstring."""
+    transmit = TRANSMIT if transmit is None else transmit
     n = graph.width
     gates: list[str] = []
     cells: dict[str, int] = {}
@@ -64,6 +71,8 @@ def map_graph(graph: PrefixGraph, carry_in: bool = False, model: str = "top") ->
             a, b = f"a[{i}]", f"b[{i}]"
             if kind == "g":
                 sig[pol] = cell("AND2" if pol else "NAND2", f"g{i}_{'t' if pol else 'n'}", A1=a, A2=b)
+            elif kind == "t":
+                sig[pol] = cell("OR2" if pol else "NOR2", f"t{i}_{'t' if pol else 'n'}", A1=a, A2=b)
             else:
                 sig[pol] = cell("XOR2" if pol else "XNOR2", f"p{i}_{'t' if pol else 'n'}", A=a, B=b)
             return sig[pol]
@@ -93,11 +102,18 @@ def map_graph(graph: PrefixGraph, carry_in: bool = False, model: str = "top") ->
         else:
             P.append({})
             leaf_kind[id(P[-1])] = ("p", i)
+    # the tree reads each bit's transmit a | b (NOR2/OR2) instead of its propagate a ^ b, which
+    # then feeds only its sum bit: G = g_hi | t_hi & G_lo holds for either
+    T: list[dict | None] = list(P)
+    if transmit:
+        for i in range(1, n):
+            T[i] = {}
+            leaf_kind[id(T[i])] = ("t", i)
     for k, (l, r) in enumerate(graph.nodes):
         me = n + k
         # read the operands in the polarity the latest-arriving one already has (no inverter on
         # the critical input); on a tie, the polarity needing fewer inverters
-        ops = [G[l], P[l], G[r]] + ([P[r]] if need_p[me] else [])
+        ops = [G[l], T[l], G[r]] + ([T[r]] if need_p[me] else [])
         made = [o for o in ops if o]
         latest = max((arrival(o) for o in made), default=0)
         pols = {pol for o in made if arrival(o) == latest for pol in o}
@@ -108,19 +124,20 @@ def map_graph(graph: PrefixGraph, carry_in: bool = False, model: str = "top") ->
             pol_in = missing[True] < missing[False] or (
                 missing[True] == missing[False] and graph.level(me) % 2 == 0)
         name = f"n{me}"
-        gl, pl, gr = get(G[l], pol_in, f"G{l}"), get(P[l], pol_in, f"P{l}"), get(G[r], pol_in, f"G{r}")
+        gl, pl, gr = get(G[l], pol_in, f"G{l}"), get(T[l], pol_in, f"P{l}"), get(G[r], pol_in, f"G{r}")
         if pol_in:
             G.append({False: cell("AOI21", f"{name}_gn", A1=pl, A2=gr, B=gl)})
         else:
             G.append({True: cell("OAI21", f"{name}_gt", A1=pl, A2=gr, B=gl)})
         if need_p[me]:
-            pr = get(P[r], pol_in, f"P{r}")
+            pr = get(T[r], pol_in, f"P{r}")
             if pol_in:
                 P.append({False: cell("NAND2", f"{name}_pn", A1=pl, A2=pr)})
             else:
                 P.append({True: cell("NOR2", f"{name}_pt", A1=pl, A2=pr)})
         else:
             P.append(None)
+        T.append(P[-1])
     outs = []
     for i in range(n):
         if i == 0:
