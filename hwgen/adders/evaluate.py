@@ -11,7 +11,9 @@ Flow for the ``asic`` style (:func:`evaluate`):
    timed (``stime``): area, delay, gate count and levels.
 4. With ``sizer=`` targets, hwgen's own sizer (:mod:`.sizing`: Lagrangian-relaxation sizing,
    fanout buffering, on a timer equal to ABC's ``stime``) sizes the same mapping for its fastest
-   delay and for delay targets; the graph's curve is the Pareto set of both flows' points. With
+   delay and for delay targets, from its own start and from ABC's fastest sizing (read back from
+   the netlist ABC writes, matched gate by gate); the graph's curve is the Pareto set of both
+   flows' points. With
    ``prove`` each of those sized (and buffered) netlists is proven equal to ``a + b`` (``cec``)
    and re-timed by ABC's ``stime``, which must agree within 0.1 ps.
 """
@@ -32,7 +34,7 @@ from .graph import PrefixGraph
 from .library import LIB_PATH
 from .mapping import map_graph, predict
 
-EVAL_VERSION = "5"
+EVAL_VERSION = "6"
 # hwgen sizer targets relative to a graph's own fastest sized delay
 HW_REL = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4)
 SIZING = "topo; upsize; dnsize; stime -p"
@@ -165,7 +167,8 @@ def evaluate(graph: PrefixGraph, *, carry_in: bool = False, cache_dir: str | Pat
         res["hwgen"] = hw
     if sizer is not None:
         if hw is None or not _has_targets(hw, sizer):
-            hw = res["hwgen"] = hwgen_sizing(graph, carry_in, sizer, hw)
+            hw = res["hwgen"] = hwgen_sizing(graph, carry_in, sizer, hw,
+                                             abc_sizes=res.get("abc_fast_sizes"))
             hw.pop("checked", None)
             changed = True
         if prove and not hw.get("checked"):
@@ -209,29 +212,46 @@ def _sizes_text(sizes) -> str:
     return "".join(str(s) for s in sizes)
 
 
-def hwgen_sizing(graph: PrefixGraph, carry_in: bool, targets, state: dict | None = None) -> dict:
+def hwgen_sizing(graph: PrefixGraph, carry_in: bool, targets, state: dict | None = None,
+                 abc_sizes: str | None = None) -> dict:
     """hwgen's sizer on the mapped netlist of ``graph`` (step 4 of the module docstring):
     fastest sizing without and with fanout buffering, then the smallest area for each target
-    (:data:`HW_REL` of the fastest delay, and ``targets`` at or above it). ``state`` is an
-    earlier result: only missing targets are sized."""
-    from .sizing import Netlist, buffer_fanouts, min_delay, size_for, time_netlist
+    (:data:`HW_REL` of the fastest delay, and ``targets`` at or above it). ``abc_sizes`` (ABC's
+    fastest sizing) is a second start: the sizer's own and ABC's, each repaired, the faster is
+    buffered and both are recovered towards each target. ``state`` is an earlier result: only
+    missing targets are sized."""
+    from .sizing import Netlist, Timer, _repair, buffer_fanouts, min_delay, size_for, time_netlist
     nl = Netlist.from_blif(map_graph(graph, carry_in).blif)
     if state is None:
         plain = min_delay(nl)
-        buf = buffer_fanouts(nl, start=plain.copy())
+        start = plain
+        abc = None
+        if abc_sizes and len(abc_sizes) == len(nl.kinds):
+            abc = nl.copy()
+            abc.sizes = _repair(Timer(abc), [int(c) for c in abc_sizes], 0.0)
+            if time_netlist(abc)[1] < time_netlist(plain)[1]:
+                start = abc
+        buf = buffer_fanouts(nl, start=start.copy())
         nbuf = buf.kinds.count("BUF")
         state = {"plain": _sizes_text(plain.sizes), "buffered": buf.blif() if nbuf else None,
+                 "abc": _sizes_text(abc.sizes) if abc is not None else None,
                  "buffers": nbuf, "points": {}}
     else:
         state = dict(state, points=dict(state["points"]))
         plain = nl.copy()
         plain.sizes = [int(c) for c in state["plain"]]
         buf = Netlist.from_blif(state["buffered"]) if state["buffered"] else None
-    bases = [("p", plain)] + ([("b", buf)] if buf is not None else [])
+    abc = None
+    if state.get("abc"):
+        abc = nl.copy()
+        abc.sizes = [int(c) for c in state["abc"]]
+    bases = [("p", plain)] + ([("a", abc)] if abc is not None else []) \
+        + ([("b", buf)] if buf is not None else [])
     fast = {w: time_netlist(b)[1] for w, b in bases}
     fastest = min(fast.values())
     state["fastest"] = round(fastest, 4)
-    wanted = {round(fastest * (1 + r), 2) for r in HW_REL}
+    # each start's own fastest delay too: the cheapest sizing there may be a slower start's
+    wanted = {round(fastest * (1 + r), 2) for r in HW_REL} | {round(f + 0.005, 2) for f in fast.values()}
     # absolute targets beyond the relative ones' range are left to the curve's other points
     wanted |= {round(t, 2) for t in targets if fastest - 1e-9 <= t <= fastest * (1 + HW_REL[-1])}
     prev = {w: b.sizes for w, b in bases}  # a sizing meeting a tighter target meets a looser one
@@ -244,8 +264,9 @@ def hwgen_sizing(graph: PrefixGraph, carry_in: bool, targets, state: dict | None
             if fast[w] > max(T, fastest) + 1e-9:
                 continue
             # Lagrangian relaxation pays off only a few percent above the fastest delay
+            # (once per netlist: "a" is "p"'s netlist with ABC's sizes)
             s = size_for(b, max(T, fast[w]), start=prev[w],
-                         iters=20 if T > 1.03 * fast[w] else 0)
+                         iters=20 if T > 1.03 * fast[w] and w != "a" else 0)
             prev[w] = s.sizes
             a, d = time_netlist(s)
             if best is None or (a, d) < best[:2]:
@@ -299,10 +320,11 @@ def _abc_evaluate(graph: PrefixGraph, carry_in: bool, cache: Path, prove: bool,
             _reference_blif(graph.width, carry_in, cache, t / "ref.blif")
             out = _abc(f"read_lib -w {LIB_PATH}; read dut.blif; strash; print_stats; cec ref.blif; "
                        f"read mapped.blif; print_stats; cec dut.blif; topo; stime; {SIZING}; "
-                       f"print_stats; print_gates", t)
+                       f"print_stats; print_gates; write_blif fast.blif", t)
         else:
             out = _abc(f"read_lib -w {LIB_PATH}; read mapped.blif; print_stats; topo; stime; "
-                       f"{SIZING}; print_stats; print_gates", t)
+                       f"{SIZING}; print_stats; print_gates; write_blif fast.blif", t)
+        fast_sizes = _abc_sizes(mapped.blif, (t / "fast.blif").read_text())
         # the sizing curve: all X1 (smallest), fully upsized (fastest), and targets between
         x1 = _area_delay(out)[0]
         fast = _area_delay(out)[-1]
@@ -328,7 +350,7 @@ def _abc_evaluate(graph: PrefixGraph, carry_in: bool, cache: Path, prove: bool,
         "name": graph.name, **graph.metrics(), "carry_in": carry_in,
         "area": round(area, 3), "delay": round(delay, 2),
         "gates": sized["nodes"], "levels": sized["lev"], "aig_ands": aig["nodes"],
-        "cells": cells, "abc_curve": curve,
+        "cells": cells, "abc_curve": curve, "abc_fast_sizes": fast_sizes,
         "predicted": {"gates": pred["gates"], "levels": pred["levels"], "aig_ands": pred["aig_ands"]},
         "equivalent": True if prove else None,
     }
@@ -336,6 +358,14 @@ def _abc_evaluate(graph: PrefixGraph, carry_in: bool, cache: Path, prove: bool,
                                   and res["aig_ands"] == pred["aig_ands"]
                                   and mapped_st["nodes"] == pred["gates"]) if prove else None
     return res
+
+
+def _abc_sizes(mapped: str, sized: str) -> str | None:
+    """The drives ABC's sizing gave the gates of ``mapped`` (in its order), read from the
+    netlist ABC wrote back (matched by structure), or None if they do not match."""
+    from .sizing import Netlist
+    sizes = Netlist.from_blif(mapped).sizes_from(Netlist.from_blif(sized))
+    return _sizes_text(sizes) if sizes else None
 
 
 def abc_free_mapping(graph: PrefixGraph, carry_in: bool = False, plus: bool = False) -> dict:

@@ -64,7 +64,8 @@ class Netlist:
         outs: list[str] = []
         gates = []
         model = "top"
-        for line in text.splitlines():
+        for line in text.replace("\\\n", " ").splitlines():
+            line = line.strip()
             if line.startswith(".model"):
                 model = line.split()[1]
             elif line.startswith(".inputs"):
@@ -93,6 +94,36 @@ class Netlist:
         nl.po_nets = [index[o] for o in outs]
         nl.reorder()
         return nl
+
+    def sizes_from(self, other: "Netlist") -> list[int] | None:
+        """The drive of each of this netlist's gates in ``other``, a copy of it with other net
+        names and gate order (as ABC writes a sized netlist back), matched by structure: a gate
+        is its cell and what its pins read (inputs by name, gates by their match). None when
+        the two do not match one to one."""
+        table: dict[tuple, int] = {}
+
+        def ids(nl: "Netlist", grow: bool) -> list[int] | None:
+            drv = {o: g for g, o in enumerate(nl.outs)}
+            got: list[int] = []
+            for g in range(len(nl.kinds)):  # gates are in topological order
+                key = (nl.kinds[g], tuple(sorted(
+                    ((p, -1 - got[drv[i]] if i in drv else nl.net_names[i])
+                     for p, i in zip(nl.pins[g], nl.fanins[g])), key=str)))
+                if key not in table:
+                    if not grow:
+                        return None
+                    table[key] = len(table)
+                got.append(table[key])
+            return got
+
+        mine = ids(self, True)
+        if len(table) != len(self.kinds) or len(other.kinds) != len(self.kinds):
+            return None  # two gates with one function and inputs: no unique match
+        theirs = ids(other, False)
+        if theirs is None or len(set(theirs)) != len(theirs):
+            return None
+        size_of = dict(zip(theirs, other.sizes))
+        return [size_of[k] for k in mine]
 
     def copy(self) -> "Netlist":
         return Netlist(list(self.inputs), list(self.outputs), list(self.net_names),
@@ -406,13 +437,15 @@ def _sink_slacks(t: Timer, sizes, arr, slew, load, req, net: int) -> list[tuple[
 
 
 def buffer_fanouts(nl: Netlist, rounds: int = 40, min_fanout: int = 2,
-                   start: Netlist | None = None, fresh: bool = True) -> Netlist:
+                   start: Netlist | None = None, fresh: bool = True, resize: int = 0) -> Netlist:
     """Add BUFs on the critical path's nets while that makes the fastest sizing faster: each
     step tries, on every critical net with at least ``min_fanout`` sinks, moving its least
     critical sinks (from one to all but one) behind a BUF_X1/X2/X4, keeps the best, and repairs
     the sizing from there (with ``fresh``, every third buffer and at the end, also sizes anew
-    with :func:`min_delay` and keeps the faster). ``start`` is ``nl`` already sized for min delay (else
-    :func:`min_delay` sizes it)."""
+    with :func:`min_delay` and keeps the faster). With ``resize`` > 0 the sizing of the
+    ``resize`` best trials (by delay before repair, which also admits trials that are slower
+    before it) is repaired before one is chosen. ``start`` is ``nl`` already sized for min
+    delay (else :func:`min_delay` sizes it)."""
     cur = start if start is not None else min_delay(nl)
     t = Timer(cur)
     delay, arr, slew, load = t.run(cur.sizes)
@@ -421,7 +454,7 @@ def buffer_fanouts(nl: Netlist, rounds: int = 40, min_fanout: int = 2,
         req = t.required(cur.sizes, arr, slew, load, delay)
         path = _critical_gates(t, cur.sizes, arr, slew, load)
         nets = {cur.outs[g] for g in path} | {i for g in path for i in cur.fanins[g]}
-        best = None
+        trials = []
         for net in sorted(nets):
             fo = len(cur.sinks[net])
             if fo < min_fanout:
@@ -434,14 +467,23 @@ def buffer_fanouts(nl: Netlist, rounds: int = 40, min_fanout: int = 2,
                     trial = cur.copy()
                     trial.add_buffer(net, [(g, k) for _s, g, k in sl[:m]], bs)
                     trial.reorder()
-                    d = Timer(trial).run(trial.sizes)[0]
-                    if d < delay - 0.05 and (best is None or d < best[0]):
-                        best = (d, trial)
+                    trials.append((Timer(trial).run(trial.sizes)[0], len(trials), trial))
+        trials.sort(key=lambda x: x[:2])
+        best = None
+        if resize:
+            for _d, _k, trial in trials[:resize]:
+                trial.sizes = _repair(Timer(trial), trial.sizes, 0.0)
+                d = Timer(trial).run(trial.sizes)[0]
+                if d < delay - 0.05 and (best is None or d < best[0]):
+                    best = (d, trial)
+        elif trials and trials[0][0] < delay - 0.05:
+            best = trials[0][::2]
         if best is None:
             break
         cur = best[1]
         t = Timer(cur)
-        cur.sizes = _repair(t, cur.sizes, 0.0)
+        if not resize:
+            cur.sizes = _repair(t, cur.sizes, 0.0)
         added += 1
         if fresh and added % 3 == 0:
             again = min_delay(cur)

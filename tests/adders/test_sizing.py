@@ -86,3 +86,22 @@ def test_evaluate_merges_both_flows_and_checks_the_sized_netlists(tmp_path):
     assert any(d <= 240.0 for _a, d in r["hwgen_curve"])
     again = evaluate(g, cache_dir=tmp_path, sizer=(240.0,))
     assert again["sizing_curve"] == r["sizing_curve"]
+
+
+def test_abc_sizing_is_read_back_by_structure(tmp_path):
+    """ABC's sized netlist (other net names, other gate order) gives back each gate's drive,
+    and those drives time as ABC timed them; a netlist of another structure does not match."""
+    mapped = map_graph(construct("kogge-stone", 16)).blif
+    (tmp_path / "m.blif").write_text(mapped)
+    out = _abc(f"read_lib -w {LIB_PATH}; read m.blif; topo; upsize; dnsize; stime; "
+               "write_blif o.blif", tmp_path)
+    abc_area, abc_delay = _area_delay(out)[-1]
+    nl = Netlist.from_blif(mapped)
+    sized = Netlist.from_blif((tmp_path / "o.blif").read_text())
+    sizes = nl.sizes_from(sized)
+    assert sizes is not None and set(sizes) > {1}
+    nl.sizes = sizes
+    a, d = time_netlist(nl)
+    assert abs(a - abc_area) < 0.006 and abs(d - abc_delay) < 0.1
+    other = Netlist.from_blif(map_graph(construct("sklansky", 16)).blif)
+    assert other.sizes_from(sized) is None
