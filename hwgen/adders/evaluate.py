@@ -34,9 +34,11 @@ from .graph import PrefixGraph
 from .library import LIB_PATH
 from .mapping import map_graph, predict
 
-EVAL_VERSION = "6"
+EVAL_VERSION = "7"
 # hwgen sizer targets relative to a graph's own fastest sized delay
 HW_REL = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4)
+# buffer trials whose sizing is repaired before one is kept (``buffer_fanouts(resize=)``)
+BUFFER_RESIZE = 8
 SIZING = "topo; upsize; dnsize; stime -p"
 
 
@@ -217,21 +219,24 @@ def hwgen_sizing(graph: PrefixGraph, carry_in: bool, targets, state: dict | None
     """hwgen's sizer on the mapped netlist of ``graph`` (step 4 of the module docstring):
     fastest sizing without and with fanout buffering, then the smallest area for each target
     (:data:`HW_REL` of the fastest delay, and ``targets`` at or above it). ``abc_sizes`` (ABC's
-    fastest sizing) is a second start: the sizer's own and ABC's, each repaired, the faster is
-    buffered and both are recovered towards each target. ``state`` is an earlier result: only
+    fastest sizing) is a second start: the sizer's own and ABC's (repaired) are both buffered
+    when ABC's is the faster, the faster buffered netlist is kept, and every start is recovered
+    towards each target. ``state`` is an earlier result: only
     missing targets are sized."""
     from .sizing import Netlist, Timer, _repair, buffer_fanouts, min_delay, size_for, time_netlist
     nl = Netlist.from_blif(map_graph(graph, carry_in).blif)
     if state is None:
         plain = min_delay(nl)
-        start = plain
+        buf = buffer_fanouts(nl, start=plain.copy(), resize=BUFFER_RESIZE)
         abc = None
         if abc_sizes and len(abc_sizes) == len(nl.kinds):
             abc = nl.copy()
             abc.sizes = _repair(Timer(abc), [int(c) for c in abc_sizes], 0.0)
             if time_netlist(abc)[1] < time_netlist(plain)[1]:
-                start = abc
-        buf = buffer_fanouts(nl, start=start.copy())
+                # buffering is greedy: from the faster start it may end slower, keep the best
+                other = buffer_fanouts(nl, start=abc.copy(), resize=BUFFER_RESIZE)
+                if time_netlist(other)[1] < time_netlist(buf)[1]:
+                    buf = other
         nbuf = buf.kinds.count("BUF")
         state = {"plain": _sizes_text(plain.sizes), "buffered": buf.blif() if nbuf else None,
                  "abc": _sizes_text(abc.sizes) if abc is not None else None,

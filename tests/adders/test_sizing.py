@@ -55,11 +55,12 @@ def test_sizing_meets_targets_and_trades_area_for_delay():
         prev = a
 
 
-def test_buffering_adds_cells_only_and_keeps_the_function(tmp_path):
+@pytest.mark.parametrize("resize", [0, 8])
+def test_buffering_adds_cells_only_and_keeps_the_function(tmp_path, resize):
     g = construct("sklansky", 32)
     nl = Netlist.from_blif(map_graph(g).blif)
     fast = min_delay(nl)
-    buf = buffer_fanouts(nl, start=fast.copy())
+    buf = buffer_fanouts(nl, start=fast.copy(), resize=resize)
     assert time_netlist(buf)[1] < time_netlist(fast)[1]
     n_buf = buf.kinds.count("BUF")
     assert n_buf > 0 and len(buf.kinds) == len(nl.kinds) + n_buf
