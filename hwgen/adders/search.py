@@ -12,16 +12,17 @@ Candidates come from three sources, cheapest first:
 4. until the budget is spent, mutations of the current Pareto points: PrefixRL's action space
    (add or delete one span, then legalize) explored at random, and single fanout-vector changes
    of the taxonomy graphs. Half of the parents are drawn from the graphs with the smallest
-   areas in a band around the fastest classic structure's delay (Kogge-Stone's region), where
-   the searched front gains least; parents slower than the hypervolume reference delay are
-   left out.
+   areas in a band around one of the delays the acceptance figures compare at (the fastest
+   classic structure's, Kogge-Stone's, Han-Carlson's and Brent-Kung's fastest points, in
+   turn); parents slower than the hypervolume reference delay are left out.
 
 Each candidate is screened by :func:`~hwgen.adders.evaluate.evaluate` with ABC's sizing (cached
 by graph hash, so a second run resumes where the first stopped), on all cores. hwgen's own sizer
 (:mod:`.sizing`, slower) measures the classics first (their fastest delays become the absolute
 targets every sized graph is also sized for), then the minimum-size graphs of depth log2 n and
 log2 n + 1 (the sizing probe's best near Kogge-Stone's delay), then, for up to half of the search
-time, the screened graphs whose ABC points come closest to the front of all ABC points. A
+time, the screened graphs whose ABC points come closest to the front of all ABC points and,
+in turn, the smallest screened graphs of depth log2 n and log2 n + 1 (which buffering helps). A
 graph's points are the Pareto set of both flows'. Every written graph is proven equal to
 ``a + b``, and so is each of its sized (and buffered) netlists.
 """
@@ -340,6 +341,14 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
                 score.append((best, nm))
         return [nm for _s, nm in sorted(score)[:limit]]
 
+    def smallest_shallow(limit: int) -> list[str]:
+        """Unsized graphs of depth log2 n or log2 n + 1 with the fewest nodes: high-fanout
+        graphs that ABC's sizing (which cannot buffer) ranks low but buffering makes fast."""
+        d0 = _levels(width)
+        cand = sorted((r["size"], nm) for nm, r in points.items()
+                      if nm not in sized and nm in graphs and r["depth"] <= d0 + 1)
+        return [nm for _s, nm in cand[:limit]]
+
     verilog: dict[str, str] = {}
     with mp.get_context("fork").Pool(jobs) as pool:
         # the classic baselines are always evaluated, whatever the budget (the search is not)
@@ -364,15 +373,22 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
             run(taxonomy_family(width), pool)
         stall = 0
         cl = [p for p in expand(list(points.values())) if p["name"] in CLASSIC]
-        fastest = min((p["delay"] for p in cl if p["sizing"] == "min-delay"), default=None)
+        # the delays the acceptance figures compare at: the fastest classic's and the fastest
+        # points of Kogge-Stone, Han-Carlson and Brent-Kung
+        centers = sorted({p["delay"] for p in cl if p["sizing"] == "min-delay" and p["name"] in
+                          ("kogge-stone", "han-carlson", "brent-kung")}
+                         | {min((p["delay"] for p in cl if p["sizing"] == "min-delay"),
+                                default=math.inf)} - {math.inf})
         # parents slower than the hypervolume reference (1.1 x the slowest classic point but
         # ripple's) cannot move the measured front: leave them out
         slow = max((p["delay"] for p in cl if p["name"] != "ripple"), default=math.inf) * 1.1
         sizer_s = 0.0
+        rounds = 0
         while time.monotonic() - t0 < search_s and stall < 200:
             # up to half of the search time goes to hwgen's sizer on the most promising graphs
             if sizer_s < 0.5 * (time.monotonic() - t0):
-                todo = promising(jobs)
+                # ABC's proxy and the smallest shallow graphs, in turn
+                todo = promising(jobs) if rounds % 2 else smallest_shallow(jobs)
                 if todo:
                     ts = time.monotonic()
                     size(todo, pool)
@@ -382,8 +398,10 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
             names = sorted({p["name"] for p in front if p["name"] in graphs and p["delay"] <= slow})
             if not names:
                 break
-            # half of the parents come from around the fastest classic's delay
-            focus = [nm for nm in focus_names(expanded, fastest) if nm in graphs] if fastest else []
+            # half of the parents come from around those delays, one band per batch in turn
+            center = centers[rounds % len(centers)] if centers else None
+            rounds += 1
+            focus = [nm for nm in focus_names(expanded, center) if nm in graphs] if center else []
             batch = []
             for _ in range(4 * jobs):
                 pool_ = focus if focus and rng.random() < 0.5 else names
