@@ -238,7 +238,7 @@ class ComputeStage(wiring.Component):
             with m.Else():
                 m.d.comb += inc["alu_uops"].eq(1)
         m.d.comb += [inp_rp.addr.eq(ii), wgt_rp.addr.eq(iw)]
-        dot_inp, dot_wgt = Signal(inp_w), Signal(wgt_w)
+        dot_inp, dot_wgt = Signal(inp_w, reset_less=True), Signal(wgt_w, reset_less=True)
         m.d.sync += [dot_inp.eq(inp_rp.data), dot_wgt.eq(wgt_rp.data)]
         m.d.comb += [dot.inp.eq(dot_inp), dot.wgt.eq(dot_wgt)]
         # GEMM delay line from A: entry k is A + 1 + k; inputs reach the array at k = 1, sums
@@ -279,7 +279,7 @@ class ComputeStage(wiring.Component):
             src_here = ~g_rd & tensor & Mux(conflict, ~phase, ii[0] == k)
             m.d.comb += rp_.addr.eq(Mux(src_here, ii[1:], rq_dst[1:]))
         bank_data = [rp_.data for _wp, rp_ in acc_banks]
-        src_hold = Signal(acc_w)
+        src_hold = Signal(acc_w, reset_less=True)
         with m.If(v_a & conflict & phase):
             m.d.sync += src_hold.eq(Mux(ii[0], bank_data[1], bank_data[0]))
         # M: both operands registered straight from the banks
@@ -292,14 +292,14 @@ class ComputeStage(wiring.Component):
         # operand read at cycle t misses the writes of cycles >= t; those come from these
         # registers (selects compared in M against what WB will hold when the op is in X).
         x_r = Signal()
-        x_raw, s_raw = Signal(acc_w), Signal(acc_w)
+        x_raw, s_raw = Signal(acc_w, reset_less=True), Signal(acc_w, reset_less=True)
         yv, y_dst = Signal(), Signal(16)          # Y1
         y2v, y2_dst = Signal(), Signal(16)        # Y2
-        x_op, y_op = Signal(acc_w), Signal(acc_w)
-        wv, w_addr, w_data = Signal(), Signal(16), Signal(acc_w)
+        x_op, y_op = Signal(acc_w, reset_less=True), Signal(acc_w, reset_less=True)
+        wv, w_addr, w_data = Signal(), Signal(16), Signal(acc_w, reset_less=True)
         wn_v, wn_a = Signal(), Signal(16)       # what WB holds next cycle
         m.d.comb += [wn_v.eq((xv & xg) | y2v), wn_a.eq(Mux(xv & xg, x_dst, y2_dst))]
-        hist = [(Signal(name=f"p{k}_v"), Signal(16, name=f"p{k}_a"), Signal(acc_w, name=f"p{k}_d"))
+        hist = [(Signal(name=f"p{k}_v"), Signal(16, name=f"p{k}_a"), Signal(acc_w, name=f"p{k}_d", reset_less=True))
                 for k in (1, 2, 3)]
         chain = [(wn_v, wn_a, None), (wv, w_addr, w_data)] + hist
         m.d.sync += [xv.eq(mv), xg.eq(mg), x_dst.eq(m_dst), x_r.eq(m_r),
@@ -371,8 +371,8 @@ class ComputeStage(wiring.Component):
             # CLIP is min(max(x, ~y), y): the three compares side by side
             lo_ = ~y
             lt, gt, lo_lt_x, lo_lt_y = x < y, x > y, lo_ < x, lo_ < y
-            pick_x = Signal(name=f"alu_px{k}")
-            pick_lo = Signal(name=f"alu_pl{k}")
+            pick_x = Signal(name=f"alu_px{k}", reset_less=True)
+            pick_lo = Signal(name=f"alu_pl{k}", reset_less=True)
             m.d.sync += [pick_x.eq((is_min & lt) | (is_max & gt) | (is_clip & lo_lt_x & lt)),
                          pick_lo.eq(is_clip & ~lo_lt_x & lo_lt_y)]
             # rounding shift: floor((x + 2**(sh-1)) / 2**sh) = (x >> sh) + bit sh-1 of x; one
@@ -380,15 +380,15 @@ class ComputeStage(wiring.Component):
             sh = y[:nsh]
             xs = Signal(signed(aw_ + 1), name=f"alu_xs{k}")
             m.d.comb += xs.eq(Cat(Const(0, 1), x).as_signed() >> sh)
-            r1 = Signal(aw_, name=f"alu_r1_{k}")      # x + y, x >> sh or x
-            r2 = Signal(aw_, name=f"alu_r2_{k}")      # y
-            rb = Signal(name=f"alu_rb{k}")            # SHR's rounding bit
+            r1 = Signal(aw_, name=f"alu_r1_{k}", reset_less=True)      # x + y, x >> sh or x
+            r2 = Signal(aw_, name=f"alu_r2_{k}", reset_less=True)      # y
+            rb = Signal(name=f"alu_rb{k}", reset_less=True)            # SHR's rounding bit
             m.d.sync += [r1.eq(Mux(is_add, add_a.s, Mux(is_shr, xs[1:], x))), r2.eq(y),
                          rb.eq(is_shr & xs[0])]
             # MUL: x * y[:16] mod 2**acc_width from two registered partial products (halves
             # of x)
-            p_lo = Signal(aw_, name=f"alu_plo{k}")
-            p_hi = Signal(16, name=f"alu_phi{k}")
+            p_lo = Signal(aw_, name=f"alu_plo{k}", reset_less=True)
+            p_hi = Signal(16, name=f"alu_phi{k}", reset_less=True)
             y16 = y[:16].as_signed()
             if aw_ > 16:
                 m.d.sync += [p_lo.eq(x[:16].as_unsigned() * y16),

@@ -82,7 +82,7 @@ def _tree(m: Module, terms: list, name: str, stage_every: int = 2):
         if level % stage_every == 0 and len(nxt) > 1:
             staged = []
             for j, t in enumerate(nxt):
-                s = Signal(t.shape(), name=f"{name}_r{level}_{j}")
+                s = Signal(t.shape(), name=f"{name}_r{level}_{j}", reset_less=True)
                 m.d.sync += s.eq(t)
                 staged.append(s)
             nxt, regs = staged, regs + 1
@@ -217,7 +217,7 @@ class DotArray(wiring.Component):
         """``value`` registered once more when the array has LUT products (equal latency)."""
         if not self.lut_products:
             return value
-        d = Signal.like(value, name=f"{name}_d")
+        d = Signal.like(value, name=f"{name}_d", reset_less=True)
         m.d.sync += d.eq(value)
         return d
 
@@ -225,12 +225,12 @@ class DotArray(wiring.Component):
         """Products (o, i) and, packed, (o+1, i) from one ``*``; registered."""
         iw, ww = self.iw, self.ww
         if not self.pack:
-            p = Signal(signed(iw + ww), name=f"p_{b}_{o}_{i}")
+            p = Signal(signed(iw + ww), name=f"p_{b}_{o}_{i}", reset_less=True)
             m.d.sync += p.eq(x * w[o][i])
             return [self._delay(m, p, p.name)]
         a = Signal(signed(25), name=f"pk_a_{b}_{o}_{i}")
         m.d.comb += a.eq((w[o + 1][i] << PACK_SHIFT) + w[o][i])
-        pp = Signal(signed(33), name=f"pk_p_{b}_{o}_{i}")
+        pp = Signal(signed(33), name=f"pk_p_{b}_{o}_{i}", reset_less=True)
         m.d.sync += pp.eq(x * a)
         lo = Signal(signed(iw + ww), name=f"p_{b}_{o}_{i}")
         hi = Signal(signed(iw + ww), name=f"p_{b}_{o + 1}_{i}")
@@ -264,7 +264,7 @@ class DotArray(wiring.Component):
             if not terms:
                 continue
             v, shift = _sum(m, terms, f"{name}_{part}")
-            r = Signal(v.shape(), name=f"{name}_{part}")
+            r = Signal(v.shape(), name=f"{name}_{part}", reset_less=True)
             m.d.sync += r.eq(v)
             halves.append((r, shift))
         return halves
@@ -287,7 +287,7 @@ class DotArray(wiring.Component):
                     digits.append(Cat(a ^ b_ ^ c, (a & b_) | (a & c) | (b_ & c)))
                 groups.append((_kept(m, Cat(*digits), f"{name}_g{g // 3}"), 0))
             v, _ = _sum(m, groups, name)
-            r = Signal(v.shape(), name=name)
+            r = Signal(v.shape(), name=name, reset_less=True)
             m.d.sync += r.eq(v)
             self._corrections[key] = r
         return self._corrections[key]
@@ -298,7 +298,7 @@ class DotArray(wiring.Component):
         t = halves[0] if len(halves) == 1 else _add(m, *halves, f"{name}_sum")
         if corr is not None:
             t = _add(m, t, (corr, 0), f"{name}_corr")
-        p = Signal(signed(self.iw + self.ww), name=f"p_{b}_{o}_{i}")
+        p = Signal(signed(self.iw + self.ww), name=f"p_{b}_{o}_{i}", reset_less=True)
         m.d.sync += p.eq(t[0] << t[1] if t[1] else t[0])
         return p
 
@@ -330,7 +330,7 @@ class DotArray(wiring.Component):
                     for n, (i, halves) in enumerate(sorted(soft[o].items())):
                         prods[o][i] = self._finish(m, b, o, i, halves, corr if n == 0 else None)
                 s, _ = _tree(m, prods[o], f"dot_{b}_{o}")
-                out = Signal(signed(dw), name=f"dot_{b}_{o}")
+                out = Signal(signed(dw), name=f"dot_{b}_{o}", reset_less=True)
                 m.d.sync += out.eq(s)
                 k = b * bo + o
                 m.d.comb += self.dot[k * dw:(k + 1) * dw].eq(out)
