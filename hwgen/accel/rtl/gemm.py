@@ -90,6 +90,13 @@ def _tree(m: Module, terms: list, name: str, stage_every: int = 2):
     return terms[0], regs
 
 
+def _reg(m: Module, value, name: str):
+    """``value`` registered (no reset: a datapath register)."""
+    r = Signal(value.shape(), name=name, reset_less=True)
+    m.d.sync += r.eq(value)
+    return r
+
+
 PACK_SHIFT = 16
 
 
@@ -196,7 +203,7 @@ class DotArray(wiring.Component):
         self.mults = batch * block_in * block_out // per_mul      # multipliers without a limit
         self.hard_mults = self.mults if hard_mults is None else min(hard_mults, self.mults)
         self.lut_products = (self.mults - self.hard_mults) * per_mul
-        self.latency = 2 + self._tree_regs(block_in) + (1 if self.lut_products else 0)
+        self.latency = 3 + self._tree_regs(block_in) + (1 if self.lut_products else 0)
         super().__init__({
             "inp": In(batch * block_in * input_width),
             "wgt": In(block_out * block_in * weight_width),
@@ -222,14 +229,17 @@ class DotArray(wiring.Component):
         return d
 
     def _hard(self, m, b, o, i, x, w):
-        """Products (o, i) and, packed, (o+1, i) from one ``*``; registered."""
+        """Products (o, i) and, packed, (o+1, i) from one ``*`` between registers: its operands
+        (the input shared by the multipliers that use it, the weight its own) and its product."""
         iw, ww = self.iw, self.ww
+        if (b, i) not in self._hard_inputs:
+            self._hard_inputs[(b, i)] = _reg(m, x, f"xh_{b}_{i}")
+        x = self._hard_inputs[(b, i)]
         if not self.pack:
             p = Signal(signed(iw + ww), name=f"p_{b}_{o}_{i}", reset_less=True)
-            m.d.sync += p.eq(x * w[o][i])
+            m.d.sync += p.eq(x * _reg(m, w[o][i], f"wh_{b}_{o}_{i}"))
             return [self._delay(m, p, p.name)]
-        a = Signal(signed(25), name=f"pk_a_{b}_{o}_{i}")
-        m.d.comb += a.eq((w[o + 1][i] << PACK_SHIFT) + w[o][i])
+        a = _reg(m, (w[o + 1][i] << PACK_SHIFT) + w[o][i], f"pk_a_{b}_{o}_{i}")
         pp = Signal(signed(33), name=f"pk_p_{b}_{o}_{i}", reset_less=True)
         m.d.sync += pp.eq(x * a)
         lo = Signal(signed(iw + ww), name=f"p_{b}_{o}_{i}")
@@ -239,15 +249,15 @@ class DotArray(wiring.Component):
         return [self._delay(m, lo, lo.name), self._delay(m, hi, hi.name)]
 
     def _digits(self, m, b, i, x):
-        """The recoding of input (b, i) for every LUT product that uses it (:func:`radix4`)."""
+        """The recoding of input (b, i) for every LUT product that uses it (:func:`radix4`),
+        registered: its digits fan out to every LUT product of the input, so they start at
+        flip-flops rather than behind the recoding logic."""
         key = (b, i)
         if key not in self._recoded:
             d = radix4(x)
 
             def sig(v, name):
-                s = Signal(v.shape(), name=f"x{name}_{b}_{i}", attrs={"keep": 1})
-                m.d.comb += s.eq(v)
-                return s
+                return _reg(m, v, f"x{name}_{b}_{i}")
             self._recoded[key] = Radix4([sig(c, f"code{k}") for k, c in enumerate(d.codes)],
                                         sig(d.one, "one"), sig(d.two, "two"), sig(d.neg, "neg"),
                                         sig(d.correction, "corr"))
@@ -305,7 +315,7 @@ class DotArray(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         bi, bo, iw, ww, dw = self.block_in, self.block_out, self.iw, self.ww, self.dot_width
-        self._recoded, self._corrections = {}, {}
+        self._recoded, self._corrections, self._hard_inputs = {}, {}, {}
         budget = self.hard_mults
         for b in range(self.batch):
             x = [self.inp[(b * bi + i) * iw:(b * bi + i + 1) * iw].as_signed() for i in range(bi)]
@@ -323,7 +333,8 @@ class DotArray(wiring.Component):
                     else:
                         digits = self._digits(m, b, i, x[i])
                         for k in range(step):
-                            soft[o + k][i] = self._soft(m, b, o + k, i, digits, w[o + k][i])
+                            wr = _reg(m, w[o + k][i], f"wl_{b}_{o + k}_{i}")   # with the digits
+                            soft[o + k][i] = self._soft(m, b, o + k, i, digits, wr)
             for o in range(bo):
                 if soft[o]:
                     corr = self._correction(m, b, tuple(sorted(soft[o])))
