@@ -342,7 +342,12 @@ class ComputeStage(wiring.Component):
         dw = dot.dot_width
         gemm_lanes = []
         alu_lanes = []
-        imm = A["imm"]
+        # The ALU's controls reach all lanes' bits (hundreds of loads each), so they leave
+        # flip-flops: decoded from ``cur`` a cycle after it loads (its first micro-op reaches X
+        # several cycles later, and ``cur`` holds while ALU micro-ops are in flight).
+        use_imm = Signal(name="alu_use_imm", reset_less=True)
+        imm = Signal(A["imm"].shape(), name="alu_imm", reset_less=True)
+        m.d.sync += [use_imm.eq(A["use_imm"]), imm.eq(A["imm"])]
         nsh = log2(aw_)
         y_in = []
         for k in range(acc_lanes_n):
@@ -352,16 +357,20 @@ class ComputeStage(wiring.Component):
             m.submodules[f"acc_add{k}"] = add_g
             m.d.comb += [add_g.a.eq(x), add_g.b.eq(Mux(x_r, 0, d))]     # d sign-extended
             gemm_lanes.append(add_g.s[:aw_])
-            y_in.append(Mux(A["use_imm"], imm, src_val[k * aw_:(k + 1) * aw_].as_signed())[:aw_])
+            y_in.append(Mux(use_imm, imm, src_val[k * aw_:(k + 1) * aw_].as_signed())[:aw_])
         m.d.sync += [yv.eq(xv & ~xg), y_dst.eq(x_dst), x_op.eq(x_all), y_op.eq(Cat(*y_in))]
         # Y1 computes and Y2 finishes each operation, one shallow step each: MIN, MAX and CLIP
         # compare in Y1 and pick x, y or ~y in Y2 (one select per lane, then one gate per bit);
         # ADD adds and SHR shifts in Y1; Y2 adds SHR's rounding bit or MUL's two partial
         # products with one adder.
         aop = A["alu_op"]
-        is_min, is_max, is_clip = aop == AluOp.MIN, aop == AluOp.MAX, aop == AluOp.CLIP
-        is_add, is_shr, is_mul = aop == AluOp.ADD, aop == AluOp.SHR, aop == AluOp.MUL
-        is_cmp = is_min | is_max | is_clip
+        ops = {"min": aop == AluOp.MIN, "max": aop == AluOp.MAX, "clip": aop == AluOp.CLIP,
+               "add": aop == AluOp.ADD, "shr": aop == AluOp.SHR, "mul": aop == AluOp.MUL}
+        ops["cmp"] = ops["min"] | ops["max"] | ops["clip"]
+        ctl = {k: Signal(name=f"alu_is_{k}", reset_less=True) for k in ops}
+        m.d.sync += [ctl[k].eq(v) for k, v in ops.items()]
+        is_min, is_max, is_clip, is_cmp = ctl["min"], ctl["max"], ctl["clip"], ctl["cmp"]
+        is_add, is_shr, is_mul = ctl["add"], ctl["shr"], ctl["mul"]
         for k in range(acc_lanes_n):
             x = x_op[k * aw_:(k + 1) * aw_].as_signed()
             y = y_op[k * aw_:(k + 1) * aw_].as_signed()
