@@ -2,6 +2,8 @@
 input, weight and accumulator buffers."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import ReadPort
@@ -15,6 +17,16 @@ from .decode import fields
 from .gemm import DotArray
 from .load import buffer_write_signature
 from .stage import LoadEngine, lane_en, log2, read_request_signature, saturate
+
+
+class LoadWrite(NamedTuple):
+    """A registered buffer write of the load engine (see :meth:`ComputeStage._load_writes`)."""
+    en: Signal
+    lane: Signal
+    pad: Signal
+    data: Signal
+    addr: Signal
+    mt: Signal
 
 
 def buffer_read_signature(width: int, depth: int) -> wiring.Signature:
@@ -78,18 +90,124 @@ class ComputeStage(wiring.Component):
             ports[f"acc{k}_r"] = Out(buffer_read_signature(acc_w, c.acc_depth // 2))
         super().__init__(ports)
 
+    def _load_writes(self, m, eng) -> "LoadWrite":
+        """The load engine's buffer writes, registered (the buffer writes and the output
+        saturation start at flip-flops); drives the micro-op buffer's write port. The
+        accumulator and output ports take them in :meth:`_write_ports`."""
+        ld = LoadWrite(Signal(name="ld_en"), Signal(13, name="ld_lane"), Signal(name="ld_pad"),
+                       Signal(self.config.axi_data_width, name="ld_data"),
+                       Signal(16, name="ld_addr"), Signal(3, name="ld_mt"))
+        m.d.sync += [ld.en.eq(eng.w_en), ld.lane.eq(eng.w_lane), ld.pad.eq(eng.w_pad),
+                     ld.data.eq(eng.w_data), ld.addr.eq(eng.w_addr), ld.mt.eq(eng.w_mem_type)]
+        nlu = self.lanes[MemType.UOP]
+        m.d.comb += [self.uop_w.addr.eq(ld.addr),
+                     self.uop_w.data.eq(ld.data.replicate(nlu) if nlu > 1 else ld.data)]
+        with m.If(ld.en & (ld.mt == MemType.UOP)):
+            m.d.comb += self.uop_w.en.eq(lane_en(ld.lane, nlu, ld.pad))
+        return ld
+
+    def _alu(self, m, A, x_op, y_op) -> list:
+        """Stages Y1 and Y2 of the ALU on every lane of the registered operands ``x_op`` and
+        ``y_op``; returns each lane's result (after Y2's logic, before WB's register).
+
+        Y1 computes and Y2 finishes each operation, one shallow step each: MIN, MAX and CLIP
+        compare in Y1 and pick x, y or ~y in Y2 (one select per lane, then one gate per bit);
+        ADD adds and SHR shifts in Y1; Y2 adds SHR's rounding bit or MUL's two partial products
+        with one adder."""
+        c = self.config
+        aw_ = c.acc_width
+        nsh = log2(aw_)
+        alu_lanes = []
+        aop = A["alu_op"]
+        ops = {"min": aop == AluOp.MIN, "max": aop == AluOp.MAX, "clip": aop == AluOp.CLIP,
+               "add": aop == AluOp.ADD, "shr": aop == AluOp.SHR, "mul": aop == AluOp.MUL}
+        ops["cmp"] = ops["min"] | ops["max"] | ops["clip"]
+        ctl = {k: Signal(name=f"alu_is_{k}", reset_less=True) for k in ops}
+        m.d.sync += [ctl[k].eq(v) for k, v in ops.items()]
+        is_min, is_max, is_clip, is_cmp = ctl["min"], ctl["max"], ctl["clip"], ctl["cmp"]
+        is_add, is_shr, is_mul = ctl["add"], ctl["shr"], ctl["mul"]
+        for k in range(c.batch * c.block_out):
+            x = x_op[k * aw_:(k + 1) * aw_].as_signed()
+            y = y_op[k * aw_:(k + 1) * aw_].as_signed()
+            add_a = make_adder(aw_, self.adder_arch, self.adder_style)
+            m.submodules[f"alu_add{k}"] = add_a
+            m.d.comb += [add_a.a.eq(x), add_a.b.eq(y)]
+            # CLIP is min(max(x, ~y), y): the three compares side by side
+            lo_ = ~y
+            lt, gt, lo_lt_x, lo_lt_y = x < y, x > y, lo_ < x, lo_ < y
+            pick_x = Signal(name=f"alu_px{k}", reset_less=True)
+            pick_lo = Signal(name=f"alu_pl{k}", reset_less=True)
+            m.d.sync += [pick_x.eq((is_min & lt) | (is_max & gt) | (is_clip & lo_lt_x & lt)),
+                         pick_lo.eq(is_clip & ~lo_lt_x & lo_lt_y)]
+            # rounding shift: floor((x + 2**(sh-1)) / 2**sh) = (x >> sh) + bit sh-1 of x; one
+            # shift of x with a 0 appended below gives both (bit 0 is the rounding bit)
+            sh = y[:nsh]
+            xs = Signal(signed(aw_ + 1), name=f"alu_xs{k}")
+            m.d.comb += xs.eq(Cat(Const(0, 1), x).as_signed() >> sh)
+            r1 = Signal(aw_, name=f"alu_r1_{k}", reset_less=True)      # x + y, x >> sh or x
+            r2 = Signal(aw_, name=f"alu_r2_{k}", reset_less=True)      # y
+            rb = Signal(name=f"alu_rb{k}", reset_less=True)            # SHR's rounding bit
+            m.d.sync += [r1.eq(Mux(is_add, add_a.s, Mux(is_shr, xs[1:], x))), r2.eq(y),
+                         rb.eq(is_shr & xs[0])]
+            # MUL: x * y[:16] mod 2**acc_width from two registered partial products (halves
+            # of x)
+            p_lo = Signal(aw_, name=f"alu_plo{k}", reset_less=True)
+            p_hi = Signal(16, name=f"alu_phi{k}", reset_less=True)
+            y16 = y[:16].as_signed()
+            if aw_ > 16:
+                m.d.sync += [p_lo.eq(x[:16].as_unsigned() * y16),
+                             p_hi.eq(x[16:].as_signed() * y16)]
+            else:
+                m.d.sync += [p_lo.eq(x * y16), p_hi.eq(0)]
+            hi_part = (p_hi << 16)[:aw_] if aw_ > 16 else 0
+            total = (Mux(is_mul, p_lo, r1) + Mux(is_mul, hi_part, rb))[:aw_]
+            picked = Mux(pick_x, r1, Mux(pick_lo, ~r2, r2))
+            alu_lanes.append(Mux(is_cmp, picked, total))
+        return alu_lanes
+
+    def _write_ports(self, m, ld: LoadWrite, wv, w_addr, w_data) -> None:
+        """WB: the accumulator banks' and the output buffer's write ports take the write-back
+        (``wv``: accumulator ``w_addr`` becomes ``w_data``, saturated into the output buffer) or
+        else the load engine's registered write."""
+        c = self.config
+        aw_ = c.acc_width
+        nla = self.lanes[MemType.ACC]
+        acc_banks = [self.acc0_w, self.acc1_w]
+        out_wp = self.out_w
+        ld_en, ld_lane, ld_pad, ld_data, ld_addr, ld_mt = ld
+        vpb = c.axi_data_width // aw_            # accumulators per beat
+        ld_sat = Cat(*[saturate(ld_data[j * aw_:(j + 1) * aw_].as_signed(), c.output_width)
+                       for j in range(vpb)])
+        wb_sat = Cat(*[saturate(w_data[k * aw_:(k + 1) * aw_].as_signed(), c.output_width)
+                       for k in range(c.batch * c.block_out)])
+        ld_acc = ld_en & (ld_mt == MemType.ACC)
+        for k, wp_ in enumerate(acc_banks):
+            with m.If(wv):
+                m.d.comb += [wp_.addr.eq(w_addr[1:]), wp_.data.eq(w_data),
+                             wp_.en.eq(Mux(w_addr[0] == k, (1 << nla) - 1, 0))]
+            with m.Else():
+                m.d.comb += [wp_.addr.eq(ld_addr[1:]),
+                             wp_.data.eq(ld_data.replicate(nla) if nla > 1 else ld_data)]
+                with m.If(ld_acc & (ld_addr[0] == k)):
+                    m.d.comb += wp_.en.eq(lane_en(ld_lane, nla, ld_pad))
+        with m.If(wv):
+            m.d.comb += [out_wp.addr.eq(w_addr), out_wp.data.eq(wb_sat),
+                         out_wp.en.eq((1 << nla) - 1)]
+        with m.Else():
+            m.d.comb += [out_wp.addr.eq(ld_addr),
+                         out_wp.data.eq(ld_sat.replicate(nla) if nla > 1 else ld_sat)]
+            with m.If(ld_acc):
+                m.d.comb += out_wp.en.eq(lane_en(ld_lane, nla, ld_pad))
+
     def elaborate(self, platform):
         c = self.config
         m = Module()
-        BW = c.axi_data_width
-        lanes = self.lanes
         uop_w = isa.UOP_BITS
         inp_w = c.batch * c.block_in * c.input_width
         wgt_w = c.block_out * c.block_in * c.weight_width
         acc_lanes_n = c.batch * c.block_out
         acc_w = acc_lanes_n * c.acc_width
-        uop_wp, uop_rp, inp_rp, wgt_rp = self.uop_w, self.uop_r, self.inp_r, self.wgt_r
-        out_wp = self.out_w
+        uop_rp, inp_rp, wgt_rp = self.uop_r, self.inp_r, self.wgt_r
         acc_banks = [(self.acc0_w, self.acc0_r), (self.acc1_w, self.acc1_r)]
         inc = {"gemm_uops": self.gemm_uops, "alu_uops": self.alu_uops}
         cur, start = self.insn, self.start
@@ -109,25 +227,10 @@ class ComputeStage(wiring.Component):
         G = fields(cur, "GEMM")
         A = fields(cur, "ALU")
 
-        # acc / shadow write port drivers (load engine or GEMM/ALU write-back)
-        ld_en = Signal()
-        ld_lane = Signal(13)
-        ld_pad = Signal()
-        ld_data = Signal(BW)
-        ld_addr = Signal(16)
-        ld_mt = Signal(3)
-
-        # registered: the buffer writes (and the output saturation) start at flip-flops
         m.d.comb += eng.start.eq(start & is_load)
-        m.d.sync += [ld_en.eq(eng.w_en), ld_lane.eq(eng.w_lane), ld_pad.eq(eng.w_pad),
-                     ld_data.eq(eng.w_data), ld_addr.eq(eng.w_addr), ld_mt.eq(eng.w_mem_type)]
+        ld = self._load_writes(m, eng)
+        ld_en, ld_lane, ld_pad, ld_data, ld_addr, ld_mt = ld
         ld_busy = eng.busy | ld_en
-        # uop buffer writes
-        nlu = lanes[MemType.UOP]
-        m.d.comb += [uop_wp.addr.eq(ld_addr),
-                     uop_wp.data.eq(ld_data.replicate(nlu) if nlu > 1 else ld_data)]
-        with m.If(ld_en & (ld_mt == MemType.UOP)):
-            m.d.comb += uop_wp.en.eq(lane_en(ld_lane, nlu, ld_pad))
 
         # ---- micro-op loop generator ----
         active = Signal()
@@ -273,7 +376,6 @@ class ComputeStage(wiring.Component):
         m.d.comb += [rq_v.eq(g_rd | (go_a & is_alu)), rq_gemm.eq(g_rd),
                      rq_dst.eq(Mux(g_rd, dl_a[XG - 2], ia)), rq_src.eq(ii),
                      rq_conf.eq(~g_rd & conflict)]
-        nla = lanes[MemType.ACC]
         for k, (wp_, rp_) in enumerate(acc_banks):
             # bank k reads src when src is in bank k and dst is not, or in phase 0 of a conflict
             src_here = ~g_rd & tensor & Mux(conflict, ~phase, ii[0] == k)
@@ -341,14 +443,12 @@ class ComputeStage(wiring.Component):
         aw_ = c.acc_width
         dw = dot.dot_width
         gemm_lanes = []
-        alu_lanes = []
         # The ALU's controls reach all lanes' bits (hundreds of loads each), so they leave
         # flip-flops: decoded from ``cur`` a cycle after it loads (its first micro-op reaches X
         # several cycles later, and ``cur`` holds while ALU micro-ops are in flight).
         use_imm = Signal(name="alu_use_imm", reset_less=True)
         imm = Signal(A["imm"].shape(), name="alu_imm", reset_less=True)
         m.d.sync += [use_imm.eq(A["use_imm"]), imm.eq(A["imm"])]
-        nsh = log2(aw_)
         y_in = []
         for k in range(acc_lanes_n):
             x = x_all[k * aw_:(k + 1) * aw_].as_signed()      # 0 for a GEMM reset or init
@@ -359,85 +459,14 @@ class ComputeStage(wiring.Component):
             gemm_lanes.append(add_g.s[:aw_])
             y_in.append(Mux(use_imm, imm, src_val[k * aw_:(k + 1) * aw_].as_signed())[:aw_])
         m.d.sync += [yv.eq(xv & ~xg), y_dst.eq(x_dst), x_op.eq(x_all), y_op.eq(Cat(*y_in))]
-        # Y1 computes and Y2 finishes each operation, one shallow step each: MIN, MAX and CLIP
-        # compare in Y1 and pick x, y or ~y in Y2 (one select per lane, then one gate per bit);
-        # ADD adds and SHR shifts in Y1; Y2 adds SHR's rounding bit or MUL's two partial
-        # products with one adder.
-        aop = A["alu_op"]
-        ops = {"min": aop == AluOp.MIN, "max": aop == AluOp.MAX, "clip": aop == AluOp.CLIP,
-               "add": aop == AluOp.ADD, "shr": aop == AluOp.SHR, "mul": aop == AluOp.MUL}
-        ops["cmp"] = ops["min"] | ops["max"] | ops["clip"]
-        ctl = {k: Signal(name=f"alu_is_{k}", reset_less=True) for k in ops}
-        m.d.sync += [ctl[k].eq(v) for k, v in ops.items()]
-        is_min, is_max, is_clip, is_cmp = ctl["min"], ctl["max"], ctl["clip"], ctl["cmp"]
-        is_add, is_shr, is_mul = ctl["add"], ctl["shr"], ctl["mul"]
-        for k in range(acc_lanes_n):
-            x = x_op[k * aw_:(k + 1) * aw_].as_signed()
-            y = y_op[k * aw_:(k + 1) * aw_].as_signed()
-            add_a = make_adder(aw_, self.adder_arch, self.adder_style)
-            m.submodules[f"alu_add{k}"] = add_a
-            m.d.comb += [add_a.a.eq(x), add_a.b.eq(y)]
-            # CLIP is min(max(x, ~y), y): the three compares side by side
-            lo_ = ~y
-            lt, gt, lo_lt_x, lo_lt_y = x < y, x > y, lo_ < x, lo_ < y
-            pick_x = Signal(name=f"alu_px{k}", reset_less=True)
-            pick_lo = Signal(name=f"alu_pl{k}", reset_less=True)
-            m.d.sync += [pick_x.eq((is_min & lt) | (is_max & gt) | (is_clip & lo_lt_x & lt)),
-                         pick_lo.eq(is_clip & ~lo_lt_x & lo_lt_y)]
-            # rounding shift: floor((x + 2**(sh-1)) / 2**sh) = (x >> sh) + bit sh-1 of x; one
-            # shift of x with a 0 appended below gives both (bit 0 is the rounding bit)
-            sh = y[:nsh]
-            xs = Signal(signed(aw_ + 1), name=f"alu_xs{k}")
-            m.d.comb += xs.eq(Cat(Const(0, 1), x).as_signed() >> sh)
-            r1 = Signal(aw_, name=f"alu_r1_{k}", reset_less=True)      # x + y, x >> sh or x
-            r2 = Signal(aw_, name=f"alu_r2_{k}", reset_less=True)      # y
-            rb = Signal(name=f"alu_rb{k}", reset_less=True)            # SHR's rounding bit
-            m.d.sync += [r1.eq(Mux(is_add, add_a.s, Mux(is_shr, xs[1:], x))), r2.eq(y),
-                         rb.eq(is_shr & xs[0])]
-            # MUL: x * y[:16] mod 2**acc_width from two registered partial products (halves
-            # of x)
-            p_lo = Signal(aw_, name=f"alu_plo{k}", reset_less=True)
-            p_hi = Signal(16, name=f"alu_phi{k}", reset_less=True)
-            y16 = y[:16].as_signed()
-            if aw_ > 16:
-                m.d.sync += [p_lo.eq(x[:16].as_unsigned() * y16),
-                             p_hi.eq(x[16:].as_signed() * y16)]
-            else:
-                m.d.sync += [p_lo.eq(x * y16), p_hi.eq(0)]
-            hi_part = (p_hi << 16)[:aw_] if aw_ > 16 else 0
-            total = (Mux(is_mul, p_lo, r1) + Mux(is_mul, hi_part, rb))[:aw_]
-            picked = Mux(pick_x, r1, Mux(pick_lo, ~r2, r2))
-            alu_lanes.append(Mux(is_cmp, picked, total))
+        alu_lanes = self._alu(m, A, x_op, y_op)
         m.d.sync += [y2v.eq(yv), y2_dst.eq(y_dst)]
         m.d.sync += [wv.eq(wn_v), w_addr.eq(wn_a),
                      w_data.eq(Mux(xv & xg, Cat(*gemm_lanes), Cat(*alu_lanes)))]
         for k in range(3):
             src_ = (wv, w_addr, w_data) if k == 0 else hist[k - 1]
             m.d.sync += [hist[k][0].eq(src_[0]), hist[k][1].eq(src_[1]), hist[k][2].eq(src_[2])]
-        # WB: accumulator bank and output shadow write ports (write-back or the load engine)
-        vpb = BW // aw_            # accumulators per beat
-        ld_sat = Cat(*[saturate(ld_data[j * aw_:(j + 1) * aw_].as_signed(), c.output_width)
-                       for j in range(vpb)])
-        wb_sat = Cat(*[saturate(w_data[k * aw_:(k + 1) * aw_].as_signed(), c.output_width)
-                       for k in range(acc_lanes_n)])
-        ld_acc = ld_en & (ld_mt == MemType.ACC)
-        for k, (wp_, _rp) in enumerate(acc_banks):
-            with m.If(wv):
-                m.d.comb += [wp_.addr.eq(w_addr[1:]), wp_.data.eq(w_data),
-                             wp_.en.eq(Mux(w_addr[0] == k, (1 << nla) - 1, 0))]
-            with m.Else():
-                m.d.comb += [wp_.addr.eq(ld_addr[1:]),
-                             wp_.data.eq(ld_data.replicate(nla) if nla > 1 else ld_data)]
-                with m.If(ld_acc & (ld_addr[0] == k)):
-                    m.d.comb += wp_.en.eq(lane_en(ld_lane, nla, ld_pad))
-        with m.If(wv):
-            m.d.comb += [out_wp.addr.eq(w_addr), out_wp.data.eq(wb_sat),
-                         out_wp.en.eq((1 << nla) - 1)]
-        with m.Else():
-            m.d.comb += [out_wp.addr.eq(ld_addr),
-                         out_wp.data.eq(ld_sat.replicate(nla) if nla > 1 else ld_sat)]
-            with m.If(ld_acc):
-                m.d.comb += out_wp.en.eq(lane_en(ld_lane, nla, ld_pad))
+        self._write_ports(m, ld, wv, w_addr, w_data)
         pipe_busy = Cat(active, v_u, v_i, v_a, mv, xv, yv, y2v, wv, *dl_v).any()
         # A GEMM may retire while its last micro-ops are still in the pipeline when the next
         # instruction is a GEMM (or FINISH): they share the in-order pipeline, so the next
