@@ -19,6 +19,10 @@ from .load import buffer_write_signature
 from .stage import LoadEngine, lane_en, log2, read_request_signature, saturate
 
 
+#: Width of the micro-op loop's index offsets.
+OFFSET_WIDTH = 28
+
+
 class LoadWrite(NamedTuple):
     """A registered buffer write of the load engine (see :meth:`ComputeStage._load_writes`)."""
     en: Signal
@@ -27,6 +31,24 @@ class LoadWrite(NamedTuple):
     data: Signal
     addr: Signal
     mt: Signal
+
+
+def one_hot(hits: list, kill) -> list:
+    """Selects for ``hits`` (newest first) plus a last one for none of them: the first hit
+    wins; ``kill`` clears them all."""
+    sel, older = [], Const(0)
+    for h in hits:
+        sel.append(h & ~older & ~kill)
+        older = older | h
+    return sel + [~older & ~kill]
+
+
+def forward(values: list, sel: list):
+    """The OR of ``values`` each masked by its one-hot select (0 when none is set)."""
+    out = 0
+    for v, s_ in zip(values, sel):
+        out = out | (v & s_.replicate(len(v)))
+    return out
 
 
 def buffer_read_signature(width: int, depth: int) -> wiring.Signature:
@@ -89,6 +111,49 @@ class ComputeStage(wiring.Component):
                                                             lanes[MemType.ACC]))
             ports[f"acc{k}_r"] = Out(buffer_read_signature(acc_w, c.acc_depth // 2))
         super().__init__(ports)
+
+    def _loop(self, m, G, go, is_gemm, hold, err_now) -> tuple:
+        """The micro-op loop generator: from ``go`` (a GEMM or ALU starts), micro-op ``u`` of
+        inner iteration ``i_in`` of outer iteration ``i_out`` issues each cycle that does not
+        ``hold``, with the instruction's index offsets ``offs``; ``err_now`` stops it.
+
+        Returns ``(active, u, i_in, offs, issue)``."""
+        active = Signal()
+        u = Signal(14)
+        i_in = Signal(14)
+        i_out = Signal(14)
+        offs = {k: Signal(OFFSET_WIDTH, name=f"off_{k}") for k in
+                ("dst_out", "dst_in", "src_out", "src_in", "wgt_out", "wgt_in")}
+        empty = ((G["iter_out"] == 0) | (G["iter_in"] == 0) | (G["uop_begin"] == G["uop_end"]))
+        issue = Signal()
+        m.d.comb += issue.eq(active & ~hold)     # on err_now ``active`` clears (below)
+        wfo = G["wgt_factor_out"]
+        wfi = G["wgt_factor_in"]
+        # loop ends, registered while the instruction waits in POP (cur is stable in EXEC)
+        u_last, in_last, out_last = Signal(14), Signal(14), Signal(14)
+        m.d.sync += [u_last.eq(G["uop_end"] - 1), in_last.eq(G["iter_in"] - 1),
+                     out_last.eq(G["iter_out"] - 1)]
+        with m.If(go):
+            m.d.sync += [active.eq(~empty), u.eq(G["uop_begin"]), i_in.eq(0), i_out.eq(0)]
+            m.d.sync += [o.eq(0) for o in offs.values()]
+        with m.If(issue):
+            m.d.sync += u.eq(u + 1)
+            with m.If(u == u_last):
+                m.d.sync += [u.eq(G["uop_begin"]), i_in.eq(i_in + 1),
+                             offs["dst_in"].eq(offs["dst_in"] + G["dst_factor_in"]),
+                             offs["src_in"].eq(offs["src_in"] + G["src_factor_in"]),
+                             offs["wgt_in"].eq(offs["wgt_in"] + Mux(is_gemm, wfi, 0))]
+                with m.If(i_in == in_last):
+                    m.d.sync += [i_in.eq(0), i_out.eq(i_out + 1),
+                                 offs["dst_in"].eq(0), offs["src_in"].eq(0), offs["wgt_in"].eq(0),
+                                 offs["dst_out"].eq(offs["dst_out"] + G["dst_factor_out"]),
+                                 offs["src_out"].eq(offs["src_out"] + G["src_factor_out"]),
+                                 offs["wgt_out"].eq(offs["wgt_out"] + Mux(is_gemm, wfo, 0))]
+                    with m.If(i_out == out_last):
+                        m.d.sync += active.eq(0)
+        with m.If(err_now):
+            m.d.sync += active.eq(0)
+        return active, u, i_in, offs, issue
 
     def _load_writes(self, m, eng) -> "LoadWrite":
         """The load engine's buffer writes, registered (the buffer writes and the output
@@ -232,46 +297,12 @@ class ComputeStage(wiring.Component):
         ld_en, ld_lane, ld_pad, ld_data, ld_addr, ld_mt = ld
         ld_busy = eng.busy | ld_en
 
-        # ---- micro-op loop generator ----
-        active = Signal()
-        u = Signal(14)
-        i_in = Signal(14)
-        i_out = Signal(14)
-        W = 28
-        offs = {k: Signal(W, name=f"off_{k}") for k in
-                ("dst_out", "dst_in", "src_out", "src_in", "wgt_out", "wgt_in")}
-        empty = ((G["iter_out"] == 0) | (G["iter_in"] == 0) | (G["uop_begin"] == G["uop_end"]))
+        W = OFFSET_WIDTH
         hold = Signal()
         halt_ = Signal()
         err_now = Signal()
-        issue = Signal()
-        m.d.comb += issue.eq(active & ~hold)     # on err_now ``active`` clears (below)
-        wfo = G["wgt_factor_out"]
-        wfi = G["wgt_factor_in"]
-        # loop ends, registered while the instruction waits in POP (cur is stable in EXEC)
-        u_last, in_last, out_last = Signal(14), Signal(14), Signal(14)
-        m.d.sync += [u_last.eq(G["uop_end"] - 1), in_last.eq(G["iter_in"] - 1),
-                     out_last.eq(G["iter_out"] - 1)]
-        with m.If(start & (is_gemm | is_alu)):
-            m.d.sync += [active.eq(~empty), u.eq(G["uop_begin"]), i_in.eq(0), i_out.eq(0)]
-            m.d.sync += [o.eq(0) for o in offs.values()]
-        with m.If(issue):
-            m.d.sync += u.eq(u + 1)
-            with m.If(u == u_last):
-                m.d.sync += [u.eq(G["uop_begin"]), i_in.eq(i_in + 1),
-                             offs["dst_in"].eq(offs["dst_in"] + G["dst_factor_in"]),
-                             offs["src_in"].eq(offs["src_in"] + G["src_factor_in"]),
-                             offs["wgt_in"].eq(offs["wgt_in"] + Mux(is_gemm, wfi, 0))]
-                with m.If(i_in == in_last):
-                    m.d.sync += [i_in.eq(0), i_out.eq(i_out + 1),
-                                 offs["dst_in"].eq(0), offs["src_in"].eq(0), offs["wgt_in"].eq(0),
-                                 offs["dst_out"].eq(offs["dst_out"] + G["dst_factor_out"]),
-                                 offs["src_out"].eq(offs["src_out"] + G["src_factor_out"]),
-                                 offs["wgt_out"].eq(offs["wgt_out"] + Mux(is_gemm, wfo, 0))]
-                    with m.If(i_out == out_last):
-                        m.d.sync += active.eq(0)
-        with m.If(err_now):
-            m.d.sync += active.eq(0)
+        active, u, i_in, offs, issue = self._loop(m, G, start & (is_gemm | is_alu), is_gemm,
+                                                  hold, err_now)
         m.d.comb += [uop_rp.addr.eq(u), uop_rp.en.eq(~hold)]
         # Micro-op pipeline: U (micro-op word leaves its block RAM), I (word registered),
         # A (indices registered: range check, buffer reads, ALU bank conflict). Each block-RAM
@@ -421,25 +452,13 @@ class ComputeStage(wiring.Component):
             nxt = wn_v & Mux(xg_now, x_dst == idx, y2_dst == idx)
             return [mv & h for h in [nxt] + [v_ & (a_ == idx) for v_, a_, _d in chain[1:4]]]
         hit_x, hit_s = hits(m_dst), hits(m_src)
-
-        def one_hot(hits, kill_):
-            sel, older = [], Const(0)
-            for h in hits:
-                sel.append(h & ~older & ~kill_)
-                older = older | h
-            return sel + [~older & ~kill_]
         m.d.sync += [f.eq(v) for f, v in zip(fx, one_hot(hit_x, kill))]
         m.d.sync += [f.eq(v) for f, v in zip(fs, one_hot(hit_s, Const(0)))]
-
-        def forward(raw, sel):
-            vals = [chain[k + 1][2] for k in range(4)] + [raw]
-            out = 0
-            for v, s_ in zip(vals, sel):
-                out = out | (v & s_.replicate(acc_w))
-            return out
+        written = [chain[k + 1][2] for k in range(4)]
         x_all = Signal(acc_w)
         src_val = Signal(acc_w)
-        m.d.comb += [x_all.eq(forward(x_raw, fx)), src_val.eq(forward(s_raw, fs))]
+        m.d.comb += [x_all.eq(forward(written + [x_raw], fx)),
+                     src_val.eq(forward(written + [s_raw], fs))]
         aw_ = c.acc_width
         dw = dot.dot_width
         gemm_lanes = []
