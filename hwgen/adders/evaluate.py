@@ -34,7 +34,7 @@ from .graph import PrefixGraph
 from .library import LIB_PATH
 from .mapping import map_graph, predict
 
-EVAL_VERSION = "7"
+EVAL_VERSION = "8"
 # hwgen sizer targets relative to a graph's own fastest sized delay
 HW_REL = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4)
 # buffer trials whose sizing is repaired before one is kept (``buffer_fanouts(resize=)``)
@@ -268,10 +268,9 @@ def hwgen_sizing(graph: PrefixGraph, carry_in: bool, targets, state: dict | None
         for w, b in bases:
             if fast[w] > max(T, fastest) + 1e-9:
                 continue
-            # Lagrangian relaxation pays off only a few percent above the fastest delay
-            # (once per netlist: "a" is "p"'s netlist with ABC's sizes)
-            s = size_for(b, max(T, fast[w]), start=prev[w],
-                         iters=20 if T > 1.03 * fast[w] and w != "a" else 0)
+            # Lagrangian relaxation once per netlist ("a" is "p"'s netlist with ABC's sizes);
+            # size_for keeps the better of it and the recovery from ``prev``
+            s = size_for(b, max(T, fast[w]), start=prev[w], iters=20 if w != "a" else 0)
             prev[w] = s.sizes
             a, d = time_netlist(s)
             if best is None or (a, d) < best[:2]:
