@@ -29,7 +29,7 @@ def test_dot_array_exact(pack, hard, soft):
                  hard_mults=hard)
     assert d.pack == pack
     assert d.lut_products == soft
-    assert d.latency == 3 + (1 if soft else 0)
+    assert d.latency == 2 + (2 if soft else 0)
     vecs = _vectors()
     seen = []
 

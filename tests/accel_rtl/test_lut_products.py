@@ -62,22 +62,22 @@ def test_radix4_digits(width):
 
 
 def test_lut_products_cost_no_latency():
-    """LUT products add one cycle, whatever the budget; the array counts them."""
+    """LUT products add two cycles, whatever the budget; the array counts them."""
     full = DotArray(batch=1, block_in=16, block_out=16, input_width=8, weight_width=8,
                     pack=False, hard_mults=112)
     assert full.lut_products == 256 - 112
     assert full.latency == DotArray(batch=1, block_in=16, block_out=16, input_width=8,
-                                    weight_width=8, pack=False).latency + 1
+                                    weight_width=8, pack=False).latency + 2
 
 
 def test_gemm_array_registers_have_no_reset():
     """The array's registers are datapath registers without a reset: a reset net to every one
     of them (22,521 flip-flops in ``default``) kept nextpnr's router2 from converging on the
-    LFE5U-85F. Operands, digits and products are each registered: one cycle more latency."""
+    LFE5U-85F. With LUT products, operands, digits and products are each registered."""
     from hwgen.export import verilog_text
     d = DotArray(batch=1, block_in=4, block_out=4, input_width=8, weight_width=8, pack=False,
                  hard_mults=6)
     text = verilog_text(d, "dot")
     assert "always @(posedge clk)" in text
     assert "if (rst)" not in text
-    assert d.latency == 3 + DotArray._tree_regs(4) + 1
+    assert d.latency == 2 + DotArray._tree_regs(4) + 2

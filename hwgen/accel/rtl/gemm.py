@@ -1,8 +1,7 @@
 """The GEMM datapath: ``batch x block_out`` dot products of length ``block_in`` per cycle.
 
-Fully pipelined (one new operand set per cycle, no stalls inside): each multiplier sits between
-registers (its operands, registered next to it, and its product), then an adder tree is
-registered; :attr:`DotArray.latency` cycles from operands to sums. No register has a reset (a
+Fully pipelined (one new operand set per cycle, no stalls inside): products are registered, then
+an adder tree is registered; :attr:`DotArray.latency` cycles from operands to sums. No register has a reset (a
 datapath; the compute stage's valid bits say which sums count), so no reset net reaches the
 array's flip-flops. The
 accumulate-and-write step lives in the compute stage, next to the accumulator buffer, so that
@@ -188,7 +187,8 @@ class DotArray(wiring.Component):
         At most this many ``*`` operators (multipliers a synthesis tool may map to DSP blocks; a
         packed pair counts once); the other products are LUT logic (the rows of
         :func:`radix4_rows`, as in :func:`lut_product` but sharing each input's recoding and
-        correction), registered once more halfway (one cycle more latency for the whole array).
+        correction) from registered digits, registered once more halfway (two cycles more
+        latency for the whole array; the hard multipliers' operands are registered then).
         None: no limit.
     lut_products : int
         How many products are LUT logic.
@@ -207,7 +207,7 @@ class DotArray(wiring.Component):
         self.mults = batch * block_in * block_out // per_mul      # multipliers without a limit
         self.hard_mults = self.mults if hard_mults is None else min(hard_mults, self.mults)
         self.lut_products = (self.mults - self.hard_mults) * per_mul
-        self.latency = 3 + self._tree_regs(block_in) + (1 if self.lut_products else 0)
+        self.latency = 2 + self._tree_regs(block_in) + (2 if self.lut_products else 0)
         super().__init__({
             "inp": In(batch * block_in * input_width),
             "wgt": In(block_out * block_in * weight_width),
@@ -233,17 +233,23 @@ class DotArray(wiring.Component):
         return d
 
     def _hard(self, m, b, o, i, x, w):
-        """Products (o, i) and, packed, (o+1, i) from one ``*`` between registers: its operands
-        (the input shared by the multipliers that use it, the weight its own) and its product."""
+        """Products (o, i) and, packed, (o+1, i) from one ``*``; registered. With LUT products
+        in the array (two cycles more), the operands are registered too (the input shared by
+        the multipliers that use it, the weight its own)."""
         iw, ww = self.iw, self.ww
-        if (b, i) not in self._hard_inputs:
-            self._hard_inputs[(b, i)] = _reg(m, x, f"xh_{b}_{i}")
-        x = self._hard_inputs[(b, i)]
+        if self.lut_products:
+            if (b, i) not in self._hard_inputs:
+                self._hard_inputs[(b, i)] = _reg(m, x, f"xh_{b}_{i}")
+            x = self._hard_inputs[(b, i)]
         if not self.pack:
+            wo = _reg(m, w[o][i], f"wh_{b}_{o}_{i}") if self.lut_products else w[o][i]
             p = Signal(signed(iw + ww), name=f"p_{b}_{o}_{i}", reset_less=True)
-            m.d.sync += p.eq(x * _reg(m, w[o][i], f"wh_{b}_{o}_{i}"))
+            m.d.sync += p.eq(x * wo)
             return [self._delay(m, p, p.name)]
-        a = _reg(m, (w[o + 1][i] << PACK_SHIFT) + w[o][i], f"pk_a_{b}_{o}_{i}")
+        a = Signal(signed(25), name=f"pk_a_{b}_{o}_{i}")
+        m.d.comb += a.eq((w[o + 1][i] << PACK_SHIFT) + w[o][i])
+        if self.lut_products:
+            a = _reg(m, a, f"pk_ar_{b}_{o}_{i}")
         pp = Signal(signed(33), name=f"pk_p_{b}_{o}_{i}", reset_less=True)
         m.d.sync += pp.eq(x * a)
         lo = Signal(signed(iw + ww), name=f"p_{b}_{o}_{i}")
