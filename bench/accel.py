@@ -90,18 +90,11 @@ def synth_ecp5_default(out: dict, cfg, tmp: Path) -> None:
     the fmax flow synthesizes it (inside the three-pin harness; no place and route): how much
     logic the LUT products and the rest take. ``lut4_plus_2ccu2c`` counts a carry cell as its two
     LUTs, as nextpnr's TRELLIS_COMB does."""
-    from hwgen.measure import (HARNESS_TOP, harness_verilog, port_list, run_yosys, stage_files,
-                               stat_cells, work_dir)
+    from hwgen.measure import synth_ecp5
     t = time.perf_counter()
     v = generate(cfg, tmp / "ecp5_synth", dsp_packing=False,
                  hard_mults=ECP5_85F_HARD_MULTS).verilog
-    with work_dir("synth-ecp5-") as wd:
-        names = stage_files([v], wd)
-        (wd / "harness.v").write_text(harness_verilog(v.stem, port_list(names, v.stem, wd)))
-        reads = "\n".join(f"read_verilog -sv {n}" for n in names + ["harness.v"])
-        run_yosys(f"{reads}\nsynth_ecp5 -top {HARNESS_TOP}\ntee -q -o stat.json stat -json\n",
-                  cwd=wd, timeout=7200)
-        cells = stat_cells(json.loads((wd / "stat.json").read_text()), HARNESS_TOP)
+    cells = synth_ecp5([v], v.stem, harness=True)
     keep = ("LUT4", "CCU2C", "PFUMX", "L6MUX21", "TRELLIS_DPR16X4", "TRELLIS_FF", "MULT18X18D",
             "DP16KD")
     out["ecp5_synth_default"] = {k: cells.get(k, 0) for k in keep}
