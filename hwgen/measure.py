@@ -264,7 +264,7 @@ def ecp5_fmax(verilog: Iterable[str | Path], top: str, *, device: str = "25k",
     best = min(v.get("achieved", 0.0) for v in fmax.values())
     util = {k: int(v.get("used", 0)) for k, v in report.get("utilization", {}).items()}
     return {"fmax_mhz": round(float(best), 2), "device": f"LFE5U-{device.upper()}",
-            "trellis_slices": util.get("TRELLIS_SLICE", 0), "trellis_ff": util.get("TRELLIS_FF", 0),
+            "trellis_ff": util.get("TRELLIS_FF", 0),
             "trellis_comb": util.get("TRELLIS_COMB", 0), "dp16kd": util.get("DP16KD", 0),
             "mult18": util.get("MULT18X18D", 0), "harness": bool(harness),
             "synth_flags": synth_flags.strip(), "nextpnr_flags": " ".join(nextpnr_flags),
