@@ -263,12 +263,19 @@ def ecp5_fmax(verilog: Iterable[str | Path], top: str, *, device: str = "25k",
                         f"fmax; register the design's inputs and outputs (a harness) to measure it")
     best = min(v.get("achieved", 0.0) for v in fmax.values())
     util = {k: int(v.get("used", 0)) for k, v in report.get("utilization", {}).items()}
-    return {"fmax_mhz": round(float(best), 2), "device": f"LFE5U-{device.upper()}",
+    return {"fmax_mhz": round(float(best), 2), "device": ecp5_part(device),
             "trellis_ff": util.get("TRELLIS_FF", 0),
             "trellis_comb": util.get("TRELLIS_COMB", 0), "dp16kd": util.get("DP16KD", 0),
             "mult18": util.get("MULT18X18D", 0), "harness": bool(harness),
             "synth_flags": synth_flags.strip(), "nextpnr_flags": " ".join(nextpnr_flags),
             "critical_path": critical_path(report)}
+
+
+def ecp5_part(device: str) -> str:
+    """Lattice's part name for a nextpnr-ecp5 device flag: ``25k`` -> ``LFE5U-25F``,
+    ``um-85k`` -> ``LFE5UM-85F``, ``um5g-45k`` -> ``LFE5UM5G-45F``."""
+    family, _, size = device.rpartition("-")
+    return f"LFE5{family.upper() or 'U'}-{size.upper().removesuffix('K')}F"
 
 
 def critical_path(report: dict) -> dict:

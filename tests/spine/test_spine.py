@@ -194,7 +194,7 @@ def test_ecp5_fmax_harness(tmp_path):
     cfg = TinyConfig(width=64)
     exp = export_verilog(TinyAdder(cfg), tmp_path / "v", kind="tiny", slug=cfg.slug, config=cfg)
     f = ecp5_fmax([exp.verilog], "hwgen_tiny_w64", harness=True)
-    assert f["harness"] and 50 < f["fmax_mhz"] < 1000
+    assert f["harness"] and 50 < f["fmax_mhz"] < 1000 and f["device"] == "LFE5U-25F"
     assert f["trellis_ff"] >= 65 + 129 + 65  # adder's sum, the input shift register, the XOR chain
     cp = f["critical_path"]
     assert cp["logic_ns"] > 0 and cp["routing_ns"] > 0 and cp["from"] and cp["to"]
@@ -234,3 +234,9 @@ def test_synth_ecp5_counts_cells_like_the_fmax_flow(tmp_path):
     assert bare["CCU2C"] == 33 and bare["TRELLIS_FF"] == 65  # 65-bit sum: ceil(65/2) + carry out
     wrapped = synth_ecp5([exp.verilog], "hwgen_tiny_w64", harness=True)
     assert wrapped["CCU2C"] == 33 and wrapped["TRELLIS_FF"] >= 65 + 129 + 65
+
+
+def test_ecp5_part_names():
+    from hwgen.measure import ecp5_part
+    assert [ecp5_part(d) for d in ("25k", "85k", "um-85k", "um5g-45k")] == [
+        "LFE5U-25F", "LFE5U-85F", "LFE5UM-85F", "LFE5UM5G-45F"]
