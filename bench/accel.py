@@ -17,7 +17,7 @@
 - ``ecp5_synth_default``: Yosys ``synth_ecp5`` cells of ``default`` with the same budget (no
   place and route; ``--parts synth_ecp5``, not in the default parts).
 
-Usage: python bench/accel.py [--quick] [--parts sim,synth,synth_ecp5,fmax,fmax_tiny,fmax_default]
+Usage: python bench/accel.py [--quick] [--parts sim,synth,synth_ecp5,fmax,fmax_tiny,fmax_default] [--keep-pnr DIR]
 """
 from __future__ import annotations
 
@@ -51,19 +51,21 @@ ECP5_85F_HARD_MULTS = 112
 ECP5_85F_NEXTPNR_FLAGS = ("--router", "router2")
 
 
-def fmax(out: dict, cfg, tmp: Path, which=("tiny", "default")) -> None:
+def fmax(out: dict, cfg, tmp: Path, which=("tiny", "default"), keep: Path | None = None) -> None:
     """nextpnr-ecp5 fmax: ``tiny`` on an LFE5U-25F and ``default`` on the largest ECP5
     (LFE5U-85F), both with unpacked products (ECP5 multipliers are 18 x 18) inside the three-pin
     harness of :func:`hwgen.measure.ecp5_fmax` (the accelerator has more port bits than package
     pins). ``default`` needs more multipliers than the 85F has, so it is generated with a
     hard-multiplier budget (:data:`ECP5_85F_HARD_MULTS`); the failure reason is recorded if it
-    does not fit."""
+    does not fit. ``keep`` receives each run's nextpnr log and report (``keep/tiny``,
+    ``keep/default``)."""
     from hwgen.errors import ToolError
     from hwgen.measure import ecp5_fmax
     t2 = time.perf_counter()
     if "tiny" in which:
         v = generate(PRESETS["tiny"], tmp / "ecp5_tiny", dsp_packing=False).verilog
-        f = ecp5_fmax([v], v.stem, device="25k", package="CABGA381", harness=True)
+        f = ecp5_fmax([v], v.stem, device="25k", package="CABGA381", harness=True,
+                      keep_dir=keep / "tiny" if keep else None)
         out["ecp5_fmax_mhz_tiny"] = f["fmax_mhz"]
         out["ecp5_tiny"] = f
         out["ecp5_tiny_s"] = round(time.perf_counter() - t2, 1)
@@ -73,7 +75,8 @@ def fmax(out: dict, cfg, tmp: Path, which=("tiny", "default")) -> None:
                  hard_mults=ECP5_85F_HARD_MULTS).verilog
     try:
         f = ecp5_fmax([v], v.stem, device="85k", package="CABGA381", harness=True,
-                      timeout=6 * 3600, nextpnr_flags=ECP5_85F_NEXTPNR_FLAGS)
+                      timeout=6 * 3600, nextpnr_flags=ECP5_85F_NEXTPNR_FLAGS,
+                      keep_dir=keep / "default" if keep else None)
         out["ecp5_fmax_mhz"] = f["fmax_mhz"]
         out["ecp5"] = dict(f, hard_mults=ECP5_85F_HARD_MULTS,
                            lut_products=cfg.macs_per_cycle - ECP5_85F_HARD_MULTS)
@@ -160,6 +163,8 @@ def main(argv=None) -> int:
                     help="comma-separated subset of sim, synth, synth_ecp5, fmax "
                          "(= fmax_tiny,fmax_default), fmax_tiny, fmax_default "
                          "(default: sim,synth,fmax)")
+    ap.add_argument("--keep-pnr", type=Path, default=None, metavar="DIR",
+                    help="keep nextpnr's log and report of the fmax parts in DIR")
     args = ap.parse_args(argv)
     parts = set(args.parts.split(","))
     if not parts <= {"sim", "synth", "synth_ecp5", "fmax", "fmax_tiny", "fmax_default"}:
@@ -177,7 +182,7 @@ def main(argv=None) -> int:
             synth_ecp5_default(out, cfg, tmp)
         which = [w for w in ("tiny", "default") if {"fmax", f"fmax_{w}"} & parts]
         if which:
-            fmax(out, cfg, tmp, which)
+            fmax(out, cfg, tmp, which, keep=args.keep_pnr)
     print(json.dumps(out))
     return 0
 

@@ -227,31 +227,45 @@ def synth_ecp5(verilog: Iterable[str | Path], top: str, *, harness: bool = False
         return stat_cells(json.loads((wd / "stat.json").read_text()), top)
 
 
+def _keep_results(wd: Path, dest: Path) -> None:
+    """Copy a place-and-route work folder's results (not its staged sources) into ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in sorted(wd.iterdir()):
+        if f.is_file() and (f.suffix in (".json", ".log", ".csv") or f.name == "fmax_harness.v"):
+            shutil.copyfile(f, dest / f.name)
+
+
 def ecp5_fmax(verilog: Iterable[str | Path], top: str, *, device: str = "25k",
               package: str = "CABGA381", target_mhz: float = 100.0, seed: int = 1,
               timeout: float = 3600, harness: bool = False, clock: str = "clk",
-              synth_flags: str = "", nextpnr_flags: tuple[str, ...] = ()) -> dict[str, float]:
+              synth_flags: str = "", nextpnr_flags: tuple[str, ...] = (),
+              keep_dir: str | Path | None = None) -> dict[str, float]:
     """Place and route on ECP5 with nextpnr; return the achieved ``fmax_mhz`` (also when it misses
     ``target_mhz``) and the utilization.
 
     ``harness=True`` wraps ``top`` in :func:`harness_verilog` (three pins; for designs with more
     port bits than the package has pins); ``clock`` names its clock input. ``synth_flags`` go to
     ``synth_ecp5`` (e.g. ``-nodsp`` for multipliers in LUTs); ``nextpnr_flags`` go to nextpnr
-    (e.g. ``("--router", "router2")``, whose negotiated routing copes with congested designs)."""
+    (e.g. ``("--router", "router2")``, whose negotiated routing copes with congested designs).
+    ``keep_dir`` receives the work folder's results (``top.json``, ``nextpnr.log``,
+    ``report.json``, router2 heat maps if asked for), also when nextpnr fails or times out."""
     npr = toolchain.require("nextpnr-ecp5")
     with work_dir("pnr-") as wd:
         top = _synth_ecp5_in(wd, verilog, top, harness=harness, clock=clock,
                              synth_flags=synth_flags, timeout=timeout)
         rep = wd / "report.json"
-        try:
-            r = subprocess.run(npr + [f"--{device}", "--package", package, "--json", "top.json",
-                                      "--lpf-allow-unconstrained", "--freq", str(target_mhz),
-                                      "--timing-allow-fail", "--seed", str(seed),
-                                      "--report", "report.json", "--log", "nextpnr.log",
-                                      *nextpnr_flags],
-                               capture_output=True, text=True, cwd=wd, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise ToolError(f"nextpnr-ecp5 did not finish within {timeout:.0f} s") from None
+        with contextlib.ExitStack() as stack:
+            if keep_dir is not None:
+                stack.callback(_keep_results, wd, Path(keep_dir))
+            try:
+                r = subprocess.run(npr + [f"--{device}", "--package", package, "--json", "top.json",
+                                          "--lpf-allow-unconstrained", "--freq", str(target_mhz),
+                                          "--timing-allow-fail", "--seed", str(seed),
+                                          "--report", "report.json", "--log", "nextpnr.log",
+                                          *nextpnr_flags],
+                                   capture_output=True, text=True, cwd=wd, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise ToolError(f"nextpnr-ecp5 did not finish within {timeout:.0f} s") from None
         if r.returncode != 0 or not rep.exists():
             log = (wd / "nextpnr.log").read_text() if (wd / "nextpnr.log").exists() else ""
             errs = [l for l in (r.stdout + r.stderr + log).splitlines() if "ERROR" in l]

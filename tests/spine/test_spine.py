@@ -193,7 +193,10 @@ def test_ecp5_fmax_harness(tmp_path):
     from hwgen.measure import ecp5_fmax, harness_verilog
     cfg = TinyConfig(width=64)
     exp = export_verilog(TinyAdder(cfg), tmp_path / "v", kind="tiny", slug=cfg.slug, config=cfg)
-    f = ecp5_fmax([exp.verilog], "hwgen_tiny_w64", harness=True)
+    f = ecp5_fmax([exp.verilog], "hwgen_tiny_w64", harness=True, keep_dir=tmp_path / "pnr")
+    assert {"top.json", "nextpnr.log", "report.json", "fmax_harness.v"} <= {
+        p.name for p in (tmp_path / "pnr").iterdir()}
+    assert "Max frequency" in (tmp_path / "pnr" / "nextpnr.log").read_text()
     assert f["harness"] and 50 < f["fmax_mhz"] < 1000 and f["device"] == "LFE5U-25F"
     assert f["trellis_ff"] >= 65 + 129 + 65  # adder's sum, the input shift register, the XOR chain
     cp = f["critical_path"]
