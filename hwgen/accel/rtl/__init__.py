@@ -30,6 +30,7 @@ def generate(config: AccelConfig, out_dir: str | Path, *, extra_files: dict[str,
     """
     if not isinstance(config, AccelConfig):
         raise TypeError(f"generate needs an AccelConfig, not {type(config).__name__}")
+    Accelerator.check_options(config, hard_mults, adder_arch, adder_style)  # before building
     top = Accelerator(config, dsp_packing=dsp_packing, hard_mults=hard_mults,
                       adder_arch=adder_arch, adder_style=adder_style)
     extra = {"accel": {"axil_addr_width": AXIL_ADDR_WIDTH, "dram_addr_width": config.dram_addr_width,

@@ -80,9 +80,10 @@ class Accelerator(wiring.Component):
         carry chain; the default) or ``asic`` (explicit prefix logic).
     """
 
-    def __init__(self, config: AccelConfig, *, dsp_packing: bool | None = None,
-                 hard_mults: int | None = None, adder_arch: str = "kogge-stone",
-                 adder_style: str = "fpga"):
+    @staticmethod
+    def check_options(config, hard_mults=None, adder_arch="kogge-stone", adder_style="fpga"):
+        """Refuse bad generation options (one-line errors) before anything is built; bad adder
+        names fail here, not at elaboration."""
         if not isinstance(config, AccelConfig):
             raise TypeError(f"Accelerator needs an AccelConfig, not {type(config).__name__}")
         if hard_mults is not None:
@@ -91,11 +92,15 @@ class Accelerator(wiring.Component):
                                 f"{type(hard_mults).__name__}")
             if hard_mults < 0:
                 raise ConfigError(f"Accelerator hard_mults must be at least 0, not {hard_mults}")
+        AdderConfig(width=config.acc_width, arch=adder_arch, style=adder_style)
+
+    def __init__(self, config: AccelConfig, *, dsp_packing: bool | None = None,
+                 hard_mults: int | None = None, adder_arch: str = "kogge-stone",
+                 adder_style: str = "fpga"):
+        self.check_options(config, hard_mults, adder_arch, adder_style)
         self.config = config
         self.dsp_packing = dsp_packing
         self.hard_mults = hard_mults
-        # checked here (a bad name fails at construction, not at elaboration)
-        AdderConfig(width=config.acc_width, arch=adder_arch, style=adder_style)
         self.adder_arch, self.adder_style = adder_arch, adder_style
         super().__init__({
             "s_axil": Out(axil_signature(addr_width=AXIL_ADDR_WIDTH)),
