@@ -129,6 +129,7 @@ def main() -> int:
                               "evaluated": ex["evaluated"],
                               "area_saving_at": s["area_saving_at"],
                               "hypervolume_gain": s["hypervolume_gain"],
+                              "hypervolume_gain_by_delay": s.get("hypervolume_gain_by_delay"),
                               "targets": {"kogge-stone": 0.10, "han-carlson": 0.05,
                                           "brent-kung": 0.03, "hypervolume": 0.10},
                               "front_points": len(ex["front"]),

@@ -9,7 +9,7 @@ from ..configbase import check_int
 from ..errors import ConfigError
 from ..outdir import staged_output
 from .constructions import CLASSIC
-from .search import area_at, expand, explore, hypervolume, pareto
+from .search import area_at, expand, explore, hypervolume, hypervolume_between, pareto
 
 FIELDS = ("name", "sizing", "flow", "size", "depth", "max_fanout", "area", "delay", "levels",
           "gates")
@@ -36,6 +36,16 @@ def summarize(points: list[dict]) -> dict:
         hv_c = hypervolume(cfront, ref)
         out["hypervolume_ref"] = {"delay": round(ref[0], 2), "area": round(ref[1], 2)}
         out["hypervolume_gain"] = round(hypervolume(front, ref) / hv_c - 1, 4) if hv_c else None
+        # where the gain lies: bands between the compared classics' fastest delays
+        fastest = {p["name"]: p["delay"] for p in sorted(classic, key=lambda p: -p["delay"])}
+        edges = sorted({min(p["delay"] for p in front), ref[0]} | {fastest[nm] for nm in (
+            "kogge-stone", "han-carlson", "brent-kung") if nm in fastest and fastest[nm] < ref[0]})
+        if hv_c:
+            out["hypervolume_gain_by_delay"] = [
+                {"from": round(lo, 2), "to": round(hi, 2),
+                 "gain": round((hypervolume_between(front, ref, lo, hi)
+                                - hypervolume_between(cfront, ref, lo, hi)) / hv_c, 4)}
+                for lo, hi in zip(edges, edges[1:])]
         for nm in ("kogge-stone", "han-carlson", "brent-kung", "sklansky", "ladner-fischer"):
             # a structure's delay is its fastest (fully upsized) point
             c = min((p for p in classic if p["name"] == nm), key=lambda p: p["delay"], default=None)

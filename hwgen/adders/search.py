@@ -165,6 +165,23 @@ def hypervolume(front: list[dict], ref: tuple[float, float], x: str = "delay", y
     return hv
 
 
+def hypervolume_between(front: list[dict], ref: tuple[float, float], lo: float, hi: float,
+                        x: str = "delay", y: str = "area") -> float:
+    """The part of :func:`hypervolume` that lies between delays ``lo`` and ``hi``: the integral
+    over that band of ``ref_y`` minus the front's staircase (smallest area at or below each delay,
+    capped at ``ref_y``)."""
+    hi = min(hi, ref[0])
+    pts = sorted((p[x], p[y]) for p in front if p[x] < ref[0] and p[y] < ref[1])
+    total, best = 0.0, ref[1]
+    for k, (px, py) in enumerate(pts):
+        best = min(best, py)
+        nxt = pts[k + 1][0] if k + 1 < len(pts) else ref[0]
+        a, b = max(px, lo), min(nxt, hi)
+        if b > a:
+            total += (b - a) * (ref[1] - best)
+    return total
+
+
 def area_at(front: list[dict], delay: float) -> float:
     """Smallest area on ``front`` with delay <= ``delay`` (inf if none)."""
     return min((p["area"] for p in front if p["delay"] <= delay + 1e-9), default=math.inf)

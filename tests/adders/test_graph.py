@@ -135,3 +135,14 @@ def test_save_load_round_trip(tmp_path):
         h = PrefixGraph.load(tmp_path / f"{arch}.json")
         assert h == g and h.name == arch
         assert json.loads((tmp_path / f"{arch}.json").read_text())["metrics"]["size"] == g.size
+
+
+def test_hypervolume_bands_add_up():
+    """hypervolume_between splits the dominated area by delay band; the bands add up to it."""
+    from hwgen.adders.search import hypervolume, hypervolume_between
+    front = [{"delay": 1.0, "area": 3.0}, {"delay": 2.0, "area": 1.0}, {"delay": 3.0, "area": 2.0}]
+    ref = (4.0, 4.0)
+    assert hypervolume(front, ref) == 7.0  # 3 x 1 + 2 x 2
+    assert hypervolume_between(front, ref, 0.0, 2.0) == 1.0
+    assert hypervolume_between(front, ref, 2.0, 9.0) == 6.0
+    assert hypervolume_between(front, ref, 1.5, 2.5) == 0.5 + 1.5
