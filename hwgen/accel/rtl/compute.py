@@ -432,8 +432,8 @@ class ComputeStage(wiring.Component):
         wv, w_addr, w_data = Signal(), Signal(16), Signal(acc_w, reset_less=True)
         wn_v, wn_a = Signal(), Signal(16)       # what WB holds next cycle
         m.d.comb += [wn_v.eq((xv & xg) | y2v), wn_a.eq(Mux(xv & xg, x_dst, y2_dst))]
-        hist = [(Signal(name=f"p{k}_v"), Signal(16, name=f"p{k}_a"), Signal(acc_w, name=f"p{k}_d", reset_less=True))
-                for k in (1, 2, 3)]
+        hist = [(Signal(name=f"p{k}_v"), Signal(16, name=f"p{k}_a"),
+                 Signal(acc_w, name=f"p{k}_d", reset_less=True)) for k in (1, 2, 3)]
         chain = [(wn_v, wn_a, None), (wv, w_addr, w_data)] + hist
         m.d.sync += [xv.eq(mv), xg.eq(mg), x_dst.eq(m_dst), x_r.eq(m_r),
                      x_raw.eq(Mux(m_dst[0], bank_data[1], bank_data[0])),

@@ -1,20 +1,20 @@
 """The GEMM datapath: ``batch x block_out`` dot products of length ``block_in`` per cycle.
 
 Fully pipelined (one new operand set per cycle, no stalls inside): products are registered, then
-an adder tree is registered; :attr:`DotArray.latency` cycles from operands to sums. No register has a reset (a
-datapath; the compute stage's valid bits say which sums count), so no reset net reaches the
-array's flip-flops. The
-accumulate-and-write step lives in the compute stage, next to the accumulator buffer, so that
-back-to-back micro-ops on one accumulator entry see each other's results.
+an adder tree is registered; :attr:`DotArray.latency` cycles from operands to sums. No register
+has a reset (a datapath: the compute stage's valid bits say which sums count), so no reset net
+reaches the array's flip-flops. The accumulate-and-write step lives in the compute stage, next to
+the accumulator buffer, so that back-to-back micro-ops on one accumulator entry see each other's
+results.
 
 Products beyond the hard-multiplier budget are LUT logic: each input is recoded once into radix-4
 digits (:func:`radix4`) shared by every output, each product is four rows of one LUT per bit
 (:func:`radix4_rows`) summed by three adders, and the rows' missing ``+1`` s, which depend on
 the input only, are summed once per output. The digits are registered, since they fan out to
-every LUT product of their input. Every adder is a kept wire (:func:`_kept`), so it
-maps to a carry chain. Yosys ``synth_ecp5``, LUT4 + 2 x CCU2C, with 112 hard multipliers: the
-``default`` array (1x16x16) alone 16,080 (38,943 with shift-and-add products and merged trees),
-the whole ``default`` accelerator 47,375 (59,877).
+every LUT product of their input. Every adder is a kept wire (:func:`_kept`), so it maps to a
+carry chain. Yosys ``synth_ecp5``, LUT4 + 2 x CCU2C, with 112 hard multipliers: the whole
+``default`` accelerator 44,073 (47,375 with unregistered digits, 59,877 with shift-and-add
+products and merged trees; ``bench/accel.py --parts synth_ecp5``).
 """
 from __future__ import annotations
 
