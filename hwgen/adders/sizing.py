@@ -477,7 +477,7 @@ def buffer_fanouts(nl: Netlist, rounds: int = 40, min_fanout: int = 2,
                 if d < delay - 0.05 and (best is None or d < best[0]):
                     best = (d, trial)
         elif trials and trials[0][0] < delay - 0.05:
-            best = trials[0][::2]
+            best = (trials[0][0], trials[0][2])
         if best is None:
             break
         cur = best[1]
