@@ -36,8 +36,9 @@ def summarize(points: list[dict]) -> dict:
         hv_c = hypervolume(cfront, ref)
         out["hypervolume_ref"] = {"delay": round(ref[0], 2), "area": round(ref[1], 2)}
         out["hypervolume_gain"] = round(hypervolume(front, ref) / hv_c - 1, 4) if hv_c else None
-        # where the gain lies: bands between the compared classics' fastest delays
+        # a structure's delay is its fastest (fully upsized) point
         fastest = {p["name"]: p["delay"] for p in sorted(classic, key=lambda p: -p["delay"])}
+        # where the gain lies: bands between the compared classics' fastest delays
         edges = sorted({min(p["delay"] for p in front), ref[0]} | {fastest[nm] for nm in (
             "kogge-stone", "han-carlson", "brent-kung") if nm in fastest and fastest[nm] < ref[0]})
         if hv_c:
@@ -47,10 +48,8 @@ def summarize(points: list[dict]) -> dict:
                                 - hypervolume_between(cfront, ref, lo, hi)) / hv_c, 4)}
                 for lo, hi in zip(edges, edges[1:])]
         for nm in ("kogge-stone", "han-carlson", "brent-kung", "sklansky", "ladner-fischer"):
-            # a structure's delay is its fastest (fully upsized) point
-            c = min((p for p in classic if p["name"] == nm), key=lambda p: p["delay"], default=None)
-            if c:
-                a_s, a_c = area_at(front, c["delay"]), area_at(cfront, c["delay"])
+            if nm in fastest:
+                a_s, a_c = area_at(front, fastest[nm]), area_at(cfront, fastest[nm])
                 out["area_saving_at"][nm] = round(1 - a_s / a_c, 4) if a_c < math.inf else None
     d0 = min((p["depth"] for p in points), default=0)
     out["min_size_at_min_depth"] = min((p["size"] for p in points if p["depth"] == d0), default=None)

@@ -156,13 +156,7 @@ def expand(results: list[dict]) -> list[dict]:
 
 def hypervolume(front: list[dict], ref: tuple[float, float], x: str = "delay", y: str = "area") -> float:
     """Area dominated by ``front`` below the reference point ``(x_ref, y_ref)``."""
-    pts = sorted((p[x], p[y]) for p in front if p[x] < ref[0] and p[y] < ref[1])
-    hv, prev_y = 0.0, ref[1]
-    for px, py in pts:
-        if py < prev_y:
-            hv += (ref[0] - px) * (prev_y - py)
-            prev_y = py
-    return hv
+    return hypervolume_between(front, ref, -math.inf, math.inf, x, y)
 
 
 def hypervolume_between(front: list[dict], ref: tuple[float, float], lo: float, hi: float,
