@@ -1,30 +1,39 @@
 """Search for prefix graphs on the area-delay plane (``hwgen adders explore``).
 
-Candidates come from three sources, cheapest first:
-1. the classic constructions (also the baselines);
-2. hwgen's minimum-size construction at every depth from ceil(log2 n) upwards and under
-   several fanout caps (the smallest graphs the dynamic program of
-   :func:`~hwgen.adders.constructions.min_size` knows; with a low cap it mixes Kogge-Stone steps
-   into Sklansky/Brent-Kung recursions);
-3. a structured family that spans the classic ones (Harris's taxonomy): ``l`` Brent-Kung levels
-   up, a Knowles network with per-level lateral fanouts on the 2**l-spaced columns, ``l`` levels
-   down. Kogge-Stone, Sklansky, Han-Carlson, Ladner-Fischer and Brent-Kung are points of it;
-4. until the budget is spent, mutations of the current Pareto points: PrefixRL's action space
-   (add or delete one span, then legalize) explored at random, and single fanout-vector changes
-   of the taxonomy graphs. Half of the parents are drawn from the graphs with the smallest
-   areas in a band around one of the delays the acceptance figures compare at (the fastest
-   classic structure's, Kogge-Stone's, Han-Carlson's and Brent-Kung's fastest points, in
-   turn); parents slower than the hypervolume reference delay are left out.
+What the search does, in order, within ``budget_s`` (85% searching, the rest proving the front):
+1. The classic constructions (the baselines) are screened with ABC's sizing and then sized by
+   hwgen's sizer (:mod:`.sizing`: Lagrangian sizing and fanout buffering). The sizer's absolute
+   targets, used for every sized graph, classics included, are the classics' fastest delays plus
+   :data:`SLOW_TARGETS` delays spread geometrically over the slow band, from the slowest
+   classic's fastest delay up to the hypervolume reference delay (1.1 x the slowest classic point
+   but ripple's).
+2. Seeds: hwgen's minimum-size construction (:func:`~hwgen.adders.constructions.min_size`) at
+   depths log2 n .. log2 n + 4 under fanout caps, and uncapped from log2 n + 5 to 4 log2 n (the
+   slow, small end: Snir-optimal graphs of 2n - 2 - d nodes).
+3. hwgen's sizer on the minimum-size graphs of depth log2 n and log2 n + 1 (the best near
+   Kogge-Stone's delay), then on the graphs with a point on the front of all ABC points in the
+   slow band (:func:`slow_front`).
+4. A structured family spanning the classic ones (Harris's taxonomy, :func:`taxonomy`): ``l``
+   Brent-Kung levels up, a Knowles network with per-level lateral fanouts on the 2**l-spaced
+   columns, ``l`` levels down. Kogge-Stone, Sklansky, Han-Carlson, Ladner-Fischer and Brent-Kung
+   are points of it.
+5. Until the search time is spent, mutations of the current Pareto points: PrefixRL's action
+   space (add or delete one span, then legalize, :func:`grid_mutate`) at random, and single
+   fanout-vector changes of the taxonomy graphs (:func:`mutate`). Half of the parents are drawn
+   from the graphs with the smallest areas in a band around one of the delays the acceptance
+   figures compare at (the fastest classic's, Kogge-Stone's, Han-Carlson's and Brent-Kung's
+   fastest points, in turn); parents slower than the reference delay are left out. Up to half of
+   the search time goes to hwgen's sizer on screened graphs, in turn the ones whose ABC points
+   come closest to the front of all ABC points near the fastest classic's delay and the smallest
+   of depth log2 n and log2 n + 1 (which buffering helps).
+6. The front and the baselines are proven (a graph that fails is dropped and the front
+   recomputed) and returned with their Verilog.
 
-Each candidate is screened by :func:`~hwgen.adders.evaluate.evaluate` with ABC's sizing (cached
-by graph hash, so a second run resumes where the first stopped), on all cores. hwgen's own sizer
-(:mod:`.sizing`, slower) measures the classics first (their fastest delays become the absolute
-targets every sized graph is also sized for), then the minimum-size graphs of depth log2 n and
-log2 n + 1 (the sizing probe's best near Kogge-Stone's delay), then, for up to half of the search
-time, the screened graphs whose ABC points come closest to the front of all ABC points and,
-in turn, the smallest screened graphs of depth log2 n and log2 n + 1 (which buffering helps). A
-graph's points are the Pareto set of both flows'. Every written graph is proven equal to
-``a + b``, and so is each of its sized (and buffered) netlists.
+Every evaluation (:func:`~hwgen.adders.evaluate.evaluate`) is cached by graph hash, so a second
+run resumes where the first stopped, and runs on all cores. A graph's points are the Pareto set
+of ABC's sizings of both of its mappings (the tree reading ``a | b`` or ``a ^ b``) and hwgen's
+sizings; every written graph is proven equal to ``a + b``, and so is each of its sized (and
+buffered) netlists, re-timed by ABC.
 """
 from __future__ import annotations
 
@@ -114,6 +123,27 @@ def seed_candidates(n: int) -> list[PrefixGraph]:
             seen.add(g.key())
             out.append(g)
     return out
+
+
+SLOW_TARGETS = 12  # hwgen sizer targets spread over the slow band
+
+
+def slow_targets(lo: float, hi: float, k: int = SLOW_TARGETS) -> list[float]:
+    """``k`` delays spaced geometrically over ``(lo, hi]`` (rounded to 0.01 ps)."""
+    if not hi > lo > 0:
+        return []
+    return [round(lo * (hi / lo) ** (j / k), 2) for j in range(1, k + 1)]
+
+
+def slow_front(points: dict[str, dict], sized: set[str], lo: float, hi: float,
+               limit: int = 16) -> list[str]:
+    """Unsized graphs (classics aside) with a point on the front of all ABC points between
+    delays ``lo`` and ``hi``, fewest nodes first: the slow band's candidates for hwgen's sizer."""
+    pts = [{"area": a, "delay": d, "name": nm} for nm, r in points.items()
+           for a, d in r.get("abc_curve", r["sizing_curve"])]
+    names = {p["name"] for p in pareto(pts) if lo <= p["delay"] <= hi}
+    return sorted((nm for nm in names if nm not in sized and nm not in CLASSIC),
+                  key=lambda nm: (points[nm]["size"], nm))[:limit]
 
 
 def focus_names(points: list[dict], classic_delay: float, band: tuple[float, float] = (0.98, 1.06),
@@ -369,17 +399,24 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
         # become the absolute targets every sized graph is also sized for
         cnames = [nm for nm in points if nm in CLASSIC and nm != "ripple"]
         size(cnames, pool, timed=False)
-        sizer_targets = tuple(sorted({points[nm]["delay"] for nm in cnames}))
+        fastest_classic = {points[nm]["delay"] for nm in cnames}
+        # the slow band, from the slowest classic's fastest delay to the hypervolume reference
+        # delay (1.1 x the slowest classic point but ripple's): a geometric grid of targets
+        ref_delay = 1.1 * max(d for nm in cnames for _a, d in points[nm]["sizing_curve"])
+        sizer_targets = tuple(sorted(fastest_classic | set(
+            slow_targets(max(fastest_classic), ref_delay))))
         sized.difference_update(cnames)
         size(cnames, pool, timed=False)
         slow = math.inf
-        near = 1.25 * min(points[nm]["delay"] for nm in cnames)
+        near = 1.25 * min(fastest_classic)
         run([g for g in seeds if g.name not in CLASSIC], pool)
         # the sizing probe's best graphs near Kogge-Stone's delay: minimum-size graphs of depth
         # log2 n and log2 n + 1 under fanout caps
         d0 = _levels(width)
         size(sorted(nm for nm in points if re.fullmatch(rf"min-size-d({d0}|{d0 + 1})(-f\d+)?", nm)),
              pool)
+        # then the graphs on ABC's front in the slow band (deeper minimum-size graphs)
+        size(slow_front(points, sized, max(fastest_classic), ref_delay), pool)
         if time.monotonic() - t0 < search_s:
             run(taxonomy_family(width), pool)
         stall = 0

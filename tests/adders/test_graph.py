@@ -146,3 +146,10 @@ def test_hypervolume_bands_add_up():
     assert hypervolume_between(front, ref, 0.0, 2.0) == 1.0
     assert hypervolume_between(front, ref, 2.0, 9.0) == 6.0
     assert hypervolume_between(front, ref, 1.5, 2.5) == 0.5 + 1.5
+
+
+def test_slow_targets_spread_geometrically():
+    from hwgen.adders.search import slow_targets
+    assert slow_targets(400.0, 1600.0, 2) == [800.0, 1600.0]
+    assert len(slow_targets(418.0, 1387.33)) == 12
+    assert slow_targets(500.0, 400.0) == []

@@ -3,6 +3,7 @@ function, and the evaluation merges (and proves) both flows' points."""
 from __future__ import annotations
 
 import random
+import json
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,8 @@ from hwgen.adders.constructions import construct, min_size
 from hwgen.adders.evaluate import _abc, _area_delay, evaluate
 from hwgen.adders.library import LIB_PATH
 from hwgen.adders.mapping import map_graph
-from hwgen.adders.sizing import (BatchTimer, Netlist, buffer_fanouts, min_delay, size_for,
-                                 time_netlist)
+from hwgen.adders.sizing import (BatchTimer, Netlist, buffer_fanouts, min_delay, repair,
+                                 size_for, time_netlist)
 
 
 def _abc_stime(blifs: list[str], tmp: Path) -> list[tuple[float, float]]:
@@ -106,3 +107,33 @@ def test_abc_sizing_is_read_back_by_structure(tmp_path):
     assert abs(a - abc_area) < 0.006 and abs(d - abc_delay) < 0.1
     other = Netlist.from_blif(map_graph(construct("sklansky", 16)).blif)
     assert other.sizes_from(sized) is None
+
+
+def test_repair_speeds_up_a_sizing_to_its_target():
+    nl = Netlist.from_blif(map_graph(construct("brent-kung", 16)).blif)
+    _a0, d0 = time_netlist(nl)
+    fast = repair(nl)
+    assert nl.sizes == [1] * len(nl.kinds)  # a copy is repaired
+    assert time_netlist(fast)[1] < d0 - 20
+    target = (d0 + time_netlist(fast)[1]) / 2
+    mid = repair(nl, target)
+    assert time_netlist(mid)[1] <= target + 1e-9
+    assert time_netlist(mid)[0] <= time_netlist(fast)[0]
+
+
+def test_both_mappings_join_the_curve_and_slow_targets_are_sized(tmp_path):
+    """The a ^ b mapping is proven and sized by ABC, and its smaller points join the graph's
+    curve; hwgen's sizer takes absolute targets up to the all-X1 delay, not beyond."""
+    g = construct("brent-kung", 16)
+    x1 = time_netlist(Netlist.from_blif(map_graph(g).blif))[1]
+    slow, beyond = round(0.95 * x1, 2), round(1.5 * x1, 2)
+    r = evaluate(g, cache_dir=tmp_path, sizer=(slow, beyond))
+    assert r["equivalent"] and r["structure_preserved"]
+    # one NOR2 (0.798 um2) less per bit but bit 0
+    assert min(a for a, _d in r["abc_xor_curve"]) < min(a for a, _d in r["abc_curve"]) - 10
+    assert "abc-xor" in r["curve_flow"]
+    points = json.loads(next(tmp_path.glob("*.json")).read_text())["hwgen"]["points"]
+    assert f"{slow:.2f}" in points and f"{beyond:.2f}" not in points
+    assert points[f"{slow:.2f}"][1] <= slow
+    again = evaluate(g, cache_dir=tmp_path, sizer=(slow, beyond))  # cached: nothing re-sized
+    assert again["sizing_curve"] == r["sizing_curve"]
