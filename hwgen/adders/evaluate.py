@@ -8,10 +8,10 @@ Flow for the ``asic`` style (:func:`evaluate`):
    ``cec`` proves it equal to Yosys's ``a + b``.
 3. The structure-preserving mapping (:mod:`.mapping`) is read by ABC against hwgen45, proven equal
    to the synthesized RTL (``cec``), gate-sized (``upsize; dnsize``: drive strengths only) and
-   timed (``stime``): area, delay, gate count and levels. The same graph mapped the other way
-   (the tree reading ``a ^ b``, shared with the sums: about 0.8 um2 per bit smaller, slower at
-   the leaves) is proven and sized by ABC too; its points (``abc_xor_curve``, flow ``abc-xor``)
-   join the graph's curve.
+   timed (``stime``): area, delay, gate count and levels. The same graph's small mapping
+   (:func:`small_mapping`: the tree reads ``a ^ b``, shared with the sums, about 0.8 um2 per bit
+   less, and each node takes the input polarity needing fewer inverters) is proven and sized by
+   ABC too; its points (``abc_small_curve``, flow ``abc-small``) join the graph's curve.
 4. With ``sizer=`` targets, hwgen's own sizer (:mod:`.sizing`: Lagrangian-relaxation sizing,
    fanout buffering, on a timer equal to ABC's ``stime``) sizes the same mapping for its fastest
    delay and for delay targets (relative to that delay, and absolute ones up to the all-X1
@@ -39,7 +39,7 @@ from .graph import PrefixGraph
 from .library import LIB_PATH
 from .mapping import map_graph, predict
 
-EVAL_VERSION = "11"
+EVAL_VERSION = "12"
 # hwgen sizer targets relative to a graph's own fastest sized delay
 HW_REL = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4)
 # buffer trials whose sizing is repaired before one is kept (``buffer_fanouts(resize=)``)
@@ -200,14 +200,14 @@ def _merged(res: dict, name: str) -> dict:
     out = {k: v for k, v in res.items() if k != "hwgen"}
     out["name"] = name
     pts = [{"area": a, "delay": d, "flow": "abc"} for a, d in res["abc_curve"]]
-    pts += [{"area": a, "delay": d, "flow": "abc-xor"} for a, d in res.get("abc_xor_curve", ())]
+    pts += [{"area": a, "delay": d, "flow": "abc-small"} for a, d in res.get("abc_small_curve", ())]
     hw = res.get("hwgen")
     if hw:
         hp = sorted({(a, d): w for a, d, w, _s in hw["points"].values()}.items())
         out["hwgen_curve"] = [[a, d] for (a, d), _w in hp]
         out["hwgen_buffers"] = hw.get("buffers", 0)
         out["hwgen_checked"] = hw.get("checked")
-        pts += [{"area": a, "delay": d, "flow": "hwgen" + {"b": "+buffers", "x": "-xor"}.get(w, "")}
+        pts += [{"area": a, "delay": d, "flow": "hwgen" + {"b": "+buffers", "x": "-small"}.get(w, "")}
                 for (a, d), w in hp]
     front = pareto(pts)
     curve = [[p["area"], p["delay"]] for p in front]
@@ -221,6 +221,13 @@ def _sizes_text(sizes) -> str:
     return "".join(str(s) for s in sizes)
 
 
+def small_mapping(graph: PrefixGraph, carry_in: bool = False):
+    """The graph's second mapping, for the small, slower end of its curve: the tree reads each
+    bit's ``a ^ b`` (shared with its sum bit, no NOR2/OR2 per bit) and each node takes the input
+    polarity needing fewer inverters (:func:`~hwgen.adders.mapping.map_graph`)."""
+    return map_graph(graph, carry_in, transmit=False, polarity="area")
+
+
 def hwgen_sizing(graph: PrefixGraph, carry_in: bool, targets, state: dict | None = None,
                  abc_sizes: str | None = None) -> dict:
     """hwgen's sizer on the mapped netlist of ``graph`` (step 4 of the module docstring):
@@ -229,11 +236,11 @@ def hwgen_sizing(graph: PrefixGraph, carry_in: bool, targets, state: dict | None
     fastest sizing) is a second start: the sizer's own and ABC's (repaired) are both buffered
     when ABC's is the faster, the faster buffered netlist is kept, and every start is recovered
     towards each target. The graph mapped with the tree reading ``a ^ b`` is one more start
-    (its fastest sizing, without buffers; flow ``hwgen-xor``). ``state`` is an earlier result:
+    (its fastest sizing, without buffers; flow ``hwgen-small``). ``state`` is an earlier result:
     only missing targets are sized."""
     from .sizing import Netlist, buffer_fanouts, min_delay, repair, size_for, time_netlist
     nl = Netlist.from_blif(map_graph(graph, carry_in).blif)
-    xnl = Netlist.from_blif(map_graph(graph, carry_in, transmit=False).blif)
+    xnl = Netlist.from_blif(small_mapping(graph, carry_in).blif)
     # the mappings are all X1: the slower one's delay is the slowest useful target
     x1 = round(max(time_netlist(nl)[1], time_netlist(xnl)[1]), 2)
     if state is None:
@@ -258,7 +265,7 @@ def hwgen_sizing(graph: PrefixGraph, carry_in: bool, targets, state: dict | None
         plain = nl.copy()
         plain.sizes = [int(c) for c in state["plain"]]
         buf = Netlist.from_blif(state["buffered"]) if state["buffered"] else None
-    if state.get("xor") is None:  # the a ^ b mapping's fastest sizing (no buffers)
+    if state.get("xor") is None:  # the small mapping's fastest sizing (no buffers)
         state["xor"] = _sizes_text(min_delay(xnl).sizes)
     xor = xnl.copy()
     xor.sizes = [int(c) for c in state["xor"]]
@@ -299,7 +306,7 @@ def hwgen_sizing(graph: PrefixGraph, carry_in: bool, targets, state: dict | None
 def _sized_blif(graph: PrefixGraph, carry_in: bool, hw: dict, which: str, sizes: str) -> str:
     from .sizing import Netlist
     nl = (Netlist.from_blif(hw["buffered"]) if which == "b"
-          else Netlist.from_blif(map_graph(graph, carry_in, transmit=which != "x").blif))
+          else Netlist.from_blif((small_mapping if which == "x" else map_graph)(graph, carry_in).blif))
     nl.sizes = [int(c) for c in sizes]
     return nl.blif()
 
@@ -347,9 +354,9 @@ def _abc_evaluate(graph: PrefixGraph, carry_in: bool, cache: Path, prove: bool,
                        f"{SIZING}; print_stats; print_gates; write_blif fast.blif", t)
         fast_sizes = _abc_sizes(mapped.blif, (t / "fast.blif").read_text())
         curve = _abc_curve(out, "mapped.blif", t)
-        # the same graph mapped with the tree reading a ^ b (shared with the sums): smaller and
-        # slower, so its ABC points join the graph's curve (proven equal to the RTL too)
-        (t / "xor.blif").write_text(map_graph(graph, carry_in, transmit=False).blif)
+        # the same graph's small mapping: its ABC points join the graph's curve (proven equal
+        # to the RTL too)
+        (t / "xor.blif").write_text(small_mapping(graph, carry_in).blif)
         xout = _abc(f"read_lib -w {LIB_PATH}; read xor.blif; "
                     + ("cec dut.blif; " if prove else "")
                     + f"topo; stime; {SIZING}", t)
@@ -369,7 +376,7 @@ def _abc_evaluate(graph: PrefixGraph, carry_in: bool, cache: Path, prove: bool,
         "name": graph.name, **graph.metrics(), "carry_in": carry_in,
         "area": round(area, 3), "delay": round(delay, 2),
         "gates": sized["nodes"], "levels": sized["lev"], "aig_ands": aig["nodes"],
-        "cells": cells, "abc_curve": curve, "abc_xor_curve": xor_curve,
+        "cells": cells, "abc_curve": curve, "abc_small_curve": xor_curve,
         "abc_fast_sizes": fast_sizes,
         "predicted": {"gates": pred["gates"], "levels": pred["levels"], "aig_ands": pred["aig_ands"]},
         "equivalent": True if prove else None,

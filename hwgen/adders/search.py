@@ -31,8 +31,8 @@ What the search does, in order, within ``budget_s`` (85% searching, the rest pro
 
 Every evaluation (:func:`~hwgen.adders.evaluate.evaluate`) is cached by graph hash, so a second
 run resumes where the first stopped, and runs on all cores. A graph's points are the Pareto set
-of ABC's sizings of both of its mappings (the tree reading ``a | b`` or ``a ^ b``) and hwgen's
-sizings; every written graph is proven equal to ``a + b``, and so is each of its sized (and
+of ABC's sizings of both of its mappings (the fast one, whose tree reads ``a | b``, and
+:func:`~hwgen.adders.evaluate.small_mapping`) and hwgen's sizings; every written graph is proven equal to ``a + b``, and so is each of its sized (and
 buffered) netlists, re-timed by ABC.
 """
 from __future__ import annotations
@@ -137,10 +137,11 @@ def slow_targets(lo: float, hi: float, k: int = SLOW_TARGETS) -> list[float]:
 
 def slow_front(points: dict[str, dict], sized: set[str], lo: float, hi: float,
                limit: int = 16) -> list[str]:
-    """Unsized graphs (classics aside) with a point on the front of all ABC points between
-    delays ``lo`` and ``hi``, fewest nodes first: the slow band's candidates for hwgen's sizer."""
+    """Unsized graphs (classics aside) with a point on the front of all ABC points (both
+    mappings) between delays ``lo`` and ``hi``, fewest nodes first: the slow band's candidates
+    for hwgen's sizer."""
     pts = [{"area": a, "delay": d, "name": nm} for nm, r in points.items()
-           for a, d in r.get("abc_curve", r["sizing_curve"])]
+           for a, d in r.get("abc_curve", r["sizing_curve"]) + r.get("abc_small_curve", [])]
     names = {p["name"] for p in pareto(pts) if lo <= p["delay"] <= hi}
     return sorted((nm for nm in names if nm not in sized and nm not in CLASSIC),
                   key=lambda nm: (points[nm]["size"], nm))[:limit]

@@ -122,21 +122,30 @@ def test_repair_speeds_up_a_sizing_to_its_target():
 
 
 def test_both_mappings_join_the_curve_and_slow_targets_are_sized(tmp_path):
-    """The a ^ b mapping is proven and sized by ABC, and its smaller points join the graph's
-    curve; hwgen's sizer takes absolute targets up to the all-X1 delay, not beyond."""
+    """The small mapping (a ^ b, fewest inverters) is proven and sized by ABC, and its smaller
+    points join the graph's curve; hwgen's sizer takes absolute targets up to the all-X1 delay, not beyond."""
     g = construct("brent-kung", 16)
     x1 = time_netlist(Netlist.from_blif(map_graph(g).blif))[1]
     slow, beyond = round(0.95 * x1, 2), round(1.5 * x1, 2)
     r = evaluate(g, cache_dir=tmp_path, sizer=(slow, beyond))
     assert r["equivalent"] and r["structure_preserved"]
     # one NOR2 (0.798 um2) less per bit but bit 0
-    assert min(a for a, _d in r["abc_xor_curve"]) < min(a for a, _d in r["abc_curve"]) - 10
-    assert "abc-xor" in r["curve_flow"]
+    assert min(a for a, _d in r["abc_small_curve"]) < min(a for a, _d in r["abc_curve"]) - 10
+    assert "abc-small" in r["curve_flow"]
     points = json.loads(next(tmp_path.glob("*.json")).read_text())["hwgen"]["points"]
     assert f"{slow:.2f}" in points and f"{beyond:.2f}" not in points
     assert points[f"{slow:.2f}"][1] <= slow
-    # the a ^ b mapping is a start of hwgen's sizer too, and its sized netlists are proven
+    # the small mapping is a start of hwgen's sizer too, and its sized netlists are proven
     assert any(w == "x" for _a, _d, w, _s in points.values())
     assert r["hwgen_checked"] == len({(w, s) for _a, _d, w, s in points.values()})
     again = evaluate(g, cache_dir=tmp_path, sizer=(slow, beyond))  # cached: nothing re-sized
     assert again["sizing_curve"] == r["sizing_curve"]
+
+
+def test_area_polarity_needs_fewer_inverters():
+    g = construct("brent-kung", 64)
+    timing, area = map_graph(g, transmit=False), map_graph(g, transmit=False, polarity="area")
+    assert (timing.cells["INV"], area.cells["INV"]) == (63, 17)
+    assert area.cells["AOI21"] + area.cells["OAI21"] == g.size  # one generate cell per node
+    with pytest.raises(ValueError, match="map_graph polarity must be 'timing' or 'area', not 'fast'"):
+        map_graph(g, polarity="fast")
