@@ -39,7 +39,7 @@ from .graph import PrefixGraph
 from .library import LIB_PATH
 from .mapping import map_graph, predict
 
-EVAL_VERSION = "13"
+EVAL_VERSION = "12"
 # hwgen sizer targets relative to a graph's own fastest sized delay
 HW_REL = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4)
 # buffer trials whose sizing is repaired before one is kept (``buffer_fanouts(resize=)``)
@@ -207,7 +207,7 @@ def _merged(res: dict, name: str) -> dict:
         out["hwgen_curve"] = [[a, d] for (a, d), _w in hp]
         out["hwgen_buffers"] = hw.get("buffers", 0)
         out["hwgen_checked"] = hw.get("checked")
-        pts += [{"area": a, "delay": d, "flow": "hwgen" + {"b": "+buffers", "x": "-small", "y": "-small+buffers"}.get(w, "")}
+        pts += [{"area": a, "delay": d, "flow": "hwgen" + {"b": "+buffers", "x": "-small"}.get(w, "")}
                 for (a, d), w in hp]
     front = pareto(pts)
     curve = [[p["area"], p["delay"]] for p in front]
@@ -235,9 +235,9 @@ def hwgen_sizing(graph: PrefixGraph, carry_in: bool, targets, state: dict | None
     (:data:`HW_REL` of the fastest delay, and ``targets`` at or above it). ``abc_sizes`` (ABC's
     fastest sizing) is a second start: the sizer's own and ABC's (repaired) are both buffered
     when ABC's is the faster, the faster buffered netlist is kept, and every start is recovered
-    towards each target. The graph's :func:`small_mapping` gives two more starts, its fastest
-    sizing without and with fanout buffering (flows ``hwgen-small`` and
-    ``hwgen-small+buffers``). ``state`` is an earlier result: only missing targets are sized."""
+    towards each target. The graph mapped with the tree reading ``a ^ b`` is one more start
+    (its fastest sizing, without buffers; flow ``hwgen-small``). ``state`` is an earlier result:
+    only missing targets are sized."""
     from .sizing import Netlist, buffer_fanouts, min_delay, repair, size_for, time_netlist
     nl = Netlist.from_blif(map_graph(graph, carry_in).blif)
     xnl = Netlist.from_blif(small_mapping(graph, carry_in).blif)
@@ -265,21 +265,16 @@ def hwgen_sizing(graph: PrefixGraph, carry_in: bool, targets, state: dict | None
         plain = nl.copy()
         plain.sizes = [int(c) for c in state["plain"]]
         buf = Netlist.from_blif(state["buffered"]) if state["buffered"] else None
-    if state.get("xor") is None:  # the small mapping's fastest sizing, without and with buffers
-        xfast = min_delay(xnl)
-        xbuf = buffer_fanouts(xnl, start=xfast.copy(), resize=BUFFER_RESIZE)
-        state["xor"] = _sizes_text(xfast.sizes)
-        state["xor_buffered"] = xbuf.blif() if "BUF" in xbuf.kinds else None
+    if state.get("xor") is None:  # the small mapping's fastest sizing (no buffers)
+        state["xor"] = _sizes_text(min_delay(xnl).sizes)
     xor = xnl.copy()
     xor.sizes = [int(c) for c in state["xor"]]
-    xbuf = Netlist.from_blif(state["xor_buffered"]) if state.get("xor_buffered") else None
     abc = None
     if state.get("abc"):
         abc = nl.copy()
         abc.sizes = [int(c) for c in state["abc"]]
     bases = [("p", plain)] + ([("a", abc)] if abc is not None else []) \
-        + ([("b", buf)] if buf is not None else []) + [("x", xor)] \
-        + ([("y", xbuf)] if xbuf is not None else [])
+        + ([("b", buf)] if buf is not None else []) + [("x", xor)]
     fast = {w: time_netlist(b)[1] for w, b in bases}
     fastest = min(fast.values())
     state["fastest"] = round(fastest, 4)
@@ -310,10 +305,8 @@ def hwgen_sizing(graph: PrefixGraph, carry_in: bool, targets, state: dict | None
 
 def _sized_blif(graph: PrefixGraph, carry_in: bool, hw: dict, which: str, sizes: str) -> str:
     from .sizing import Netlist
-    if which in ("b", "y"):
-        nl = Netlist.from_blif(hw["buffered" if which == "b" else "xor_buffered"])
-    else:
-        nl = Netlist.from_blif((small_mapping if which == "x" else map_graph)(graph, carry_in).blif)
+    nl = (Netlist.from_blif(hw["buffered"]) if which == "b"
+          else Netlist.from_blif((small_mapping if which == "x" else map_graph)(graph, carry_in).blif))
     nl.sizes = [int(c) for c in sizes]
     return nl.blif()
 
