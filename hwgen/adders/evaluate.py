@@ -39,7 +39,7 @@ from .graph import PrefixGraph
 from .library import LIB_PATH
 from .mapping import map_graph, predict
 
-EVAL_VERSION = "12"
+EVAL_VERSION = "14"  # 13 was a reverted flow
 # hwgen sizer targets relative to a graph's own fastest sized delay
 HW_REL = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4)
 # buffer trials whose sizing is repaired before one is kept (``buffer_fanouts(resize=)``)
@@ -240,9 +240,9 @@ def hwgen_sizing(graph: PrefixGraph, carry_in: bool, targets, state: dict | None
     only missing targets are sized."""
     from .sizing import Netlist, buffer_fanouts, min_delay, repair, size_for, time_netlist
     nl = Netlist.from_blif(map_graph(graph, carry_in).blif)
-    xnl = Netlist.from_blif(small_mapping(graph, carry_in).blif)
+    snl = Netlist.from_blif(small_mapping(graph, carry_in).blif)
     # the mappings are all X1: the slower one's delay is the slowest useful target
-    x1 = round(max(time_netlist(nl)[1], time_netlist(xnl)[1]), 2)
+    x1 = round(max(time_netlist(nl)[1], time_netlist(snl)[1]), 2)
     if state is None:
         plain = min_delay(nl)
         buf = buffer_fanouts(nl, start=plain.copy(), resize=BUFFER_RESIZE)
@@ -265,16 +265,16 @@ def hwgen_sizing(graph: PrefixGraph, carry_in: bool, targets, state: dict | None
         plain = nl.copy()
         plain.sizes = [int(c) for c in state["plain"]]
         buf = Netlist.from_blif(state["buffered"]) if state["buffered"] else None
-    if state.get("xor") is None:  # the small mapping's fastest sizing (no buffers)
-        state["xor"] = _sizes_text(min_delay(xnl).sizes)
-    xor = xnl.copy()
-    xor.sizes = [int(c) for c in state["xor"]]
+    if state.get("small") is None:  # the small mapping's fastest sizing (no buffers)
+        state["small"] = _sizes_text(min_delay(snl).sizes)
+    small = snl.copy()
+    small.sizes = [int(c) for c in state["small"]]
     abc = None
     if state.get("abc"):
         abc = nl.copy()
         abc.sizes = [int(c) for c in state["abc"]]
     bases = [("p", plain)] + ([("a", abc)] if abc is not None else []) \
-        + ([("b", buf)] if buf is not None else []) + [("x", xor)]
+        + ([("b", buf)] if buf is not None else []) + [("x", small)]
     fast = {w: time_netlist(b)[1] for w, b in bases}
     fastest = min(fast.values())
     state["fastest"] = round(fastest, 4)
@@ -356,12 +356,12 @@ def _abc_evaluate(graph: PrefixGraph, carry_in: bool, cache: Path, prove: bool,
         curve = _abc_curve(out, "mapped.blif", t)
         # the same graph's small mapping: its ABC points join the graph's curve (proven equal
         # to the RTL too)
-        (t / "xor.blif").write_text(small_mapping(graph, carry_in).blif)
-        xout = _abc(f"read_lib -w {LIB_PATH}; read xor.blif; "
+        (t / "small.blif").write_text(small_mapping(graph, carry_in).blif)
+        sout = _abc(f"read_lib -w {LIB_PATH}; read small.blif; "
                     + ("cec dut.blif; " if prove else "")
                     + f"topo; stime; {SIZING}", t)
-        xor_curve = _abc_curve(xout, "xor.blif", t)
-    proofs = out.count("Networks are equivalent") + xout.count("Networks are equivalent")
+        small_curve = _abc_curve(sout, "small.blif", t)
+    proofs = out.count("Networks are equivalent") + sout.count("Networks are equivalent")
     if prove and proofs != 3:
         raise ToolError(f"equivalence proof failed for {graph.width}-bit graph {graph.name} "
                         f"({proofs} of 3 proofs passed)")
@@ -376,7 +376,7 @@ def _abc_evaluate(graph: PrefixGraph, carry_in: bool, cache: Path, prove: bool,
         "name": graph.name, **graph.metrics(), "carry_in": carry_in,
         "area": round(area, 3), "delay": round(delay, 2),
         "gates": sized["nodes"], "levels": sized["lev"], "aig_ands": aig["nodes"],
-        "cells": cells, "abc_curve": curve, "abc_small_curve": xor_curve,
+        "cells": cells, "abc_curve": curve, "abc_small_curve": small_curve,
         "abc_fast_sizes": fast_sizes,
         "predicted": {"gates": pred["gates"], "levels": pred["levels"], "aig_ands": pred["aig_ands"]},
         "equivalent": True if prove else None,
