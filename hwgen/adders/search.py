@@ -32,8 +32,8 @@ What the search does, in order, within ``budget_s`` (85% searching, the rest pro
 Every evaluation (:func:`~hwgen.adders.evaluate.evaluate`) is cached by graph hash, so a second
 run resumes where the first stopped, and runs on all cores. A graph's points are the Pareto set
 of ABC's sizings of both of its mappings (the fast one, whose tree reads ``a | b``, and
-:func:`~hwgen.adders.evaluate.small_mapping`) and hwgen's sizings; every written graph is proven equal to ``a + b``, and so is each of its sized (and
-buffered) netlists, re-timed by ABC.
+:func:`~hwgen.adders.evaluate.small_mapping`) and hwgen's sizings; every written graph is proven
+equal to ``a + b``, and so is each of its sized (and buffered) netlists, re-timed by ABC.
 """
 from __future__ import annotations
 
