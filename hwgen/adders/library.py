@@ -87,7 +87,7 @@ def liberty_text() -> str:
                     trows.append(", ".join(f"{4.0 + 0.05 * s + 2.0 * res * l:.2f}" for l in LOADS))
                 tab = ' \\\n          '.join(f'"{r}"' for r in rows)
                 ttab = ' \\\n          '.join(f'"{r}"' for r in trows)
-                out += [f'      timing () {{', f'        related_pin : "{p}";',
+                out += ['      timing () {', f'        related_pin : "{p}";',
                         f'        timing_sense : {sense};']
                 for kind, t in (("cell_rise", tab), ("cell_fall", tab),
                                 ("rise_transition", ttab), ("fall_transition", ttab)):
