@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -12,7 +11,6 @@ import pytest
 from hwgen.accel import isa
 from hwgen.accel.isa import ErrorCode, MemType, Stage
 from hwgen.accel.model import Machine
-from hwgen.accel.config import AccelConfig
 from hwgen.accel.presets import PRESETS
 from hwgen.errors import ConfigError, DeviceError, ProgramError
 from hwgen.runtime import DeviceRunError, FsimDevice, Program, PynqDevice, matmul, reference

@@ -186,7 +186,7 @@ def test_parallel_lanes_and_npz_weights_are_bit_exact(tmp_path):
     design = emit.generate(cfg, tmp_path / "p")
     assert design.plan.layer("b5_pw").pe == 8 and design.plan.layer("b5_pw").simd == 24
     text = (tmp_path / "p" / f"{design.top}_weights.h").read_text()
-    assert f"b5_pw_w[8][4][24] = {{" in text
+    assert "b5_pw_w[8][4][24] = {" in text
     r = csim.run_csim(tmp_path / "p", images=3)
     assert r.mismatches == 0, r.layers
     _assert_cycles_match_the_model(tmp_path / "p", r)

@@ -15,8 +15,7 @@ from hwgen.cli import main
 from hwgen.configbase import apply_overrides, config_from_dict, config_to_dict
 from hwgen.errors import ConfigError
 from hwgen.linebuf.config import DepthwiseConfig, LineBufferConfig
-from hwgen.linebuf.model import (depthwise_reference, emission_steps, frame_cycles, pad_amounts,
-                                 windows)
+from hwgen.linebuf.model import depthwise_reference, emission_steps, frame_cycles, pad_amounts
 from hwgen.linebuf.ports import pack_values, param_writes, unpack_values
 
 LB = "LineBufferConfig"

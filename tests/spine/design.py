@@ -1,7 +1,7 @@
 """A tiny registered adder used to test the spine (export, runner) itself."""
 from dataclasses import dataclass
 
-from amaranth import Module, Signal, unsigned
+from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
