@@ -2,8 +2,8 @@
 function, and the evaluation merges (and proves) both flows' points."""
 from __future__ import annotations
 
-import random
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -123,7 +123,8 @@ def test_repair_speeds_up_a_sizing_to_its_target():
 
 def test_both_mappings_join_the_curve_and_slow_targets_are_sized(tmp_path):
     """The small mapping (a ^ b, fewest inverters) is proven and sized by ABC, and its smaller
-    points join the graph's curve; hwgen's sizer takes absolute targets up to the all-X1 delay, not beyond."""
+    points join the graph's curve; hwgen's sizer takes absolute targets up to the all-X1 delay,
+    not beyond."""
     g = construct("brent-kung", 16)
     x1 = time_netlist(Netlist.from_blif(map_graph(g).blif))[1]
     slow, beyond = round(0.95 * x1, 2), round(1.5 * x1, 2)
