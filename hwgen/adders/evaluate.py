@@ -305,8 +305,11 @@ def hwgen_sizing(graph: PrefixGraph, carry_in: bool, targets, state: dict | None
 
 def _sized_blif(graph: PrefixGraph, carry_in: bool, hw: dict, which: str, sizes: str) -> str:
     from .sizing import Netlist
-    nl = (Netlist.from_blif(hw["buffered"]) if which == "b"
-          else Netlist.from_blif((small_mapping if which == "x" else map_graph)(graph, carry_in).blif))
+    if which == "b":
+        nl = Netlist.from_blif(hw["buffered"])
+    else:
+        mapping = small_mapping if which == "x" else map_graph
+        nl = Netlist.from_blif(mapping(graph, carry_in).blif)
     nl.sizes = [int(c) for c in sizes]
     return nl.blif()
 

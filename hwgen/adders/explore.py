@@ -9,7 +9,8 @@ from ..configbase import check_int
 from ..errors import ConfigError
 from ..outdir import staged_output
 from .constructions import CLASSIC
-from .search import area_at, expand, explore, hypervolume, hypervolume_between, pareto
+from .search import (area_at, expand, explore, hypervolume, hypervolume_between, pareto,
+                     reference_point)
 
 FIELDS = ("name", "sizing", "flow", "size", "depth", "max_fanout", "area", "delay", "levels",
           "gates")
@@ -30,9 +31,8 @@ def summarize(points: list[dict]) -> dict:
     classic = [p for p in points if p["name"] in CLASSIC]
     cfront = pareto(classic)
     out = {"hypervolume_gain": None, "area_saving_at": {}}
-    usable = [p for p in classic if p["name"] != "ripple"] or classic
     if classic:
-        ref = (max(p["delay"] for p in usable) * 1.1, max(p["area"] for p in usable) * 1.1)
+        ref = reference_point(classic)
         hv_c = hypervolume(cfront, ref)
         out["hypervolume_ref"] = {"delay": round(ref[0], 2), "area": round(ref[1], 2)}
         out["hypervolume_gain"] = round(hypervolume(front, ref) / hv_c - 1, 4) if hv_c else None

@@ -207,6 +207,14 @@ def hypervolume_between(front: list[dict], ref: tuple[float, float], lo: float, 
     return total
 
 
+def reference_point(points: list[dict]) -> tuple[float, float]:
+    """The hypervolume reference ``(delay, area)``: 1.1 x the slowest and 1.1 x the largest of the
+    classic structures' points (``expand``-ed), ripple's left out unless it is the only one."""
+    classic = [p for p in points if p["name"] in CLASSIC]
+    usable = [p for p in classic if p["name"] != "ripple"] or classic
+    return max(p["delay"] for p in usable) * 1.1, max(p["area"] for p in usable) * 1.1
+
+
 def area_at(front: list[dict], delay: float) -> float:
     """Smallest area on ``front`` with delay <= ``delay`` (inf if none)."""
     return min((p["area"] for p in front if p["delay"] <= delay + 1e-9), default=math.inf)
@@ -403,12 +411,11 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
         fastest_classic = {points[nm]["delay"] for nm in cnames}
         # the slow band, from the slowest classic's fastest delay to the hypervolume reference
         # delay (1.1 x the slowest classic point but ripple's): a geometric grid of targets
-        ref_delay = 1.1 * max(d for nm in cnames for _a, d in points[nm]["sizing_curve"])
+        ref_delay = reference_point(expand([points[nm] for nm in cnames]))[0]
         sizer_targets = tuple(sorted(fastest_classic | set(
             slow_targets(max(fastest_classic), ref_delay))))
         sized.difference_update(cnames)
         size(cnames, pool, timed=False)
-        slow = math.inf
         near = 1.25 * min(fastest_classic)
         run([g for g in seeds if g.name not in CLASSIC], pool)
         # the sizing probe's best graphs near Kogge-Stone's delay: minimum-size graphs of depth
@@ -428,9 +435,9 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
                           ("kogge-stone", "han-carlson", "brent-kung")}
                          | {min((p["delay"] for p in cl if p["sizing"] == "min-delay"),
                                 default=math.inf)} - {math.inf})
-        # parents slower than the hypervolume reference (1.1 x the slowest classic point but
-        # ripple's) cannot move the measured front: leave them out
-        slow = max((p["delay"] for p in cl if p["name"] != "ripple"), default=math.inf) * 1.1
+        # parents slower than the hypervolume reference cannot move the measured front: leave
+        # them out
+        slow = reference_point(cl)[0]
         sizer_s = 0.0
         rounds = 0
         while time.monotonic() - t0 < search_s and stall < 200:

@@ -153,3 +153,13 @@ def test_slow_targets_spread_geometrically():
     assert slow_targets(400.0, 1600.0, 2) == [800.0, 1600.0]
     assert len(slow_targets(418.0, 1387.33)) == 12
     assert slow_targets(500.0, 400.0) == []
+
+
+def test_reference_point_leaves_ripple_out():
+    from hwgen.adders.search import reference_point
+    pts = [{"name": "ripple", "delay": 900.0, "area": 50.0},
+           {"name": "brent-kung", "delay": 400.0, "area": 80.0},
+           {"name": "kogge-stone", "delay": 200.0, "area": 150.0},
+           {"name": "min-size-d9", "delay": 999.0, "area": 999.0}]
+    assert reference_point(pts) == (400.0 * 1.1, 150.0 * 1.1)
+    assert reference_point(pts[:1]) == (900.0 * 1.1, 50.0 * 1.1)
