@@ -130,6 +130,8 @@ def main() -> int:
                               "area_saving_at": s["area_saving_at"],
                               "hypervolume_gain": s["hypervolume_gain"],
                               "hypervolume_gain_by_delay": s.get("hypervolume_gain_by_delay"),
+                              "hypervolume_gain_by_reference": s.get(
+                                  "hypervolume_gain_by_reference"),
                               "targets": {"kogge-stone": 0.10, "han-carlson": 0.05,
                                           "brent-kung": 0.03, "hypervolume": 0.10},
                               "front_points": len(ex["front"]),

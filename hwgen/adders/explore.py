@@ -47,6 +47,9 @@ def summarize(points: list[dict]) -> dict:
                  "gain": round((hypervolume_between(front, ref, lo, hi)
                                 - hypervolume_between(cfront, ref, lo, hi)) / hv_c, 4)}
                 for lo, hi in zip(edges, edges[1:])]
+        if hv_c:
+            out["hypervolume_gain_by_reference"] = gain_by_reference(front, cfront, classic, ref,
+                                                                     fastest)
         for nm in ("kogge-stone", "han-carlson", "brent-kung", "sklansky", "ladner-fischer"):
             if nm in fastest:
                 a_s, a_c = area_at(front, fastest[nm]), area_at(cfront, fastest[nm])
@@ -54,6 +57,27 @@ def summarize(points: list[dict]) -> dict:
     d0 = min((p["depth"] for p in points), default=0)
     out["min_size_at_min_depth"] = min((p["size"] for p in points if p["depth"] == d0), default=None)
     out["min_depth"] = d0
+    return out
+
+
+def gain_by_reference(front: list[dict], cfront: list[dict], classic: list[dict],
+                      ref: tuple[float, float], fastest: dict[str, float]) -> list[dict]:
+    """How much the hypervolume gain depends on the reference delay (the reference area kept):
+    the gain with the reference delay at each compared classic's fastest delay, at 1.1 x
+    Brent-Kung's, at the defined reference (:func:`reference_point`) and at 1.1 x the slowest
+    classic point, ripple's included. A report for readers of the bench, not a second target."""
+    refs = [(f"{nm} fastest", fastest[nm]) for nm in ("kogge-stone", "han-carlson", "brent-kung")
+            if nm in fastest]
+    if "brent-kung" in fastest:
+        refs.append(("1.1 x brent-kung fastest", 1.1 * fastest["brent-kung"]))
+    refs.append(("defined reference", ref[0]))
+    refs.append(("1.1 x slowest classic, ripple included", 1.1 * max(p["delay"] for p in classic)))
+    out = []
+    for what, d in refs:
+        hv_c = hypervolume(cfront, (d, ref[1]))
+        if hv_c > 0:
+            out.append({"reference": what, "delay": round(d, 2),
+                        "gain": round(hypervolume(front, (d, ref[1])) / hv_c - 1, 4)})
     return out
 
 

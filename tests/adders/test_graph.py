@@ -163,3 +163,31 @@ def test_reference_point_leaves_ripple_out():
            {"name": "min-size-d9", "delay": 999.0, "area": 999.0}]
     assert reference_point(pts) == (400.0 * 1.1, 150.0 * 1.1)
     assert reference_point(pts[:1]) == (900.0 * 1.1, 50.0 * 1.1)
+
+
+def test_summary_gain_by_reference():
+    """The reference sweep's entry at the defined reference is the acceptance figure itself, and
+    each entry is the gain recomputed at its reference delay (the reference area kept)."""
+    from hwgen.adders.explore import summarize
+    from hwgen.adders.search import hypervolume, pareto
+    def pt(name, delay, area, depth=3):
+        return {"name": name, "delay": delay, "area": area, "size": 10, "depth": depth}
+    classic = [pt("kogge-stone", 100.0, 300.0), pt("han-carlson", 120.0, 250.0),
+               pt("brent-kung", 150.0, 200.0), pt("brent-kung", 300.0, 150.0),
+               pt("ripple", 900.0, 100.0, 15)]
+    searched = [pt("a", 100.0, 270.0), pt("b", 140.0, 180.0), pt("c", 250.0, 120.0, 7)]
+    s = summarize(classic + searched)
+    rows = {r["reference"]: r for r in s["hypervolume_gain_by_reference"]}
+    # at Kogge-Stone's delay (the fastest point) neither front dominates anything: no entry
+    assert list(rows) == ["han-carlson fastest", "brent-kung fastest",
+                          "1.1 x brent-kung fastest", "defined reference",
+                          "1.1 x slowest classic, ripple included"]
+    assert rows["defined reference"]["gain"] == s["hypervolume_gain"]
+    assert rows["defined reference"]["delay"] == s["hypervolume_ref"]["delay"] == 330.0
+    assert rows["1.1 x slowest classic, ripple included"]["delay"] == 990.0
+    ref_area = s["hypervolume_ref"]["area"]
+    front, cfront = pareto(classic + searched), pareto(classic)
+    for r in rows.values():
+        ref = (r["delay"], ref_area)
+        assert r["gain"] == round(hypervolume(front, ref) / hypervolume(cfront, ref) - 1, 4)
+    assert rows["han-carlson fastest"]["gain"] == round(20 * 60 / (20 * 30) - 1, 4)
