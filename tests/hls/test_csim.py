@@ -16,6 +16,7 @@ from hwgen.hls import csim, emit
 from hwgen.hls.config import HlsConfig
 from hwgen.hls.presets import PRESETS
 from hwgen.nn.ir import Layer, Network
+from hwgen.nn.models import load_network
 from hwgen.toolchain import find
 
 TINY = PRESETS["skynet-tiny"]
@@ -67,7 +68,16 @@ def test_generation_is_deterministic_and_marked(tiny_project, tmp_path):
     assert "HLS STREAM variable=s_reorg depth=1664" in text          # 18 pixels + a row, not the map
     assert "HLS STREAM variable=s_pool1 depth=256" in text           # a bursty producer: one row
     model = json.loads((tiny_project / "model.json").read_text())
-    assert model["fps"] >= 1000 and model["fps_simulated"] >= 1000 and model["dsp"] > 0 and model["bram18"] >= 0
+    assert model["fps"] >= 1000 and model["fps_simulated"] >= 1000
+    layers = model["layers"]
+    assert model["dsp"] == sum(l["dsp"] for l in layers) > 0
+    assert model["bram18"] == sum(l["bram18"] for l in layers) > 0
+    assert model["dsp"] <= model["board"]["dsp"] and model["bram18"] <= model["board"]["bram18"]
+    assert model["frame_cycles"] >= max(l["cycles"] for l in layers)
+    assert model["fps"] == pytest.approx(model["clock_mhz"] * 1e6 / model["frame_cycles"], rel=1e-3)
+    assert model["max_fifo_depth"] == max(f["depth"] for f in model["fifos"]) == 1664
+    net = load_network(TINY.model)
+    assert model["macs_per_frame"] == sum(l["macs"] for l in layers) == sum(net.macs(l) for l in net.layers)
     assert [l["name"] for l in model["layers"]][:2] == ["b1_dw", "b1_pw"]
 
 
