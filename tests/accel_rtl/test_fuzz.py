@@ -16,4 +16,5 @@ def test_fuzz_200_programs_verilator(tiny_verilog, tmp_path):
 
 def test_fuzz_icarus(tiny_verilog, tmp_path):
     rep = run_differential(tiny_verilog, "icarus", range(5000, 5024), tmp_path)
+    assert rep["programs"] == 24
     assert rep["mismatches"] == 0, rep["failures"]
