@@ -22,6 +22,7 @@ from .. import __version__
 from ..configbase import config_to_dict
 from ..errors import ModelError
 from ..nn.ir import Network
+from ..nn.arrays import load_arrays, numeric
 from ..nn.models import load_network, load_params, random_params
 from ..nn.quantize import QuantNetwork, calibration_images, quantize_network, save_quant
 from ..outdir import staged_output
@@ -64,11 +65,10 @@ def build_design(cfg: HlsConfig) -> Design:
 
 def load_calibration(path: str, net: Network) -> list[np.ndarray]:
     """Calibration images ``[N, H, W, C]`` from an ``.npy`` or ``.npz`` (its first array)."""
-    try:
-        data = np.load(path)
-    except FileNotFoundError:
-        raise ModelError(f"calibration file {path} does not exist") from None
-    arr = data[data.files[0]] if hasattr(data, "files") else data
+    data = load_arrays(path, "calibration")
+    if not data:
+        raise ModelError(f"calibration file {path} holds no arrays; give images [N, H, W, C]")
+    arr = numeric(next(iter(data.values())), f"calibration file {path}: images")
     if arr.ndim != 4 or tuple(arr.shape[1:]) != net.input_shape or arr.shape[0] < 1:
         raise ModelError(f"calibration images must be [N, {', '.join(map(str, net.input_shape))}] for "
                          f"{net.name}, not {list(arr.shape)}")

@@ -15,6 +15,7 @@ from typing import Union
 import numpy as np
 
 from ..errors import ModelError
+from .arrays import load_arrays, numeric
 from .ir import HEAD_VALUES, Layer, Network
 
 MODEL_NAMES = ("skynet", "skynet-tiny")
@@ -96,10 +97,7 @@ def random_params(net: Network, seed: int = 0) -> Params:
 def load_params(net: Network, path: Union[str, Path]) -> Params:
     """Float parameters from an ``.npz`` with keys ``<layer>.weight``, ``<layer>.bias`` and, for
     batch-norm layers, ``<layer>.bn_gamma`` / ``bn_beta`` / ``bn_mean`` / ``bn_var``."""
-    try:
-        data = np.load(path)
-    except FileNotFoundError:
-        raise ModelError(f"weights file {path} does not exist") from None
+    data = load_arrays(path, "weights")
     params: Params = {}
     for layer in net.layers:
         if layer.kind != "conv":
@@ -113,7 +111,7 @@ def load_params(net: Network, path: Union[str, Path]) -> Params:
             full = f"{layer.name}.{key}"
             if full not in data:
                 raise ModelError(f"weights file {path} has no array {full!r} (shape {shp})")
-            arr = np.asarray(data[full], dtype=np.float64)
+            arr = numeric(data[full], f"weights file {path}: {full}")
             if arr.shape != shp:
                 raise ModelError(f"weights file {path}: {full} must have shape {shp}, not {arr.shape}")
             p[key] = arr

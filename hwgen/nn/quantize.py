@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import ConfigError, ModelError
 from ..linebuf.model import windows
 from . import ops
+from .arrays import load_arrays
 from .ir import Network
 from .models import Params, fold_batchnorm
 from .quant import activation_range, quantize_multiplier
@@ -206,18 +207,21 @@ def save_quant(qnet: QuantNetwork, path) -> None:
 def load_quant(path) -> QuantNetwork:
     """Read a quantized network written by :func:`save_quant`."""
     import json
-    try:
-        data = np.load(path)
-    except FileNotFoundError:
-        raise ModelError(f"quantized network file {path} does not exist") from None
-    net = Network.from_dict(json.loads(str(data["network_json"])))
-    aw, ww, mw = (int(v) for v in data["widths"])
+    data = load_arrays(path, "quantized network")
+
+    def get(name: str) -> np.ndarray:
+        if name not in data:
+            raise ModelError(f"quantized network file {path} has no array {name!r}; write it with "
+                             f"hwgen hls generate")
+        return data[name]
+    net = Network.from_dict(json.loads(str(get("network_json"))))
+    aw, ww, mw = (int(v) for v in get("widths"))
     convs = {}
     for layer in net.layers:
         if layer.kind == "conv":
             n = layer.name
-            lo, hi = (int(v) for v in data[f"{n}.range"])
-            convs[n] = QuantConv(weight=data[f"{n}.weight"], bias=data[f"{n}.bias"],
-                                 multiplier=data[f"{n}.multiplier"], shift=data[f"{n}.shift"], lo=lo, hi=hi)
-    scales = {k[len("scale."):]: data[k] for k in data.files if k.startswith("scale.")}
+            lo, hi = (int(v) for v in get(f"{n}.range"))
+            convs[n] = QuantConv(weight=get(f"{n}.weight"), bias=get(f"{n}.bias"),
+                                 multiplier=get(f"{n}.multiplier"), shift=get(f"{n}.shift"), lo=lo, hi=hi)
+    scales = {k[len("scale."):]: v for k, v in data.items() if k.startswith("scale.")}
     return QuantNetwork(net=net, act_width=aw, weight_width=ww, multiplier_width=mw, convs=convs, scales=scales)
