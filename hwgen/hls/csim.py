@@ -80,7 +80,15 @@ def _manifest(project: Path) -> dict:
     path = Path(project) / "manifest.json"
     if not path.exists():
         raise ConfigError(f"{project} is not a generated HLS project (no manifest.json); run `hwgen hls generate`")
-    man = json.loads(path.read_text())
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory, not a file; regenerate the project with `hwgen hls generate`")
+    try:
+        man = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        where = f" ({e.msg} at line {e.lineno})" if isinstance(e, json.JSONDecodeError) else ""
+        raise ConfigError(f"{path} is not valid JSON{where}; regenerate the project") from None
+    if not isinstance(man, dict):
+        raise ConfigError(f"{path} must hold a JSON object, not {type(man).__name__}; regenerate the project")
     if man.get("kind") != "hls":
         raise ConfigError(f"{project} holds a {man.get('kind')!r} design, not an HLS project")
     return man
@@ -94,6 +102,8 @@ def run_csim(project: str | Path, images: int = 2, seed: int = 1, work: str | Pa
     _manifest(project)
     if not isinstance(images, int) or images < 1:
         raise ConfigError(f"--images must be a positive integer, not {images}")
+    if not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"--seed must be a non-negative integer, not {seed}")
     qnet = load_quant(project / "quant.npz")
     imgs = image_list if image_list is not None else golden.test_images(qnet, images, seed)
     with tempfile.TemporaryDirectory(prefix="hwgen-csim-", dir=work) as tmp:

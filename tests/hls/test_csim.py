@@ -153,6 +153,26 @@ def test_csim_refuses_a_folder_that_is_not_a_project(tmp_path):
         csim.run_csim(tmp_path, images=1)
 
 
+@pytest.mark.parametrize("manifest, message", [
+    ("x", r"manifest.json is not valid JSON \(Expecting value at line 1\); regenerate the project"),
+    ("[1]", r"manifest.json must hold a JSON object, not list; regenerate the project"),
+    ("{}", r"holds a None design, not an HLS project"),
+    (None, r"manifest.json is a directory, not a file"),
+])
+def test_csim_refuses_a_broken_manifest(tmp_path, manifest, message):
+    if manifest is None:
+        (tmp_path / "manifest.json").mkdir()
+    else:
+        (tmp_path / "manifest.json").write_text(manifest)
+    with pytest.raises(ConfigError, match=message):
+        csim.run_csim(tmp_path, images=1)
+
+
+def test_csim_seed_must_be_non_negative(tiny_project):
+    with pytest.raises(ConfigError, match=r"^--seed must be a non-negative integer, not -2$"):
+        csim.run_csim(tiny_project, images=1, seed=-2)
+
+
 def test_cli_generate_and_csim(tmp_path, capsys):
     out = tmp_path / "cli"
     assert main(["hls", "generate", "--model", "skynet-tiny", "--board", "pynq-z2", "--fps", "500",
