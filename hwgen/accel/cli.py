@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -85,16 +86,19 @@ def run_matmul(config: AccelConfig, backend: str, m: int, k: int, n: int, *, shi
     for name, v in (("m", m), ("k", k), ("n", n)):
         if not isinstance(v, int) or v < 1:
             raise ConfigError(f"--{name} must be a positive integer, not {v}")
-    rng = np.random.default_rng(seed)
-    lo_a, hi_a = -(1 << (config.input_width - 1)), 1 << (config.input_width - 1)
-    lo_b, hi_b = -(1 << (config.weight_width - 1)), 1 << (config.weight_width - 1)
-    a = rng.integers(lo_a, hi_a, (m, k))
-    b = rng.integers(lo_b, hi_b, (k, n))
+    _check_seed(seed)
+    need = (m * k * config.input_width + k * n * config.weight_width + m * n * config.output_width) // 8
     with tempfile.TemporaryDirectory(prefix="hwgen-accel-") as tmp:
         t0 = time.monotonic()
         dev = make_device(config, backend, Path(work) if work is not None else Path(tmp), verilog=verilog)
         t1 = time.monotonic()
         try:
+            _check_dram(dev, need, f"a {m}x{k}x{n} matmul", "operands and result")
+            rng = np.random.default_rng(seed)
+            lo_a, hi_a = -(1 << (config.input_width - 1)), 1 << (config.input_width - 1)
+            lo_b, hi_b = -(1 << (config.weight_width - 1)), 1 << (config.weight_width - 1)
+            a = rng.integers(lo_a, hi_a, (m, k))
+            b = rng.integers(lo_b, hi_b, (k, n))
             r = matmul(dev, a, b, shift=shift)
         finally:
             dev.close()
@@ -110,6 +114,19 @@ def run_matmul(config: AccelConfig, backend: str, m: int, k: int, n: int, *, shi
             "busy": {s: c[f"{s}_busy"] for s in ("load", "compute", "store")},
             "stall": {s: c[f"{s}_stall"] for s in ("load", "compute", "store")},
             "setup_s": round(t1 - t0, 3), "run_s": round(t2 - t1, 3)}
+
+
+def _check_seed(seed) -> None:
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"--seed must be a non-negative integer, not {seed}")
+
+
+def _check_dram(dev, need: int, what: str, parts: str) -> None:
+    """Refuse a problem whose operands cannot fit the device's DRAM window, before numpy is asked
+    for them (a huge size would otherwise end in numpy's out-of-memory traceback)."""
+    if need > dev.size:
+        raise ConfigError(f"{what} needs at least {need} bytes of DRAM for its {parts}; the "
+                          f"{dev.name} device's window holds {dev.size}")
 
 
 def _padding(text: str):
@@ -133,13 +150,16 @@ def run_conv(config: AccelConfig, backend: str, h: int, w: int, c: int, k: int, 
     for name, v in (("h", h), ("w", w), ("c", c), ("k", k), ("oc", oc)):
         if not isinstance(v, int) or v < 1:
             raise ConfigError(f"--{name} must be a positive integer, not {v}")
-    rng = np.random.default_rng(seed)
-    x = rng.integers(-(1 << (config.input_width - 1)), 1 << (config.input_width - 1), (h, w, c))
-    wt = rng.integers(-(1 << (config.weight_width - 1)), 1 << (config.weight_width - 1), (k, k, c, oc))
+    _check_seed(seed)
+    need = (h * w * c * config.input_width + k * k * c * oc * config.weight_width) // 8
     with tempfile.TemporaryDirectory(prefix="hwgen-accel-") as tmp:
         dev = make_device(config, backend, Path(work) if work is not None else Path(tmp), verilog=verilog)
         t1 = time.monotonic()
         try:
+            _check_dram(dev, need, f"a {h}x{w}x{c} {k}x{k} convolution to {oc} channels", "input and weights")
+            rng = np.random.default_rng(seed)
+            x = rng.integers(-(1 << (config.input_width - 1)), 1 << (config.input_width - 1), (h, w, c))
+            wt = rng.integers(-(1 << (config.weight_width - 1)), 1 << (config.weight_width - 1), (k, k, c, oc))
             r = conv2d(dev, x, wt, stride=stride, padding=padding, shift=shift)
         finally:
             dev.close()
@@ -185,12 +205,21 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _staged_run(args: argparse.Namespace, run) -> dict[str, Any]:
+    """``run(work)`` with ``work`` the staging folder of ``--out`` (RTL, simulator files and
+    ``result.json`` land in ``--out`` only when the run finished) or None without ``--out``."""
+    if not args.out:
+        return run(None)
+    with staged_output(args.out) as stage:
+        r = run(stage)
+        (stage / "result.json").write_text(json.dumps(r, indent=2) + "\n")
+    return r
+
+
 def _matmul(args: argparse.Namespace) -> int:
     cfg = resolve_config(args, AccelConfig, PRESETS)
-    work = None
-    if args.out:
-        work = Path(args.out)
-    r = run_matmul(cfg, args.backend, args.m, args.k, args.n, shift=args.shift, seed=args.seed, work=work)
+    r = _staged_run(args, lambda work: run_matmul(cfg, args.backend, args.m, args.k, args.n,
+                                                  shift=args.shift, seed=args.seed, work=work))
     emit(r, args, lambda r: matmul_table([r]) + ("" if r["cycles_exact"] else
                                                  "\n(~: the functional simulator's cycle estimate)"))
     return 0 if r["mismatches"] == 0 else 1
@@ -198,9 +227,10 @@ def _matmul(args: argparse.Namespace) -> int:
 
 def _conv(args: argparse.Namespace) -> int:
     cfg = resolve_config(args, AccelConfig, PRESETS)
-    r = run_conv(cfg, args.backend, args.h, args.w, args.c, args.k, args.oc, stride=args.stride,
-                 padding=_padding(args.padding), shift=args.shift, seed=args.seed,
-                 work=Path(args.out) if args.out else None)
+    padding = _padding(args.padding)
+    r = _staged_run(args, lambda work: run_conv(cfg, args.backend, args.h, args.w, args.c, args.k, args.oc,
+                                                stride=args.stride, padding=padding, shift=args.shift,
+                                                seed=args.seed, work=work))
 
     def render(r):
         cyc = r["cycles"] if r["cycles_exact"] else f"~{r['cycles']}"

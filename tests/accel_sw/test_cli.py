@@ -78,13 +78,36 @@ def test_matmul_rtl_backend(simulator, tmp_path, capsys):
      "AdderConfig.style must be one of asic, fpga, not 'lut'"),
     (["accel", "matmul", "--preset", "tiny", "--m", "0"], "--m must be a positive integer, not 0"),
     (["accel", "matmul", "--preset", "tiny", "--shift", "99"], "shift must be an integer in 0..31, not 99"),
+    (["accel", "matmul", "--preset", "tiny", "--seed", "-1"], "--seed must be a non-negative integer, not -1"),
+    (["accel", "conv", "--preset", "tiny", "--seed", "-1"], "--seed must be a non-negative integer, not -1"),
+    (["accel", "matmul", "--preset", "tiny", "--m", "100000", "--k", "100000", "--n", "4", "--out", "x"],
+     "a 100000x100000x4 matmul needs at least 10000800000 bytes of DRAM for its operands and "
+     "result; the fsim device's window holds 268435456"),
+    (["accel", "conv", "--preset", "tiny", "--h", "100000", "--w", "100000", "--c", "4", "--oc", "4",
+      "--out", "x"], "a 100000x100000x4 3x3 convolution to 4 channels needs at least 40000000144 bytes "
+                     "of DRAM for its input and weights; the fsim device's window holds 268435456"),
+    (["accel", "matmul", "--preset", "tiny", "--out", "f"], "--out must be a directory, but f is a file"),
+    (["accel", "conv", "--preset", "tiny", "--out", "f"], "--out must be a directory, but f is a file"),
 ])
 def test_cli_errors(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "f").write_text("a file")
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("hwgen: error: ") and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_matmul_and_conv_out_gets_the_result(tmp_path, capsys):
+    assert main(["accel", "matmul", "--preset", "tiny", "--m", "3", "--k", "5", "--n", "2", "--json",
+                 "--out", str(tmp_path / "mm")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert json.loads((tmp_path / "mm" / "result.json").read_text()) == printed
+    assert main(["accel", "conv", "--preset", "tiny", "--h", "3", "--w", "4", "--c", "2", "--oc", "3",
+                 "--out", str(tmp_path / "cv")]) == 0
+    r = json.loads((tmp_path / "cv" / "result.json").read_text())
+    assert r["mismatches"] == 0 and r["output"] == [3, 4, 3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cv", "mm"]     # no staging left
 
 
 def test_bad_backend_is_refused(capsys):
