@@ -85,6 +85,10 @@ class LineBufferConfig:
     data_width: int = 8
     channels_per_beat: Optional[int] = None
 
+    # data_width's range, and whether channel values are signed (then pad_value must be too)
+    _data_widths = (1, 32)
+    _signed = False
+
     def __post_init__(self):
         own = type(self).__name__
         check_int(own, "kernel", self.kernel, 1, 7)
@@ -94,9 +98,16 @@ class LineBufferConfig:
         check_int(own, "max_width", self.max_width, 1, 4096)
         check_int(own, "max_height", self.max_height, 1, 4096)
         check_int(own, "channels", self.channels, 1, 1024)
-        check_int(own, "data_width", self.data_width, 1, 32)
-        lo, hi = -(1 << (self.data_width - 1)), (1 << self.data_width) - 1
-        check_int(own, "pad_value", self.pad_value, lo, hi)
+        check_int(own, "data_width", self.data_width, *self._data_widths)
+        if self._signed:
+            lo, hi = -(1 << (self.data_width - 1)), (1 << (self.data_width - 1)) - 1
+            check_type(own, "pad_value", self.pad_value, int)
+            if not lo <= self.pad_value <= hi:
+                raise ConfigError(f"{own}.pad_value must be an integer in {lo}..{hi} (signed "
+                                  f"activations), not {self.pad_value}")
+        else:
+            lo, hi = -(1 << (self.data_width - 1)), (1 << self.data_width) - 1
+            check_int(own, "pad_value", self.pad_value, lo, hi)
         if self.channels_per_beat is not None:
             check_int(own, "channels_per_beat", self.channels_per_beat, 1, self.channels)
             if self.channels % self.channels_per_beat:
@@ -163,17 +174,19 @@ class DepthwiseConfig(LineBufferConfig):
     multiplier_width : int
         Signed requantization multiplier bits (2..32).
 
-    Activations (``data_width``) are signed; outputs have ``data_width`` bits too.
+    Activations (``data_width``) are signed, ``pad_value`` too; outputs have ``data_width`` bits.
     """
     channels_per_cycle: int = 8
     weight_width: int = 8
     bias_width: int = 32
     multiplier_width: int = 16
 
+    _data_widths = (2, 16)
+    _signed = True
+
     def __post_init__(self):
         super().__post_init__()
         own = type(self).__name__
-        check_int(own, "data_width", self.data_width, 2, 16)
         check_int(own, "weight_width", self.weight_width, 2, 16)
         check_int(own, "bias_width", self.bias_width, 2, 48)
         check_int(own, "multiplier_width", self.multiplier_width, 2, 32)

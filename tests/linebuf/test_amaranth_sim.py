@@ -155,3 +155,22 @@ def test_depthwise_requantization_extremes():
                      writes=param_writes(cfg, w, b, m, s, lo, hi))
     _check(outs, [pack_pixels(depthwise_reference(f, w, b, m, s, lo, hi, stride=1, padding="none"),
                               8) for f in frames])
+
+
+def test_depthwise_pad_value():
+    """A non-zero (negative) pad value on explicit, uneven padding: the engine pads with it exactly
+    as the golden model does (the random configurations above pad with 0 only)."""
+    cfg = DepthwiseConfig(kernel=3, stride=1, padding=(1, 1, 2, 0), pad_value=-5, max_width=5,
+                          max_height=4, channels=2, channels_per_cycle=2, data_width=8, weight_width=8,
+                          bias_width=20, multiplier_width=12)
+    rs = np.random.default_rng(3)
+    frames = [rs.integers(-128, 128, size=(4, 5, 2)), rs.integers(-128, 128, size=(3, 2, 2))]
+    w = rs.integers(-128, 128, size=(3, 3, 2))
+    b, m, s = np.array([10, -10]), np.array([1000, 1500]), np.array([10, 11])
+    outs = _simulate(DepthwiseConv(cfg), cfg, frames, 1.0, 0.7, 1,
+                     writes=param_writes(cfg, w, b, m, s, -128, 127))
+    want = [depthwise_reference(f, w, b, m, s, -128, 127, stride=1, padding=cfg.padding, pad_value=-5)
+            for f in frames]
+    assert not np.array_equal(want[0], depthwise_reference(frames[0], w, b, m, s, -128, 127, stride=1,
+                                                           padding=cfg.padding, pad_value=0))
+    _check(outs, [pack_pixels(y, 8) for y in want])

@@ -48,6 +48,10 @@ def test_linebuffer_config_errors(kwargs, message):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"data_width": 1}, rf"^{DW}.data_width must be an integer in 2..16, not 1$"),
+    ({"data_width": 99}, rf"^{DW}.data_width must be an integer in 2..16, not 99$"),
+    # activations are signed: 200 would reach the hardware as the 8-bit pattern of -56
+    ({"pad_value": 200}, rf"^{DW}.pad_value must be an integer in -128..127 \(signed activations\), not 200$"),
+    ({"data_width": 4, "pad_value": -9}, rf"^{DW}.pad_value must be an integer in -8..7 \(signed activations\), not -9$"),
     ({"weight_width": 17}, rf"^{DW}.weight_width must be an integer in 2..16, not 17$"),
     ({"bias_width": 49}, rf"^{DW}.bias_width must be an integer in 2..48, not 49$"),
     ({"multiplier_width": 1}, rf"^{DW}.multiplier_width must be an integer in 2..32, not 1$"),
