@@ -145,6 +145,10 @@ def render_front(r: dict, out) -> str:
              "area saved at a classic structure's delay: " + ", ".join(
                  f"{k} {v:+.1%}" for k, v in s["area_saving_at"].items() if v is not None),
              f"wrote {Path(out) / 'front.json'}, {Path(out) / 'front.png'}, {Path(out) / 'verilog'}/"]
+    if r.get("starved"):
+        lines.insert(-1, f"note: the classic baselines took {r['baselines_s']:g} s of the "
+                         f"{r['budget_s']:g} s budget, so the search had no time; run again with "
+                         "the same cache (it resumes) or give a larger --budget-s")
     return "\n".join(l for l in lines if l)
 
 

@@ -155,12 +155,15 @@ def run_explore(width: int, budget_s: float, out: str | Path, *, cache_dir: str 
                           "note": "Yosys a + b, mapped by ABC &nf (restructured)"})
         doc = {"width": width, "library": "hwgen45", "budget_s": budget_s,
                "elapsed_s": res["elapsed_s"], "evaluated": res["evaluated"],
+               "searched": res["searched"], "baselines_s": res["baselines_s"],
                "errors": res["errors"], "front": entries, "baselines": baselines,
                "summary": summary}
         (stage / "front.json").write_text(json.dumps(doc, indent=1) + "\n")
         plot_front(points + [plus], front, stage / "front.png", width)
     return {"front": entries, "baselines": baselines, "summary": summary,
-            "evaluated": res["evaluated"], "elapsed_s": res["elapsed_s"]}
+            "evaluated": res["evaluated"], "searched": res["searched"],
+            "elapsed_s": res["elapsed_s"], "budget_s": budget_s, "baselines_s": res["baselines_s"],
+            "starved": res["baselines_s"] >= res["search_s"]}
 
 
 def _safe(name: str) -> str:

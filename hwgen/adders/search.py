@@ -316,7 +316,10 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
     Returns
     -------
     dict with ``points`` (every evaluated graph's figures), ``graphs`` (name -> PrefixGraph),
-    ``baselines`` (the classic structures' figures), ``evaluated``, ``errors``.
+    ``baselines`` (the classic structures' figures), ``evaluated``, ``searched`` (the evaluated
+    graphs that are not classic structures), ``baselines_s`` (the time the classics' evaluation
+    and sizing took, whatever the budget), ``search_s`` (the part of the budget for searching),
+    ``errors``.
     """
     t0 = time.monotonic()
     jobs = jobs or min(2, mp.cpu_count())
@@ -417,6 +420,7 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
         sized.difference_update(cnames)
         size(cnames, pool, timed=False)
         near = 1.25 * min(fastest_classic)
+        baselines_s = time.monotonic() - t0
         run([g for g in seeds if g.name not in CLASSIC], pool)
         # the sizing probe's best graphs near Kogge-Stone's delay: minimum-size graphs of depth
         # log2 n and log2 n + 1 under fanout caps
@@ -497,5 +501,7 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
                 progress(len(points), f"proved {len(proven)} front graphs")
         pool.terminate()
     return {"points": list(points.values()), "graphs": graphs, "errors": errors,
-            "evaluated": len(points), "elapsed_s": round(time.monotonic() - t0, 1),
+            "evaluated": len(points), "searched": sum(nm not in CLASSIC for nm in points),
+            "baselines_s": round(baselines_s, 1), "search_s": round(search_s, 1),
+            "elapsed_s": round(time.monotonic() - t0, 1),
             "verilog": verilog}

@@ -83,10 +83,12 @@ def test_explore_writes_front(tmp_path, capsys):
     assert {"kogge-stone", "brent-kung", "sklansky", "ripple", "a+b"} <= names
     assert doc["summary"]["min_size_at_min_depth"] == 12  # 8 bits, depth 3
     assert res["summary"] == doc["summary"]
+    assert not res["starved"] and res["searched"] == doc["searched"] > 0
     # a second run resumes from the cache
     assert main(["adders", "explore", "--width", "8", "--budget-s", "8", "--out", str(out),
                  "--cache", str(tmp_path / "cache")]) == 0
-    assert "Pareto front" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "Pareto front" in text and "the search had no time" not in text
 
 
 def test_explore_tiny_budget_keeps_baselines(tmp_path, capsys):
@@ -97,3 +99,10 @@ def test_explore_tiny_budget_keeps_baselines(tmp_path, capsys):
     doc = json.loads((out / "front.json").read_text())
     names = {b["name"] for b in doc["baselines"]}
     assert {"kogge-stone", "brent-kung", "sklansky", "ripple", "a+b"} <= names
+    res = json.loads(capsys.readouterr().out)
+    assert res["starved"] and res["baselines_s"] > 0.01 and res["budget_s"] == 0.01
+    assert doc["baselines_s"] == res["baselines_s"] and doc["searched"] == res["searched"]
+    # the table says why the front is only the baselines, and what to do
+    assert main(["adders", "explore", "--width", "8", "--budget-s", "0.01", "--out", str(out),
+                 "--cache", str(tmp_path / "cache")]) == 0
+    assert "so the search had no time; run again with the same cache" in capsys.readouterr().out
