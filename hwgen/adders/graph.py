@@ -185,6 +185,10 @@ class PrefixGraph:
             data = json.loads(path.read_text())
         except FileNotFoundError:
             raise GraphError(f"graph file {path} does not exist") from None
+        except IsADirectoryError:
+            raise GraphError(f"graph file {path} is a directory, not a JSON file") from None
+        except UnicodeDecodeError:
+            raise GraphError(f"graph file {path} is not text (JSON in UTF-8 expected)") from None
         except json.JSONDecodeError as e:
             raise GraphError(f"graph file {path} is not valid JSON: {e.msg} at line {e.lineno}") from None
         return cls.from_dict(data)

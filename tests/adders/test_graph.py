@@ -113,6 +113,11 @@ def test_graph_errors_name_the_problem(tmp_path):
         PrefixGraph.load(p)
     with pytest.raises(GraphError, match=r"does not exist"):
         PrefixGraph.load(tmp_path / "none.json")
+    with pytest.raises(GraphError, match=rf"^graph file {tmp_path} is a directory, not a JSON file$"):
+        PrefixGraph.load(tmp_path)
+    p.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(GraphError, match=r"^graph file .*g.json is not text \(JSON in UTF-8 expected\)$"):
+        PrefixGraph.load(p)
 
 
 def test_construct_errors():
