@@ -42,4 +42,6 @@ async def bank_adds(dut):
             assert (got_s, got_co) == (s, co), \
                 f"{p} ({w} bits): {a:#x} + {b:#x} + {ci} gave s={got_s:#x} co={got_co}, want s={s:#x} co={co}"
             checked += 1
+    # every unit got its corner cases and random vectors (an empty bank does not pass)
+    assert units and checked == sum(len(_corners(w)) + n_random for _p, w, _ci in units), checked
     dut._log.info("checked %d vectors", checked)
