@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
+import numpy as np
+
 from ..errors import ModelError
 from ..linebuf.model import Padding, output_size, pad_amounts
 
@@ -31,6 +33,11 @@ ACTIVATIONS = ("none", "relu", "relu6")
 HEAD_VALUES = 5
 
 Shape = tuple[int, int, int]
+#: largest image height and width, channel count and feature map (words) a network may have: the
+#: golden model and the calibration hold whole maps in int64 / float64 (2**26 words = 512 MiB)
+MAX_SIZE = 4096
+MAX_CHANNELS = 4096
+MAX_MAP_WORDS = 1 << 26
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,11 +102,19 @@ class Network:
     _shapes: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "input_shape", tuple(int(v) for v in self.input_shape))
+        shape = self.input_shape
+        if (not isinstance(shape, (tuple, list)) or len(shape) != 3
+                or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
+                           for v in shape)):
+            raise ModelError(f"network {self.name}: input shape must be three positive integers (H, W, C), "
+                             f"not {shape!r}")
+        object.__setattr__(self, "input_shape", tuple(int(v) for v in shape))
         object.__setattr__(self, "layers", tuple(self.layers))
-        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
-            raise ModelError(f"network {self.name}: input shape must be three positive sizes (H, W, C), "
-                             f"not {self.input_shape}")
+        h, w, c = self.input_shape
+        if max(h, w) > MAX_SIZE:
+            raise ModelError(f"network {self.name}: input H and W must be at most {MAX_SIZE}, not {h}x{w}")
+        if c > MAX_CHANNELS:
+            raise ModelError(f"network {self.name}: input channels must be at most {MAX_CHANNELS}, not {c}")
         if not self.layers:
             raise ModelError(f"network {self.name} has no layers")
         self._shapes.update(self._infer())
@@ -139,6 +154,7 @@ class Network:
 
     def _infer(self) -> dict[str, Shape]:
         shapes: dict[str, Shape] = {"input": self.input_shape}
+        self._check_map("input", self.input_shape)
         for layer in self.layers:
             if layer.name in shapes:
                 raise ModelError(f"network {self.name}: layer name {layer.name!r} is used twice")
@@ -147,6 +163,7 @@ class Network:
                 if src not in shapes:
                     raise ModelError(f"layer {layer.name}: input {src!r} is not an earlier layer")
             shapes[layer.name] = _layer_shape(layer, [shapes[s] for s in ins])
+            self._check_map(layer.name, shapes[layer.name])
         used = {s for l in self.layers for s in self.inputs_of(l)}
         dangling = [l.name for l in self.layers[:-1] if l.name not in used]
         if dangling:
@@ -156,6 +173,12 @@ class Network:
             raise ModelError(f"network {self.name}: a head must be the last layer, not {heads[0]!r}")
         del shapes["input"]
         return shapes
+
+    def _check_map(self, name: str, shape: Shape) -> None:
+        words = shape[0] * shape[1] * shape[2]
+        if words > MAX_MAP_WORDS:
+            raise ModelError(f"network {self.name}: feature map {name} is {'x'.join(map(str, shape))} = "
+                             f"{words} words; at most {MAX_MAP_WORDS} (2**26) are allowed")
 
     # -- serialization ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -179,8 +202,17 @@ class Network:
             raise ModelError(f"network description has no field {unknown[0]!r}; valid fields: "
                              f"name, input_shape, layers")
         names = [f.name for f in dataclasses.fields(Layer)]
+        net = data.get("name", "network")
+        raw = data.get("layers", [])
+        if not isinstance(raw, list):
+            raise ModelError(f"network {net}: layers must be a list of layer mappings, not {type(raw).__name__}")
         layers = []
-        for i, d in enumerate(data.get("layers", [])):
+        for i, d in enumerate(raw):
+            if not isinstance(d, dict):
+                raise ModelError(f"network {net}: layer {i} must be a mapping of its fields, not {type(d).__name__}")
+            for required in ("name", "kind"):
+                if required not in d:
+                    raise ModelError(f"layer {d.get('name', i)}: missing field {required!r}")
             bad = sorted(set(d) - set(names))
             if bad:
                 raise ModelError(f"layer {d.get('name', i)}: no field {bad[0]!r}; valid fields: {', '.join(names)}")
@@ -188,8 +220,7 @@ class Network:
                 layers.append(Layer(**d))
             except TypeError as e:
                 raise ModelError(f"layer {d.get('name', i)}: {e}") from None
-        return cls(name=data.get("name", "network"), input_shape=tuple(data.get("input_shape", ())),
-                   layers=tuple(layers))
+        return cls(name=net, input_shape=data.get("input_shape", ()), layers=tuple(layers))
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> "Network":
@@ -247,6 +278,8 @@ def _layer_shape(layer: Layer, ins: list[Shape]) -> Shape:
     oc = layer.out_channels
     if not isinstance(oc, int) or oc < 1:
         raise ModelError(f"layer {name}: out_channels must be a positive integer, not {oc!r}")
+    if oc > MAX_CHANNELS:
+        raise ModelError(f"layer {name}: out_channels must be at most {MAX_CHANNELS}, not {oc}")
     if c % layer.groups or oc % layer.groups:
         raise ModelError(f"layer {name}: shapes do not chain: groups={layer.groups} must divide input "
                          f"channels {c} and output channels {oc}")

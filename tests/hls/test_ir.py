@@ -62,6 +62,23 @@ def _net(*layers, shape=(8, 8, 4)):
     (lambda: build_model("yolo"), r"unknown model 'yolo'; built-in models: skynet, skynet-tiny"),
     (lambda: Network.from_dict({"name": "n", "input_shape": [4, 4, 1], "layers": [{"name": "a", "kind": "conv", "size": 3}]}),
      r"layer a: no field 'size'; valid fields: name, kind"),
+    (lambda: Network.from_dict({"name": "n", "input_shape": [4, 4, 1], "layers": {"a": 1}}),
+     r"^network n: layers must be a list of layer mappings, not dict$"),
+    (lambda: Network.from_dict({"name": "n", "input_shape": [4, 4, 1], "layers": [1]}),
+     r"^network n: layer 0 must be a mapping of its fields, not int$"),
+    (lambda: Network.from_dict({"name": "n", "input_shape": [4, 4, 1], "layers": [{"kind": "conv"}]}),
+     r"^layer 0: missing field 'name'$"),
+    (lambda: Network.from_dict({"name": "n", "input_shape": [4.5, 4, 1], "layers": [{"name": "a", "kind": "reorg"}]}),
+     r"^network n: input shape must be three positive integers \(H, W, C\), not \[4.5, 4, 1\]$"),
+    (lambda: Network.from_dict({"name": "n", "input_shape": "44", "layers": [{"name": "a", "kind": "reorg"}]}),
+     r"^network n: input shape must be three positive integers \(H, W, C\), not '44'$"),
+    # a size the golden model cannot hold (this one was killed for memory in generate)
+    (lambda: Network.from_dict({"name": "n", "input_shape": [100000, 100000, 3], "layers": [{"name": "a", "kind": "reorg"}]}),
+     r"^network n: input H and W must be at most 4096, not 100000x100000$"),
+    (lambda: _net(Layer(name="a", kind="conv", out_channels=5000)),
+     r"^layer a: out_channels must be at most 4096, not 5000$"),
+    (lambda: Network(name="n", input_shape=(4096, 4096, 8), layers=(Layer(name="a", kind="reorg"),)),
+     r"^network n: feature map input is 4096x4096x8 = 134217728 words; at most 67108864 \(2\*\*26\) are allowed$"),
 ])
 def test_bad_networks_are_refused(build, match):
     with pytest.raises(ModelError, match=match):
