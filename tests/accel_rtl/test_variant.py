@@ -41,4 +41,5 @@ def test_variant_directed(variant_verilog, tmp_path):
 
 def test_variant_fuzz(variant_verilog, tmp_path):
     rep = run_differential(variant_verilog, "icarus", range(300, 340), tmp_path)
+    assert rep["programs"] == 40
     assert rep["mismatches"] == 0, rep["failures"]
