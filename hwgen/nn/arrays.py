@@ -51,8 +51,13 @@ def load_arrays(path: Union[str, os.PathLike], what: str) -> dict[str, np.ndarra
 
 
 def numeric(arr: np.ndarray, head: str) -> np.ndarray:
-    """``arr`` as float64, or a ModelError ``<head> must be numbers, not <dtype>``."""
+    """``arr`` as float64; a ModelError when it is not numeric or holds NaN or infinity."""
     arr = np.asarray(arr)
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise ModelError(f"{head} must be numbers, not {arr.dtype}")
-    return arr.astype(np.float64)
+    arr = arr.astype(np.float64)
+    bad = int(np.count_nonzero(~np.isfinite(arr)))
+    if bad:
+        raise ModelError(f"{head} holds {bad} {'value that is' if bad == 1 else 'values that are'} "
+                         f"NaN or infinite; only finite numbers are read")
+    return arr

@@ -69,3 +69,20 @@ def test_cli_bad_array_file_is_one_line_and_writes_nothing(files, flag, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("hwgen: error: ") and "is a directory" in err[0]
     assert not out.exists()
+
+
+def test_non_finite_values_are_refused(tmp_path):
+    params = random_params(NET, 0)
+    name = next(iter(params))
+    params[name]["weight"][0, 0, 0, 0] = np.nan
+    params[name]["weight"][0, 0, 0, 1] = np.inf
+    save_params(params, tmp_path / "w.npz")
+    with pytest.raises(ModelError, match=rf"^weights file .*w\.npz: {name}\.weight holds 2 values that "
+                                         rf"are NaN or infinite; only finite numbers are read$"):
+        load_params(NET, tmp_path / "w.npz")
+    imgs = np.zeros((2, *NET.input_shape))
+    imgs[1, 3, 4, 0] = -np.inf
+    np.save(tmp_path / "c.npy", imgs)
+    with pytest.raises(ModelError, match=r"^calibration file .*c\.npy: images holds 1 value that is NaN or "
+                                         r"infinite; only finite numbers are read$"):
+        load_calibration(str(tmp_path / "c.npy"), NET)
