@@ -94,6 +94,12 @@ def test_parallelism_overrides(skynet):
     ("fps", 0.0, r"HlsConfig.fps must be a positive number, not 0.0"),
     ("clock_mhz", -5.0, r"HlsConfig.clock_mhz must be a positive number, not -5.0"),
     ("parallelism", ("b1_pw:4",), r"parallelism entries must look like layer=PExSIMD \(e.g. b5_pw=8x4\), not 'b1_pw:4'"),
+    ("multiplier_width", 7, r"^HlsConfig.multiplier_width must be an integer in 8..32, not 7$"),
+    ("multiplier_width", 33, r"^HlsConfig.multiplier_width must be an integer in 8..32, not 33$"),
+    ("seed", -1, r"^HlsConfig.seed must be an integer >= 0, not -1$"),
+    ("clock_mhz", 1000.5, r"^HlsConfig.clock_mhz must be at most 1000, not 1000.5$"),
+    ("fps", float("nan"), r"^HlsConfig.fps must be a positive number, not nan$"),
+    ("fps", float("inf"), r"^HlsConfig.fps must be a positive number, not inf$"),
 ])
 def test_config_errors(field, value, match):
     with pytest.raises(ConfigError, match=match):
@@ -103,6 +109,9 @@ def test_config_errors(field, value, match):
 def test_config_type_error_and_slug():
     with pytest.raises(TypeError, match=r"HlsConfig.act_width must be int, not str '8'"):
         HlsConfig(act_width="8")
+    for field, value in (("model", 3), ("weights", 1), ("calibration", None), ("fps", "25")):
+        with pytest.raises(TypeError, match=rf"^HlsConfig.{field} must be "):
+            HlsConfig(**{field: value})
     assert PRESETS["skynet-ultra96"].slug == "skynet_ultra96_a8w8_25fps_200mhz"
     assert HlsConfig(model="nets/my-net.json", fps=12.5).slug == "my_net_ultra96_a8w8_12p5fps_200mhz"
     assert set(BOARDS) == {"pynq-z2", "ultra96", "kv260", "zcu104"}
