@@ -15,7 +15,25 @@ from typing import Iterable
 
 import numpy as np
 
+from ..errors import ConfigError
 from .config import SHIFT_WIDTH, DepthwiseConfig
+
+
+def _ints(name: str, values) -> np.ndarray:
+    arr = np.asarray(values)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ConfigError(f"param_writes: {name} must be integers, not {arr.dtype}")
+    return arr.astype(np.int64)
+
+
+def _in_range(name: str, rows: np.ndarray, width: int, field: str) -> None:
+    """``rows`` is ``[channel, values]``; every value must fit ``width`` signed bits."""
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    bad = (rows < lo) | (rows > hi)
+    if bad.any():
+        ch, i = (int(v[0]) for v in np.nonzero(bad))
+        raise ConfigError(f"param_writes: {name} must be integers in {lo}..{hi} ({field} {width}), "
+                          f"not {int(rows[ch, i])} (channel {ch})")
 
 
 def pack_values(values: Iterable[int], width: int) -> int:
@@ -82,9 +100,29 @@ def param_writes(cfg: DepthwiseConfig, weights: np.ndarray, bias, multiplier, sh
                  lo: int, hi: int) -> list[tuple[int, int]]:
     """``(address, data)`` writes that load a whole layer: ``weights`` ``[K, K, C]``, per-channel
     ``bias``, ``multiplier``, ``shift`` and the clamp ``lo``/``hi``."""
-    weights = np.asarray(weights)
-    writes = [(c, channel_record(cfg, weights[:, :, c], int(np.asarray(bias)[c]),
-                                 int(np.asarray(multiplier)[c]), int(np.asarray(shift)[c])))
-              for c in range(cfg.channels)]
+    k, c = cfg.kernel, cfg.channels
+    weights = _ints("weights", weights)
+    if weights.shape != (k, k, c):
+        raise ConfigError(f"param_writes: weights must have shape {(k, k, c)} [K, K, C], not {weights.shape}")
+    _in_range("weights", weights.transpose(2, 0, 1).reshape(c, -1), cfg.weight_width, "weight_width")
+    per_channel = {}
+    for name, values in (("bias", bias), ("multiplier", multiplier), ("shift", shift)):
+        v = _ints(name, values).reshape(-1)
+        if v.size != c:
+            raise ConfigError(f"param_writes: {name} must have {c} values (one per channel), not {v.size}")
+        per_channel[name] = v
+    _in_range("bias", per_channel["bias"][:, None], cfg.bias_width, "bias_width")
+    _in_range("multiplier", per_channel["multiplier"][:, None], cfg.multiplier_width, "multiplier_width")
+    sh = per_channel["shift"]
+    if sh.min() < 0 or sh.max() >= 1 << SHIFT_WIDTH:
+        ch = int(np.flatnonzero((sh < 0) | (sh >= 1 << SHIFT_WIDTH))[0])
+        raise ConfigError(f"param_writes: shift must be integers in 0..{(1 << SHIFT_WIDTH) - 1} "
+                          f"({SHIFT_WIDTH}-bit field), not {int(sh[ch])} (channel {ch})")
+    qlo, qhi = -(1 << (cfg.data_width - 1)), (1 << (cfg.data_width - 1)) - 1
+    if not (isinstance(lo, (int, np.integer)) and isinstance(hi, (int, np.integer)) and qlo <= lo <= hi <= qhi):
+        raise ConfigError(f"param_writes: the clamp needs {qlo} <= lo <= hi <= {qhi}, not lo={lo}, hi={hi}")
+    writes = [(ch, channel_record(cfg, weights[:, :, ch], int(per_channel["bias"][ch]),
+                                  int(per_channel["multiplier"][ch]), int(sh[ch])))
+              for ch in range(c)]
     writes.append((cfg.channels, pack_values([lo, hi], cfg.data_width)))
     return writes

@@ -113,6 +113,34 @@ def test_pack_helpers_round_trip():
     assert writes[2][1] == 100 << 8
 
 
+_PW = DepthwiseConfig(kernel=3, channels=2, channels_per_cycle=2, data_width=8, weight_width=4,
+                      bias_width=10, multiplier_width=6)
+_W = np.zeros((3, 3, 2), int)
+
+
+@pytest.mark.parametrize("args, message", [
+    ((np.zeros((3, 3, 3), int), [0, 0], [1, 1], [0, 0], 0, 1),
+     r"^param_writes: weights must have shape \(3, 3, 2\) \[K, K, C\], not \(3, 3, 3\)$"),
+    ((np.full((3, 3, 2), 8), [0, 0], [1, 1], [0, 0], 0, 1),
+     r"^param_writes: weights must be integers in -8..7 \(weight_width 4\), not 8 \(channel 0\)$"),
+    ((_W, [0, 512], [1, 1], [0, 0], 0, 1),
+     r"^param_writes: bias must be integers in -512..511 \(bias_width 10\), not 512 \(channel 1\)$"),
+    ((_W, [0, 0], [1, -33], [0, 0], 0, 1),
+     r"^param_writes: multiplier must be integers in -32..31 \(multiplier_width 6\), not -33 \(channel 1\)$"),
+    ((_W, [0, 0], [1, 1], [0, 64], 0, 1),
+     r"^param_writes: shift must be integers in 0..63 \(6-bit field\), not 64 \(channel 1\)$"),
+    ((_W, [0], [1, 1], [0, 0], 0, 1), r"^param_writes: bias must have 2 values \(one per channel\), not 1$"),
+    ((_W.astype(float) + 0.5, [0, 0], [1, 1], [0, 0], 0, 1), r"^param_writes: weights must be integers, not float64$"),
+    ((_W, [0, 0], [1, 1], [0, 0], 5, 4), r"^param_writes: the clamp needs -128 <= lo <= hi <= 127, not lo=5, hi=4$"),
+    ((_W, [0, 0], [1, 1], [0, 0], -129, 4), r"^param_writes: the clamp needs -128 <= lo <= hi <= 127, not lo=-129, hi=4$"),
+])
+def test_param_writes_refuses_values_the_port_cannot_hold(args, message):
+    """Out-of-range values were packed modulo their field width: the engine then computed with
+    other numbers than the caller's."""
+    with pytest.raises(ConfigError, match=message):
+        param_writes(_PW, *args)
+
+
 GEOMETRIES = [(k, s, p) for k, s, p in product(range(1, 8), (1, 2), ("none", "same"))]
 
 
