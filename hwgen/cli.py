@@ -8,7 +8,9 @@ import importlib
 import sys
 
 from . import __version__
+from .cliutil import add_json
 from .errors import HwgenError
+from .outdir import check_out_dir
 
 # Capabilities in the order they appear in ``hwgen --help`` and in ``hwgen demo``. Each has
 # ``hwgen/<name>/cli.py`` with ``register(subparsers)``; a missing one is simply not offered.
@@ -27,9 +29,12 @@ def capability_module(cap: str, name: str):
 
 def _doctor(args: argparse.Namespace) -> int:
     from . import toolchain
-    from .cliutil import table
+    from .cliutil import emit, table
     rows, missing = toolchain.doctor_table()
-    print(table(rows, ["tool", "status", "version / install", "used for"]))
+    headers = ["tool", "status", "version / install", "used for"]
+    result = {"tools": [dict(zip(("tool", "status", "detail", "purpose"), r)) for r in rows],
+              "missing": missing}
+    emit(result, args, lambda _: table(rows, headers))
     if missing:
         print(f"missing required tools: {', '.join(missing)} (run `make venv` as root, or the install "
               f"commands above)", file=sys.stderr)
@@ -42,13 +47,32 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args.out, quick=args.quick)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser with hwgen's one-line usage errors (``hwgen: error: ...``, exit 2);
+    every subparser is one too (argparse makes subparsers of the parent's class)."""
+
+    def error(self, message: str):
+        self.exit(2, f"hwgen: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _leaf_parsers(parser: argparse.ArgumentParser):
+    """The parsers that take no further subcommand (``hwgen adders generate``, ``hwgen doctor``)."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield parser
+    for action in subs:
+        for child in dict.fromkeys(action.choices.values()):  # aliases map to one parser
+            yield from _leaf_parsers(child)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hwgen", description="DNN hardware design automation")
+    p = Parser(prog="hwgen", description="DNN hardware design automation")
     p.add_argument("--version", action="version", version=f"hwgen {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     d = sub.add_parser("doctor", help="list the external tools hwgen uses and their versions")
+    add_json(d)
     d.set_defaults(func=_doctor)
     d = sub.add_parser("demo", help="the main job on built-in defaults (what `make demo` runs)")
     d.add_argument("--out", default="build/demo", metavar="DIR", help="output folder (default build/demo)")
@@ -58,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
         mod = capability_module(cap, "cli")
         if mod is not None:
             mod.register(sub)
+    # --debug is accepted after the subcommand too (`hwgen adders generate ... --debug`).
+    for leaf in _leaf_parsers(p):
+        if "--debug" not in leaf._option_string_actions:
+            leaf.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                              help="show tracebacks on errors")
     return p
 
 
@@ -67,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        if getattr(args, "out", None) is not None:
+            # An unusable --out is refused before any work starts (a long search must not find
+            # out at its end that it cannot write its results).
+            check_out_dir(args.out)
         rc = args.func(args)
         return int(rc or 0)
     except HwgenError as e:
@@ -74,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"hwgen: error: {e}", file=sys.stderr)
         return 2
-    except (TypeError, ValueError) as e:
-        # Config type errors from dataclass checks reach here too.
+    except (TypeError, ValueError, OSError) as e:
+        # Config type errors from dataclass checks reach here too; OSError: an unreadable input,
+        # an output folder that cannot be written, a full disk.
         if debug:
             raise
         print(f"hwgen: error: {e}", file=sys.stderr)
