@@ -115,7 +115,7 @@ def run_explore(width: int, budget_s: float, out: str | Path, *, cache_dir: str 
                 jobs: int | None = None, progress=None) -> dict:
     """Search, then write ``front.json``, one Verilog (and graph JSON) per Pareto point and per
     baseline, and ``front.png`` under ``out`` (staged: all or nothing). Returns the summary."""
-    from .evaluate import abc_free_mapping, adder_verilog, default_cache_dir
+    from .evaluate import abc_free_mapping, adder_verilog, default_cache_dir, reference_verilog
     from .constructions import construct
     check_explore_args(width, budget_s, jobs)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
@@ -149,9 +149,12 @@ def run_explore(width: int, budget_s: float, out: str | Path, *, cache_dir: str 
                     g, "asic", False, top=f"hwgen_adder_{_safe(p['name'])}_{width}"))
             baselines.append({**{k: p[k] for k in FIELDS}, "verilog": vfile,
                               "sizing_curve": p["sizing_curve"]})
+        # the very text that was measured, with the adders' port names
+        vfile = f"verilog/hwgen_adder_a_plus_b_{width}.v"
+        (stage / vfile).write_text(reference_verilog(width, top=f"hwgen_adder_a_plus_b_{width}"))
         baselines.append({"name": "a+b", "area": plus["area"], "delay": plus["delay"],
                           "gates": plus["gates"], "levels": plus["levels"],
-                          "sizing": "min-delay",
+                          "sizing": "min-delay", "verilog": vfile,
                           "note": "Yosys a + b, mapped by ABC &nf (restructured)"})
         doc = {"width": width, "library": "hwgen45", "budget_s": budget_s,
                "elapsed_s": res["elapsed_s"], "evaluated": res["evaluated"],

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from hwgen.cli import main
 
@@ -81,6 +82,10 @@ def test_explore_writes_front(tmp_path, capsys):
     assert delays == sorted(delays) and areas == sorted(areas, reverse=True)
     names = {b["name"] for b in doc["baselines"]}
     assert {"kogge-stone", "brent-kung", "sklansky", "ripple", "a+b"} <= names
+    for b in doc["baselines"]:  # every baseline's Verilog is written, a + b's included
+        assert f"module {Path(b['verilog']).stem}" in (out / b["verilog"]).read_text()
+    plus = next(b for b in doc["baselines"] if b["name"] == "a+b")
+    assert "assign {co, s} = a + b;" in (out / plus["verilog"]).read_text()
     assert doc["summary"]["min_size_at_min_depth"] == 12  # 8 bits, depth 3
     assert res["summary"] == doc["summary"]
     assert not res["starved"] and res["searched"] == doc["searched"] > 0
