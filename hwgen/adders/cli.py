@@ -22,7 +22,8 @@ def register(sub) -> None:
     g.add_argument("--carry-in", action="store_true", help="add a carry input ci")
     g.add_argument("--no-prove", action="store_true", help="skip the equivalence proof")
     g.add_argument("--measure", action="store_true",
-                   help="also measure area/delay on hwgen45 (asic style)")
+                   help="also measure it: hwgen45 area/delay (asic style) and, for either style, "
+                        "xc7 LUT/CARRY4 and ECP5 fmax")
     add_out(g)
     add_json(g)
     g.set_defaults(func=_generate)
@@ -61,7 +62,7 @@ def generate(graph, style: str, carry_in: bool, out: str | Path, *, prove: bool 
     """Write ``hwgen_adder_<slug>.v``, ``graph.json`` and ``manifest.json`` into ``out``."""
     from ..export import export_verilog
     from .config import AdderConfig
-    from .evaluate import adder_verilog, evaluate, prove_equal
+    from .evaluate import adder_verilog, evaluate, fpga_figures, prove_equal
     from .rtl import PrefixAdder
     arch = graph.name if graph.name in _arch_names() else "graph"
     cfg = AdderConfig(width=graph.width, arch=arch, style=style, carry_in=carry_in)
@@ -76,6 +77,8 @@ def generate(graph, style: str, carry_in: bool, out: str | Path, *, prove: bool 
     if measure and style == "asic":
         r = evaluate(graph, carry_in=carry_in)
         info["asic"] = {k: r[k] for k in ("area", "delay", "gates", "levels")}
+    if measure:  # the emitted style on FPGAs: xc7 LUT/CARRY4 and ECP5 fmax between registers
+        info["fpga"] = fpga_figures(graph, style, carry_in=carry_in)
     ex = export_verilog(PrefixAdder(graph, style=style, carry_in=carry_in), out, kind="adder",
                         slug=slug, config=cfg, extra={"adder": info},
                         extra_files={"graph.json": json.dumps(graph.to_dict(), indent=1) + "\n"})
@@ -107,6 +110,10 @@ def _generate(args) -> int:
             a = r["asic"]
             lines.append(f"hwgen45: area {a['area']} um2, delay {a['delay']} ps, {a['gates']} gates, "
                          f"{a['levels']} levels")
+        if "fpga" in r:
+            f = r["fpga"]
+            lines.append(f"FPGA ({f['style']} style): xc7 {f['LUT']} LUT + {f['CARRY4']} CARRY4; "
+                         f"ECP5-25k fmax {f['ecp5_fmax_mhz']} MHz between registers")
         return "\n".join(lines)
     emit(res, args, render)
     return 0

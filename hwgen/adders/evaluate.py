@@ -427,7 +427,8 @@ def abc_free_mapping(graph: PrefixGraph, carry_in: bool = False, plus: bool = Fa
             "gates": st["nodes"], "levels": st["lev"]}
 
 
-def fpga_figures(graph: PrefixGraph, style: str = "fpga", fmax: bool = True) -> dict:
+def fpga_figures(graph: PrefixGraph, style: str = "fpga", fmax: bool = True,
+                 carry_in: bool = False) -> dict:
     """Yosys ``synth_xilinx`` LUT/CARRY4 counts of the adder and (optionally) nextpnr-ecp5 fmax of
     the adder between input and output registers.
 
@@ -436,13 +437,17 @@ def fpga_figures(graph: PrefixGraph, style: str = "fpga", fmax: bool = True) -> 
     """
     from ..measure import stat_cells
     n = graph.width
-    wrapper = (f"module wrap(input clk, input [{n - 1}:0] a, input [{n - 1}:0] b, "
-               f"output reg [{n}:0] q);\n  reg [{n - 1}:0] ra, rb;\n  wire [{n - 1}:0] s; wire co;\n"
-               f"  top u(.a(ra), .b(rb), .s(s), .co(co));\n"
-               f"  always @(posedge clk) begin ra <= a; rb <= b; q <= {{co, s}}; end\nendmodule\n")
+    ci_in, ci_reg, ci_port, ci_load = ((", input ci", " rci;", ", .ci(rci)", " rci <= ci;")
+                                       if carry_in else ("", "", "", ""))
+    wrapper = (f"module wrap(input clk, input [{n - 1}:0] a, input [{n - 1}:0] b{ci_in}, "
+               f"output reg [{n}:0] q);\n  reg [{n - 1}:0] ra, rb;{' reg' + ci_reg if ci_reg else ''}"
+               f"\n  wire [{n - 1}:0] s; wire co;\n"
+               f"  top u(.a(ra), .b(rb){ci_port}, .s(s), .co(co));\n"
+               f"  always @(posedge clk) begin ra <= a; rb <= b;{ci_load} q <= {{co, s}}; end\n"
+               f"endmodule\n")
     with tempfile.TemporaryDirectory(prefix="hwgen-fpga-") as tmp:
         t = Path(tmp)
-        (t / "top.v").write_text(adder_verilog(graph, style, False))
+        (t / "top.v").write_text(adder_verilog(graph, style, carry_in))
         (t / "wrap.v").write_text(wrapper)
         _yosys("read_verilog top.v\nsynth_xilinx -flatten -family xc7 -top top\n"
                "tee -q -o stat.json stat -json\n", t)

@@ -31,6 +31,28 @@ def test_generate_writes_verilog_manifest_and_graph(tmp_path, capsys):
     assert res["equivalent"] and res["graph"]["width"] == 12
 
 
+def test_generate_measure_reports_asic_and_fpga_figures(tmp_path, capsys):
+    """--measure: hwgen45 figures for the asic style, and xc7 LUT/CARRY4 and ECP5 fmax for the
+    emitted style (the fpga style is a + b on the carry chain: n LUTs and ceil((n + 1) / 4)
+    CARRY4s; the asic style's explicit prefix gates take no carry chain)."""
+    from hwgen.adders import construct
+    from hwgen.adders.evaluate import evaluate
+    for style, ci in (("fpga", True), ("asic", False)):
+        out = tmp_path / style
+        assert main(["adders", "generate", "--arch", "brent-kung", "--width", "8", "--style", style,
+                     "--measure", "--out", str(out)] + (["--carry-in"] if ci else []) + ["--json"]) == 0
+        res = json.loads(capsys.readouterr().out)
+        man = json.loads((out / "manifest.json").read_text())["adder"]
+        f = res["fpga"]
+        assert man["fpga"] == f and f["style"] == style and f["ecp5_fmax_mhz"] > 0
+        if style == "fpga":
+            assert (f["LUT"], f["CARRY4"]) == (8, 3) and "asic" not in res
+        else:
+            assert f["CARRY4"] == 0 and f["LUT"] > 8
+            r = evaluate(construct("brent-kung", 8))
+            assert res["asic"] == {k: r[k] for k in ("area", "delay", "gates", "levels")}
+
+
 def test_generate_errors(tmp_path, capsys):
     out = tmp_path / "o"
     err = _err(capsys, ["adders", "generate", "--arch", "wallace", "--width", "8", "--out", str(out)])
