@@ -1,8 +1,11 @@
 """The one cocotb runner helper every hwgen testbench goes through.
 
-- Builds each (design, simulator, build options) once into a cache keyed by the design's content,
-  shared by parallel pytest workers (a file lock serialises the first build).
-- Runs on Icarus or Verilator via ``cocotb_tools.runner``; waveforms when ``WAVES=1``.
+- Builds each (design, simulator, build options) once into a cache keyed by the design's content
+  and by the simulator and cocotb installation that build it (a Verilator model links the building
+  venv's cocotb libraries), shared by parallel pytest workers (a file lock serialises the first
+  build).
+- Runs on Icarus or Verilator via ``cocotb_tools.runner``; waveforms when ``WAVES=1``, written
+  into the run's ``test_dir`` (``<toplevel>.fst`` on Icarus, ``dump.vcd`` on Verilator).
 - Passes testbench parameters as ``HWGEN_TB_*`` environment variables (read them with
   :func:`tb_param` inside the cocotb test).
 """
@@ -31,6 +34,7 @@ class SimResult:
     failed: int
     results_xml: Path
     test_dir: Path
+    waves: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -43,6 +47,21 @@ def cache_root() -> Path:
     return Path(root) if root else Path.home() / ".cache" / "hwgen" / "sim"
 
 
+def sim_identity(simulator: str) -> list[str]:
+    """What a built model depends on besides its sources: the simulator binary and version, and
+    the cocotb installation (a Verilator model links that venv's cocotb libraries by path, so a
+    model built by another venv breaks when that venv goes)."""
+    import importlib.metadata
+
+    from cocotb_tools import config
+
+    from hwgen import toolchain
+    tool = "iverilog" if simulator == "icarus" else "verilator"
+    cmd = toolchain.find(tool)
+    return [str(cmd[0]) if cmd else "", str(toolchain.version(tool)),
+            importlib.metadata.version("cocotb"), str(config.libs_dir)]
+
+
 def _digest(sources: Sequence[Path], simulator: str, build_args: Sequence[str],
             parameters: Mapping[str, Any], waves: bool, toplevel: str) -> str:
     h = hashlib.sha256()
@@ -50,7 +69,7 @@ def _digest(sources: Sequence[Path], simulator: str, build_args: Sequence[str],
         h.update(Path(s).name.encode())
         h.update(Path(s).read_bytes())
     h.update(json.dumps([simulator, list(build_args), sorted((k, str(v)) for k, v in parameters.items()),
-                         waves, toplevel, TIMESCALE]).encode())
+                         waves, toplevel, TIMESCALE, sim_identity(simulator)]).encode())
     return h.hexdigest()[:16]
 
 
@@ -134,6 +153,15 @@ def run(sources: Iterable[str | Path], toplevel: str, test_module: str, simulato
     env = {f"HWGEN_TB_{k.upper()}": json.dumps(v) for k, v in (params or {}).items()}
     xml = tdir / "results.xml"
     log = tdir / "sim.log"
+    waves = _waves()
+    plusargs, wave_file = [], None
+    if waves and simulator == "icarus":
+        # cocotb's default dump file sits in the (shared, cached) build folder: every run of the
+        # design would overwrite it, two workers at once would collide.
+        wave_file = tdir / f"{toplevel}.fst"
+        plusargs = [f"+dumpfile_path={wave_file}"]
+    elif waves:
+        wave_file = tdir / "dump.vcd"  # Verilator writes it into its working folder, test_dir
     added = [str(Path(p).resolve()) for p in python_paths if str(Path(p).resolve()) not in sys.path]
     saved_env = {k: os.environ.get(k) for k in env}
     sys.path[:0] = added
@@ -142,8 +170,8 @@ def run(sources: Iterable[str | Path], toplevel: str, test_module: str, simulato
     try:
         runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
                     build_dir=bdir, test_dir=tdir,
-                    testcase=testcase, results_xml=str(xml), timescale=TIMESCALE, waves=_waves(),
-                    log_file=log, seed=seed, parameters=parameters or {})
+                    testcase=testcase, results_xml=str(xml), timescale=TIMESCALE, waves=waves,
+                    plusargs=plusargs, log_file=log, seed=seed, parameters=parameters or {})
     except SystemExit:
         pass
     finally:
@@ -161,11 +189,12 @@ def run(sources: Iterable[str | Path], toplevel: str, test_module: str, simulato
         tests, failed = get_results(xml)
     except (RuntimeError, FileNotFoundError):
         tests, failed = 0, 1
-    res = SimResult(tests, failed, xml, tdir)
+    res = SimResult(tests, failed, xml, tdir, wave_file)
     if check and not res.ok:
         tail = log.read_text()[-6000:] if log.exists() else "(no log)"
-        raise AssertionError(f"cocotb {test_module} on {simulator}: {failed} of {tests} tests failed "
-                             f"(log {log}):\n{tail}")
+        what = (f"{failed} of {tests} tests failed" if tests else
+                "no test ran (the module did not import, or no testcase matched)")
+        raise AssertionError(f"cocotb {test_module} on {simulator}: {what} (log {log}):\n{tail}")
     return res
 
 
