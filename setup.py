@@ -5,7 +5,11 @@ architecture map), but they must ship inside the wheel as ``hwgen.sim`` and ``hw
 pyproject.toml holds the mapping; this file only lists the packages, which ``packages.find``
 cannot do across mapped folders.
 """
+import shutil
+from pathlib import Path
+
 from setuptools import find_namespace_packages, setup
+from setuptools.command.build_py import build_py
 
 MAPPED = {"hwgen.sim": "sim", "hwgen.rtl_templates": "rtl_templates",
           "hwgen.hls_templates": "hls_templates", "hwgen.fpga_projects": "fpga_projects"}
@@ -21,4 +25,14 @@ def _packages():
     return sorted(set(pkgs))
 
 
-setup(packages=_packages())
+class CleanBuildPy(build_py):
+    """setuptools reuses ``build/lib`` between builds and copies all of it into the wheel: a module
+    deleted or renamed in the source would still ship. Start each (non-editable) build clean."""
+
+    def run(self):
+        if not self.editable_mode:
+            shutil.rmtree(Path(self.build_lib) / "hwgen", ignore_errors=True)
+        super().run()
+
+
+setup(packages=_packages(), cmdclass={"build_py": CleanBuildPy})

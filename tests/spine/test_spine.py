@@ -127,22 +127,36 @@ def test_verilator_environment():
 
 
 def test_wheel_ships_templates_and_sim(tmp_path):
-    """`pip install .` puts sim/ and the template folders inside the package; hwgen runs from
-    another directory."""
+    """`pip install .` puts sim/ and the template folders inside the package, ships nothing stale
+    from an earlier build's build/lib, and hwgen runs from another directory. Built from a copy
+    of the checkout, so the test writes nothing into the source tree."""
+    import shutil
     repo = Path(__file__).resolve().parents[2]
+    src = tmp_path / "src"
+    shutil.copytree(repo, src, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "build", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis", "tests"))
+    stale = src / "build" / "lib" / "hwgen" / "removed_module.py"  # left by an earlier build
+    stale.parent.mkdir(parents=True)
+    stale.write_text("GONE = True\n")
     target = tmp_path / "site"
     r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                        "--target", str(target), str(repo)], capture_output=True, text=True)
+                        "--target", str(target), str(src)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
+    assert not (target / "hwgen" / "removed_module.py").exists()
     code = ("import hwgen, hwgen.sim.runner, hwgen.resources as r; "
             "print(hwgen.__file__); "
             "print(*(r.resource_dir(n) for n in ('rtl_templates','hls_templates','fpga_projects','sim')))")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
-                       env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})
+    env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.split()
-    assert all(str(target) in l for l in lines), lines
-    assert not (repo / "build").exists() or True
+    assert len(lines) == 5 and all(line.startswith(str(target / "hwgen")) for line in lines), lines
+    # a command that reads the shipped templates, run from elsewhere, writing under --out only
+    r = subprocess.run([sys.executable, "-m", "hwgen", "hls", "generate", "--preset", "skynet-tiny",
+                        "--out", "o"], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "o" / "manifest.json").exists() and (tmp_path / "o" / "hwgen_nn.h").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o", "site", "src"]
 
 
 def test_resolve_config_presets_and_overrides(tmp_path):
