@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from ..cliutil import table
+from ..errors import ToolError
 from .cli import generate, make_device, matmul_table, run_matmul
 from .presets import PRESETS
 
@@ -23,7 +24,7 @@ def _conv_rows(cfg, verilog: Path, out: Path, quick: bool) -> list[list]:
             dev = make_device(cfg, backend, out / "conv", verilog=verilog)
             t0 = time.monotonic()
             r = conv2d(dev, x, w, padding="same", shift=10)
-        except Exception as e:  # a missing simulator must not hide the fsim figures
+        except ToolError as e:  # a missing simulator must not hide the fsim figures; a failure must
             print(f"conv on {backend} skipped: {e}")
             continue
         c_ = r.result.cycles
@@ -42,7 +43,7 @@ def run(out: Path, quick: bool = False) -> None:
     results = [run_matmul(cfg, "fsim", m, k, n)]
     try:
         results.append(run_matmul(cfg, "verilator", m, k, n, work=out / "verilator", verilog=verilog))
-    except Exception as e:  # a missing simulator or RTL must not hide the fsim figures
+    except ToolError as e:  # a missing simulator must not hide the fsim figures; a failure must fail
         print(f"verilator run skipped: {e}")
     print("matmul (int8, random operands, checked against numpy):")
     print(matmul_table(results))

