@@ -93,6 +93,13 @@ def plot_front(points: list[dict], front: list[dict], path: Path, width: int) ->
     ax.step([p["delay"] for p in front], [p["area"] for p in front], where="post", c="C0")
     ax.scatter([p["delay"] for p in front], [p["area"] for p in front], s=18, c="C0",
                label="searched front")
+    classic = [p for p in points if p["name"] in CLASSIC]
+    if classic:
+        cfront = pareto(classic)
+        ax.step([p["delay"] for p in cfront], [p["area"] for p in cfront], where="post", c="C3",
+                ls="--", lw=1, label="classic front")
+        ref = reference_point(classic)
+        ax.axvline(ref[0], c="0.5", ls=":", lw=1, label="hypervolume reference delay")
     for p in points:
         if p["name"] in CLASSIC or p["name"] == "a+b":
             fastest = p.get("sizing", "min-delay") == "min-delay"
@@ -101,7 +108,12 @@ def plot_front(points: list[dict], front: list[dict], path: Path, width: int) ->
                 ax.annotate(p["name"], (p["delay"], p["area"]), fontsize=7, xytext=(3, 3),
                             textcoords="offset points")
     ax.scatter([], [], marker="s", c="C3", label="baselines")
-    ax.set_xlabel("delay (ps, hwgen45)")
+    ax.set_xscale("log")  # the fast structures crowd near the smallest delay
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("delay (ps, hwgen45, log scale)")
     ax.set_ylabel("area (um2, hwgen45)")
     ax.set_title(f"{width}-bit prefix adders: area vs delay")
     ax.legend(fontsize=8)
