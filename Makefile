@@ -1,6 +1,7 @@
 # hwgen: `make demo` (the main job on built-in defaults) and `make test` (the whole suite).
-# Both bootstrap what they need, idempotently: system packages (as root, via apt-get), then a
-# virtual environment in .venv with hwgen installed in editable mode and its tools.
+# Both bootstrap what they need, idempotently: system packages (as root, via apt-get; checked on
+# every run, so a tool removed later is named with its install command), then a virtual
+# environment in .venv with hwgen installed in editable mode and its tools (once).
 
 PYTHON  ?= python3
 VENV    ?= .venv
@@ -12,13 +13,13 @@ PYTEST_ARGS ?=
 
 .PHONY: venv system-deps demo test test-fast bench doctor clean
 
-venv: $(STAMP)
+venv: system-deps $(STAMP)
 
 system-deps:
-	@bash .ci/system-deps.sh
+	@PYTHON=$(PYTHON) bash .ci/system-deps.sh
 
-$(STAMP): pyproject.toml setup.py .ci/system-deps.sh
-	@bash .ci/system-deps.sh
+$(STAMP): pyproject.toml setup.py
+	@PYTHON=$(PYTHON) bash .ci/system-deps.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
@@ -34,6 +35,7 @@ demo: venv
 	$(BIN)/hwgen demo --out $(OUT)
 
 test: venv
+	$(BIN)/hwgen doctor
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup $(PYTEST_ARGS)
 
 bench: venv
