@@ -257,3 +257,20 @@ def test_ecp5_part_names():
     from hwgen.measure import ecp5_part
     assert [ecp5_part(d) for d in ("25k", "85k", "um-85k", "um5g-45k")] == [
         "LFE5U-25F", "LFE5U-85F", "LFE5UM-85F", "LFE5UM5G-45F"]
+
+
+def test_export_is_identical_across_processes_and_hash_seeds(tmp_path):
+    """Same config in two Python processes with different PYTHONHASHSEED: byte-identical files."""
+    import os
+    code = ("import sys; from tests.spine.design import TinyAdder, TinyConfig; "
+            "from hwgen.export import export_verilog; c = TinyConfig(width=5); "
+            "export_verilog(TinyAdder(c), sys.argv[1], kind='tiny', slug=c.slug, config=c)")
+    repo = Path(__file__).resolve().parents[2]
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        r = subprocess.run([sys.executable, "-c", code, str(tmp_path / seed)], capture_output=True,
+                           text=True, env=env, cwd=repo)
+        assert r.returncode == 0, r.stderr[-2000:]
+    names = sorted(p.name for p in (tmp_path / "1").iterdir())
+    assert names == ["hwgen_tiny_w5.v", "manifest.json"]
+    assert all((tmp_path / "1" / n).read_bytes() == (tmp_path / "2" / n).read_bytes() for n in names)
