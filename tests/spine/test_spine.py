@@ -94,6 +94,12 @@ def test_config_loading_and_overrides(tmp_path):
         load_config(TinyConfig, p)
     with pytest.raises(ConfigError, match=r"does not exist"):
         load_config(TinyConfig, tmp_path / "none.json")
+    with pytest.raises(ConfigError, match=r"^config file .*/sub is a directory, not a JSON file$"):
+        (tmp_path / "sub").mkdir()
+        load_config(TinyConfig, tmp_path / "sub")
+    p.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(ConfigError, match=r"^config file .*/c.json is not UTF-8 text \(a JSON file is\)$"):
+        load_config(TinyConfig, p)
 
 
 def test_doctor_lists_every_tool(capsys):
