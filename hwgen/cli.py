@@ -90,6 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _silence_unused_elaboratables() -> None:
+    """A run stopped by an error or Ctrl-C drops designs half-built: Amaranth would warn
+    "created but never used" for each one (dozens of lines under the one-line error). Amaranth
+    silences these itself only for uncaught exceptions; ours are caught."""
+    unused = sys.modules.get("amaranth._unused")
+    if unused is not None:
+        unused.MustUse._MustUse__silence = True
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
@@ -102,19 +111,16 @@ def main(argv: list[str] | None = None) -> int:
             check_out_dir(args.out)
         rc = args.func(args)
         return int(rc or 0)
-    except HwgenError as e:
-        if debug:
-            raise
-        print(f"hwgen: error: {e}", file=sys.stderr)
-        return 2
-    except (TypeError, ValueError, OSError) as e:
+    except (HwgenError, TypeError, ValueError, OSError) as e:
         # Config type errors from dataclass checks reach here too; OSError: an unreadable input,
         # an output folder that cannot be written, a full disk.
         if debug:
             raise
+        _silence_unused_elaboratables()
         print(f"hwgen: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        _silence_unused_elaboratables()
         print("hwgen: interrupted", file=sys.stderr)
         return 130
 

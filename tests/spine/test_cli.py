@@ -136,3 +136,27 @@ def test_doctor_with_a_path_lacking_the_system_tools(tmp_path):
     assert rows["g++"][1:6] == ["MISSING", "apt-get", "install", "-y", "g++"]
     assert rows["verilator"][1] == "ok" and rows["yosys"][1] == "ok"
     assert r.stderr.startswith("missing required tools: iverilog, perl, make, g++")
+
+
+def test_an_error_mid_elaboration_prints_one_line_only(tmp_path):
+    """A design dropped half-built by an error or Ctrl-C gives no "created but never used" flood."""
+    import subprocess
+    import sys
+    code = ("import sys\n"
+            "from amaranth import Elaboratable, Module\n"
+            "from hwgen import toolchain\n"
+            "from hwgen.cli import main\n"
+            "from hwgen.errors import ConfigError\n"
+            "class Half(Elaboratable):\n"
+            "    def elaborate(self, platform):\n"
+            "        return Module()\n"
+            "def failing():\n"
+            "    parts = [Half() for _ in range(3)]\n"
+            "    raise (KeyboardInterrupt if sys.argv[1] == 'int' else ConfigError)('bad width')\n"
+            "from amaranth.hdl import Fragment\n"
+            "Fragment.get(Half(), None)  # once a design was elaborated, Amaranth warns about unused ones\n"
+            "toolchain.doctor_table = failing\n"
+            "sys.exit(main(['doctor']))\n")
+    for how, rc, line in (("err", 2, "hwgen: error: bad width\n"), ("int", 130, "hwgen: interrupted\n")):
+        r = subprocess.run([sys.executable, "-c", code, how], capture_output=True, text=True, cwd=tmp_path)
+        assert (r.returncode, r.stderr) == (rc, line)
