@@ -25,6 +25,9 @@ from typing import Any, Iterable, Mapping, Sequence
 SIMULATORS = ("icarus", "verilator")
 TIMESCALE = ("1ns", "1ps")
 _STAMP = ".hwgen-built"
+# Part of every cache key: raise it when what a cache entry holds changes (2: Verilator entries
+# without their build intermediates).
+CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ def _digest(sources: Sequence[Path], simulator: str, build_args: Sequence[str],
         h.update(Path(s).name.encode())
         h.update(Path(s).read_bytes())
     h.update(json.dumps([simulator, list(build_args), sorted((k, str(v)) for k, v in parameters.items()),
-                         waves, toplevel, TIMESCALE, sim_identity(simulator)]).encode())
+                         waves, toplevel, TIMESCALE, sim_identity(simulator), CACHE_VERSION]).encode())
     return h.hexdigest()[:16]
 
 
@@ -99,6 +102,16 @@ def _runner(simulator: str):
     return get_runner(simulator)
 
 
+def _drop_intermediates(bdir: Path) -> None:
+    """Delete what a finished Verilator build no longer needs: the precompiled headers (two of
+    about 75 MB each for a split build), object files and archives. A cached model is never
+    rebuilt in place (a changed design has another key) and running it needs only the executable.
+    Measured: 156 MB -> 7.4 MB for the accelerator's testbench."""
+    for p in bdir.iterdir():
+        if p.suffix in (".gch", ".o", ".a") and p.is_file():
+            p.unlink()
+
+
 def build(sources: Iterable[str | Path], toplevel: str, simulator: str, *,
           build_args: Sequence[str] = (), parameters: Mapping[str, Any] | None = None) -> Path:
     """Build (or reuse from the cache) a simulation model; return its build folder."""
@@ -125,6 +138,8 @@ def build(sources: Iterable[str | Path], toplevel: str, simulator: str, *,
             except (SystemExit, Exception) as e:
                 tail = log.read_text()[-3000:] if log.exists() else ""
                 raise RuntimeError(f"{simulator} build of {toplevel} failed ({e}); log tail:\n{tail}") from None
+            if simulator == "verilator":
+                _drop_intermediates(bdir)
             (bdir / _STAMP).write_text(json.dumps({"sources": [str(s) for s in sources]}))
     return bdir
 
