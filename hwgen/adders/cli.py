@@ -31,7 +31,7 @@ def register(sub) -> None:
     e = s.add_parser("explore", help="search prefix graphs on the area-delay plane")
     e.add_argument("--width", type=int, required=True, help="bits")
     e.add_argument("--budget-s", type=float, required=True, metavar="S", help="search time, seconds")
-    e.add_argument("--jobs", type=int, default=None, help="worker processes (default: 2)")
+    e.add_argument("--jobs", type=int, default=None, help="worker processes (default: every CPU this process may use, at most 64)")
     e.add_argument("--cache", metavar="DIR", help="evaluation cache (default ~/.cache/hwgen/adders)")
     add_out(e)
     add_json(e)

@@ -39,8 +39,9 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 import multiprocessing as mp
+import os
+import re
 import random
 import time
 from pathlib import Path
@@ -322,7 +323,7 @@ def explore(width: int, budget_s: float, cache_dir: str | Path, *, jobs: int | N
     ``errors``.
     """
     t0 = time.monotonic()
-    jobs = jobs or min(2, mp.cpu_count())
+    jobs = jobs or min(64, len(os.sched_getaffinity(0)))  # every CPU this process may use
     rng = random.Random(seed)
     graphs: dict[str, PrefixGraph] = {}
     points: dict[str, dict] = {}
