@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from . import toolchain
-from .errors import ToolError
+from .errors import ConfigError, ToolError
 
 _XILINX_GROUPS = {
     "LUT": re.compile(r"^LUT[1-6]$"),
@@ -85,7 +85,9 @@ def run_yosys(script: str, *, cwd: str | Path | None = None, timeout: float = 36
         log = (wd / lfile).read_text() if (wd / lfile).exists() else ""
         (wd / lfile).unlink(missing_ok=True)
     if r.returncode != 0:
-        errs = [l for l in (r.stdout + r.stderr + log).splitlines() if "ERROR" in l or "error" in l]
+        # Yosys prints each error to the terminal and to the log: keep one of each.
+        errs = list(dict.fromkeys(l for l in (r.stdout + r.stderr + log).splitlines()
+                                  if "ERROR" in l or "error" in l))
         raise ToolError("yosys failed: " + (" | ".join(errs[-3:]) or r.stderr.strip()[-500:]))
     return log
 
@@ -235,6 +237,11 @@ def _keep_results(wd: Path, dest: Path) -> None:
             shutil.copyfile(f, dest / f.name)
 
 
+# nextpnr-ecp5's device flags (``--25k`` ...), as its --help lists them.
+ECP5_DEVICES = ("12k", "25k", "45k", "85k", "um-25k", "um-45k", "um-85k", "um5g-25k", "um5g-45k",
+                "um5g-85k")
+
+
 def ecp5_fmax(verilog: Iterable[str | Path], top: str, *, device: str = "25k",
               package: str = "CABGA381", target_mhz: float = 100.0, seed: int = 1,
               timeout: float = 3600, harness: bool = False, clock: str = "clk",
@@ -249,6 +256,8 @@ def ecp5_fmax(verilog: Iterable[str | Path], top: str, *, device: str = "25k",
     (e.g. ``("--router", "router2")``, whose negotiated routing copes with congested designs).
     ``keep_dir`` receives the work folder's results (``top.json``, ``nextpnr.log``,
     ``report.json``, router2 heat maps if asked for), also when nextpnr fails or times out."""
+    if device not in ECP5_DEVICES:
+        raise ConfigError(f"ECP5 device must be one of {', '.join(ECP5_DEVICES)}, not {device!r}")
     npr = toolchain.require("nextpnr-ecp5")
     with work_dir("pnr-") as wd:
         top = _synth_ecp5_in(wd, verilog, top, harness=harness, clock=clock,
@@ -268,8 +277,10 @@ def ecp5_fmax(verilog: Iterable[str | Path], top: str, *, device: str = "25k",
                 raise ToolError(f"nextpnr-ecp5 did not finish within {timeout:.0f} s") from None
         if r.returncode != 0 or not rep.exists():
             log = (wd / "nextpnr.log").read_text() if (wd / "nextpnr.log").exists() else ""
-            errs = [l for l in (r.stdout + r.stderr + log).splitlines() if "ERROR" in l]
-            raise ToolError("nextpnr-ecp5 failed: " + (" | ".join(errs[-3:]) or r.stderr.strip()[-300:]))
+            errs = list(dict.fromkeys(l for l in (r.stdout + r.stderr + log).splitlines() if "ERROR" in l))
+            # nextpnr prints a bad option on stdout, without "ERROR"
+            raise ToolError("nextpnr-ecp5 failed: " + (" | ".join(errs[-3:])
+                                                        or (r.stdout + r.stderr).strip()[-300:]))
         report = json.loads(rep.read_text())
     fmax = report.get("fmax", {})
     if not fmax:

@@ -280,3 +280,21 @@ def test_export_is_identical_across_processes_and_hash_seeds(tmp_path):
     names = sorted(p.name for p in (tmp_path / "1").iterdir())
     assert names == ["hwgen_tiny_w5.v", "manifest.json"]
     assert all((tmp_path / "1" / n).read_bytes() == (tmp_path / "2" / n).read_bytes() for n in names)
+
+
+def test_measure_errors_name_the_problem_once(tmp_path):
+    """A bad ECP5 device is refused before synthesis; a nextpnr failure carries nextpnr's own
+    line (it prints a bad option on stdout); a Yosys error appears once, not twice."""
+    from hwgen.measure import ecp5_fmax, synth_xilinx
+    v = tmp_path / "r.v"
+    v.write_text("module r(input wire clk, input wire a, output reg q);\n"
+                 "  always @(posedge clk) q <= a;\nendmodule\n")
+    with pytest.raises(ConfigError, match=r"^ECP5 device must be one of 12k, 25k, .*um5g-85k, not '99k'$"):
+        ecp5_fmax([v], "r", device="99k")
+    with pytest.raises(ToolError, match=r"^nextpnr-ecp5 failed: unrecognised option '--no-such-flag'"):
+        ecp5_fmax([v], "r", nextpnr_flags=("--no-such-flag",))
+    bad = tmp_path / "bad.v"
+    bad.write_text("module m(input a, output b);\n  assign b = ;\nendmodule\n")
+    with pytest.raises(ToolError) as e:
+        synth_xilinx([bad], "m")
+    assert str(e.value) == "yosys failed: src0_bad.v:2: ERROR: syntax error, unexpected ';'"
