@@ -38,6 +38,15 @@ def test_export_is_deterministic_and_has_manifest(tmp_path):
     assert ports["a"]["direction"] == "in"
 
 
+def test_export_refuses_a_top_name_verilog_cannot_take(tmp_path):
+    with pytest.raises(ConfigError, match=r"^Verilog top name must be letters, digits and underscores, "
+                                          r"not 'hwgen_tiny_a\.b c' \(from kind 'tiny' and slug 'a\.b c'\)$"):
+        adder = TinyAdder(TinyConfig())
+        adder._MustUse__silence = True  # refused, never elaborated: no "never used" warning
+        export_verilog(adder, tmp_path / "o", kind="tiny", slug="a.b c")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_staged_output_leaves_nothing_on_failure(tmp_path):
     out = tmp_path / "out"
     with pytest.raises(RuntimeError):
