@@ -36,8 +36,9 @@ def _doctor(args: argparse.Namespace) -> int:
               "missing": missing}
     emit(result, args, lambda _: table(rows, headers))
     if missing:
-        print(f"missing required tools: {', '.join(missing)} (run `make venv` as root, or the install "
-              f"commands above)", file=sys.stderr)
+        # `make venv` would not help once .venv exists: name each tool's own install command.
+        print(f"missing required tools: {', '.join(missing)}; install with: "
+              + "; ".join(toolchain.TOOLS[m].install for m in missing), file=sys.stderr)
         return 1
     return 0
 

@@ -3,6 +3,7 @@
 """
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -17,7 +18,8 @@ def run_demo(out: str | Path, quick: bool = False) -> int:
     print("== hwgen doctor")
     print(table(rows, ["tool", "status", "version / install", "used for"]))
     if missing:
-        print(f"missing required tools: {', '.join(missing)}")
+        print(f"missing required tools: {', '.join(missing)}; install with: "
+              + "; ".join(toolchain.TOOLS[m].install for m in missing), file=sys.stderr)
         return 1
     for cap in CAPABILITIES:
         mod = capability_module(cap, "demo")
