@@ -76,10 +76,20 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _json_default(value: Any) -> Any:
+    """NumPy scalars and arrays as JSON numbers and lists (``str`` made them strings: "5"),
+    anything else (paths) as text."""
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
 def emit(result: Any, args: argparse.Namespace, render: Callable[[Any], str]) -> None:
     """Print ``result`` as JSON (``--json``) or through ``render``."""
     if getattr(args, "json", False):
-        print(json.dumps(result, indent=2, default=str))
+        print(json.dumps(result, indent=2, default=_json_default))
     else:
         print(render(result))
 

@@ -171,3 +171,15 @@ def test_demo_stops_at_a_missing_tool(tmp_path, monkeypatch, capsys):
     assert "== adders" not in out
     assert err == "missing required tools: iverilog; install with: apt-get install -y iverilog\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_json_output_keeps_numpy_numbers_numbers(capsys):
+    import argparse
+    from pathlib import Path
+
+    import numpy as np
+
+    from hwgen.cliutil import emit
+    emit({"n": np.int64(5), "x": np.float32(0.5), "v": np.arange(3), "p": Path("a/b")},
+         argparse.Namespace(json=True), str)
+    assert json.loads(capsys.readouterr().out) == {"n": 5, "x": 0.5, "v": [0, 1, 2], "p": "a/b"}
