@@ -23,7 +23,7 @@ found = any(d and so and os.path.isfile(os.path.join(d, so)) for d in dirs)
 sys.exit(0 if found or ctypes.util.find_library("python%d.%d" % sys.version_info[:2]) else 1)
 ' || need+=("libpython$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')")
 else
-  need+=(python3)
+  need+=(python3 python3-venv)  # its libpython is checked on the second pass below
 fi
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
@@ -37,3 +37,7 @@ echo "installing system packages: ${need[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq "${need[@]}" >/dev/null
+# A second pass checks what depends on what was just installed (a fresh python3's libpython).
+if [ -z "${HWGEN_DEPS_SECOND_PASS:-}" ]; then
+  HWGEN_DEPS_SECOND_PASS=1 exec bash "$0"
+fi

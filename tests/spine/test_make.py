@@ -11,9 +11,9 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / ".ci" / "system-deps.sh"
 
 
-def _run(path: str, tmp_path: Path) -> subprocess.CompletedProcess:
+def _run(path: str, tmp_path: Path, python: str = sys.executable) -> subprocess.CompletedProcess:
     return subprocess.run(["/bin/bash", str(SCRIPT)], capture_output=True, text=True, cwd=tmp_path,
-                          env={"PATH": path, "PYTHON": sys.executable, "HOME": str(tmp_path)})
+                          env={"PATH": path, "PYTHON": python, "HOME": str(tmp_path)})
 
 
 def test_names_the_missing_packages_and_the_command_when_not_root(tmp_path):
@@ -26,6 +26,10 @@ def test_names_the_missing_packages_and_the_command_when_not_root(tmp_path):
     need = "iverilog berkeley-abc g++ make tcl perl"
     assert r.stderr == (f"hwgen needs system packages: {need}\n"
                         f"run as root: apt-get update && apt-get install -y {need}\n")
+    # a machine without Python gets it with its venv module (libpython is checked once it is there)
+    r = _run(str(fake), tmp_path, python="python3")
+    need += " python3 python3-venv"
+    assert r.returncode == 1 and r.stderr.splitlines()[1] == f"run as root: apt-get update && apt-get install -y {need}"
 
 
 def test_quiet_when_nothing_is_missing(tmp_path):
