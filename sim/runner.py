@@ -16,8 +16,10 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -125,6 +127,7 @@ def build(sources: Iterable[str | Path], toplevel: str, simulator: str, *,
     key = _digest(sources, simulator, args, parameters, waves, toplevel)
     bdir = cache_root() / f"{toplevel}-{simulator}-{key}"
     if (bdir / _STAMP).exists():
+        _touch(bdir)
         return bdir
     runner = _runner(simulator)
     with _lock(bdir.with_suffix(".lock")):
@@ -141,7 +144,57 @@ def build(sources: Iterable[str | Path], toplevel: str, simulator: str, *,
             if simulator == "verilator":
                 _drop_intermediates(bdir)
             (bdir / _STAMP).write_text(json.dumps({"sources": [str(s) for s in sources]}))
+    prune()
     return bdir
+
+
+def _touch(bdir: Path) -> None:
+    """Mark a cache entry as used now (its folder's mtime is its last use, for :func:`prune`)."""
+    try:
+        os.utime(bdir)
+    except OSError:
+        pass
+
+
+def _size(d: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(d):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def prune(limit_bytes: int | None = None, min_age_s: float = 3600.0) -> list[Path]:
+    """Keep the cache under ``limit_bytes`` (``$HWGEN_SIM_CACHE_GB``, default 5 GB): delete the
+    least recently used built models first, only those unused for ``min_age_s`` (a model in use by
+    another run is not touched); return what was deleted. Runs after every new build: every change
+    of a design's text makes a new entry, and nothing else ever removed one (a developer's cache
+    held 14 GB)."""
+    if limit_bytes is None:
+        limit_bytes = int(float(os.environ.get("HWGEN_SIM_CACHE_GB", "5")) * 2**30)
+    root = cache_root()
+    if not root.is_dir():
+        return []
+    now = time.time()
+    entries = []
+    for d in root.iterdir():
+        if d.is_dir() and (d / _STAMP).exists():
+            try:
+                entries.append((d.stat().st_mtime, d, _size(d)))
+            except OSError:
+                pass
+    total = sum(e[2] for e in entries)
+    removed = []
+    for mtime, d, size in sorted(entries, key=lambda e: e[0]):
+        if total <= limit_bytes or now - mtime < min_age_s:
+            break
+        shutil.rmtree(d, ignore_errors=True)
+        total -= size
+        removed.append(d)
+    return removed
 
 
 def run(sources: Iterable[str | Path], toplevel: str, test_module: str, simulator: str, *,

@@ -107,3 +107,34 @@ def test_failures_carry_the_cocotb_message(tiny9, tmp_path):
                    params={"width": 9}, testcase="nosuch")
     with pytest.raises(ValueError, match="^simulator must be one of icarus, verilator, not 'vcs'$"):
         runner.run([tiny9], TOP, "tests.spine.tb_tiny", "vcs")
+
+
+def test_prune_deletes_least_recently_used_models_first(tmp_path, monkeypatch):
+    import os
+    import time
+    monkeypatch.setenv("HWGEN_SIM_CACHE", str(tmp_path))
+    now = time.time()
+
+    def entry(name, kib, age_s, built=True):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "model").write_bytes(b"x" * (kib * 1024))
+        if built:
+            (d / ".hwgen-built").write_text("{}")
+        os.utime(d, (now - age_s, now - age_s))
+        return d
+    old, older, oldest = entry("a", 100, 7200), entry("b", 100, 9000), entry("c", 100, 10000)
+    recent = entry("d", 500, 60)  # in use by another run a minute ago: never deleted
+    building = entry("e", 100, 90000, built=False)  # a build in progress (no stamp yet)
+    assert runner.prune(limit_bytes=700 * 1024) == [oldest, older]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "d", "e"]
+    assert runner.prune(limit_bytes=0) == [old]  # only what is unused for an hour
+    assert recent.exists() and building.exists()
+
+
+def test_reuse_marks_the_model_used(tiny9, tmp_path):
+    import os
+    bdir = runner.build([tiny9], TOP, "icarus")
+    os.utime(bdir, (1, 1))
+    assert runner.build([tiny9], TOP, "icarus") == bdir
+    assert bdir.stat().st_mtime > 1e9
