@@ -174,7 +174,11 @@ def prune(limit_bytes: int | None = None, min_age_s: float = 3600.0) -> list[Pat
     of a design's text makes a new entry, and nothing else ever removed one (a developer's cache
     held 14 GB)."""
     if limit_bytes is None:
-        limit_bytes = int(float(os.environ.get("HWGEN_SIM_CACHE_GB", "5")) * 2**30)
+        raw = os.environ.get("HWGEN_SIM_CACHE_GB", "5")
+        try:
+            limit_bytes = int(float(raw) * 2**30)
+        except ValueError:
+            raise ValueError(f"HWGEN_SIM_CACHE_GB must be a number of gigabytes, not {raw!r}") from None
     root = cache_root()
     if not root.is_dir():
         return []

@@ -130,6 +130,9 @@ def test_prune_deletes_least_recently_used_models_first(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "d", "e"]
     assert runner.prune(limit_bytes=0) == [old]  # only what is unused for an hour
     assert recent.exists() and building.exists()
+    monkeypatch.setenv("HWGEN_SIM_CACHE_GB", "lots")
+    with pytest.raises(ValueError, match="^HWGEN_SIM_CACHE_GB must be a number of gigabytes, not 'lots'$"):
+        runner.prune()
 
 
 def test_reuse_marks_the_model_used(tiny9, tmp_path):
