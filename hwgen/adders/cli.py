@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..cliutil import Progress, add_json, add_out, emit, table
+from ..cliutil import Progress, add_config_flags, add_json, add_out, emit, table
 from ..errors import ConfigError
 
 
@@ -13,13 +13,18 @@ def register(sub) -> None:
     s = p.add_subparsers(dest="adders_cmd", metavar="ACTION")
     s.required = True
 
-    g = s.add_parser("generate", help="write the Verilog of one prefix adder")
-    src = g.add_mutually_exclusive_group(required=True)
+    g = s.add_parser("generate", help="write the Verilog of one prefix adder",
+                     description="The adder is an AdderConfig (width, arch, style, carry_in): from "
+                                 "--config FILE (a JSON object, e.g. a manifest's 'config'), then "
+                                 "the flags, then --set; or a prefix graph from --graph FILE.")
+    src = g.add_mutually_exclusive_group()
     src.add_argument("--arch", metavar="NAME", help="construction (see `hwgen adders list`)")
     src.add_argument("--graph", metavar="FILE", help="prefix graph JSON file")
     g.add_argument("--width", type=int, help="bits (required with --arch)")
-    g.add_argument("--style", default="asic", help="asic (explicit prefix gates) or fpga (+)")
-    g.add_argument("--carry-in", action="store_true", help="add a carry input ci")
+    g.add_argument("--style", default=None, help="asic (explicit prefix gates, the default) or "
+                                                 "fpga (+)")
+    g.add_argument("--carry-in", action="store_true", default=None, help="add a carry input ci")
+    add_config_flags(g)
     g.add_argument("--no-prove", action="store_true", help="skip the equivalence proof")
     g.add_argument("--measure", action="store_true",
                    help="also measure it: hwgen45 area/delay (asic style) and, for either style, "
@@ -45,26 +50,60 @@ def register(sub) -> None:
 
 
 def load_graph_arg(args):
+    """The graph and the AdderConfig that ``generate``'s flags select: ``--config FILE`` (if
+    given), then ``--arch``/``--width``/``--style``/``--carry-in``, then ``--set``; or the graph
+    of ``--graph FILE`` (the config's arch is then ``graph`` and its width the graph's)."""
+    import dataclasses
+    from ..configbase import apply_overrides, check_choice, load_config
+    from .config import AdderConfig
     from .constructions import construct
     from .graph import PrefixGraph
+    from .rtl import STYLES
+    if args.style is not None:
+        check_choice("adders generate", "style", args.style, STYLES)
+    base = load_config(AdderConfig, args.config) if getattr(args, "config", None) else None
+    fields = {"style": args.style, "carry_in": args.carry_in}
+    graph = None
     if args.graph:
-        g = PrefixGraph.load(args.graph)
-        if args.width is not None and args.width != g.width:
-            raise ConfigError(f"--width {args.width} does not match the graph file's width {g.width}")
-        return g
-    if args.width is None:
-        raise ConfigError("--width is required with --arch")
-    return construct(args.arch, args.width)
+        graph = PrefixGraph.load(args.graph)
+        if args.width is not None and args.width != graph.width:
+            raise ConfigError(f"--width {args.width} does not match the graph file's width "
+                              f"{graph.width}")
+        if base is not None and base.width != graph.width:
+            raise ConfigError(f"the config's width {base.width} does not match the graph file's "
+                              f"width {graph.width}")
+        fields.update(arch="graph", width=graph.width)
+    else:
+        if args.arch is None and base is None:
+            raise ConfigError("give the adder: --arch NAME, --graph FILE or --config FILE")
+        if args.arch is not None and args.width is None and base is None:
+            raise ConfigError("--width is required with --arch")
+        if args.arch is not None:  # the construction's own messages for a bad name or width
+            construct(args.arch, args.width if args.width is not None else base.width)
+        fields.update(arch=args.arch, width=args.width)
+    given = {k: v for k, v in fields.items() if v is not None}
+    cfg = dataclasses.replace(base, **given) if base is not None else AdderConfig(**given)
+    cfg = apply_overrides(cfg, getattr(args, "set", None))
+    if graph is not None:
+        if (cfg.arch, cfg.width) != ("graph", graph.width):
+            raise ConfigError(f"--set cannot change the arch or width of a graph file's adder "
+                              f"(arch 'graph', width {graph.width})")
+        return graph, cfg
+    if cfg.arch == "graph":
+        raise ConfigError("a config with arch 'graph' needs the graph: --graph FILE")
+    return construct(cfg.arch, cfg.width), cfg
 
 
 def generate(graph, style: str, carry_in: bool, out: str | Path, *, prove: bool = True,
-             measure: bool = False) -> dict:
-    """Write ``hwgen_adder_<slug>.v``, ``graph.json`` and ``manifest.json`` into ``out``."""
+             measure: bool = False, arch: str | None = None) -> dict:
+    """Write ``hwgen_adder_<slug>.v``, ``graph.json`` and ``manifest.json`` into ``out``.
+    ``arch`` is the construction the graph was built by (default: the graph's name if that is
+    one, else ``graph``); it goes into the manifest's config."""
     from ..export import export_verilog
     from .config import AdderConfig
     from .evaluate import adder_verilog, evaluate, fpga_figures, prove_equal
     from .rtl import PrefixAdder
-    arch = graph.name if graph.name in _arch_names() else "graph"
+    arch = arch or (graph.name if graph.name in _arch_names() else "graph")
     cfg = AdderConfig(width=graph.width, arch=arch, style=style, carry_in=carry_in)
     slug = cfg.slug if arch != "graph" else f"{_safe(graph.name)}_{graph.width}_{style}" + \
         ("_ci" if carry_in else "")
@@ -95,12 +134,9 @@ def _safe(name: str) -> str:
 
 
 def _generate(args) -> int:
-    from .rtl import STYLES
-    from ..configbase import check_choice
-    check_choice("adders generate", "style", args.style, STYLES)
-    graph = load_graph_arg(args)
-    res = generate(graph, args.style, args.carry_in, args.out, prove=not args.no_prove,
-                   measure=args.measure)
+    graph, cfg = load_graph_arg(args)
+    res = generate(graph, cfg.style, cfg.carry_in, args.out, prove=not args.no_prove,
+                   measure=args.measure, arch=cfg.arch)
     def render(r):
         m = r["graph"]
         lines = [f"wrote {r['verilog']}",

@@ -53,6 +53,44 @@ def test_generate_measure_reports_asic_and_fpga_figures(tmp_path, capsys):
             assert res["asic"] == {k: r[k] for k in ("area", "delay", "gates", "levels")}
 
 
+def test_generate_config_and_set(tmp_path, capsys):
+    """--config FILE (a manifest's config) regenerates the same adder byte for byte; the flags and
+    then --set override it; a graph file's adder keeps the graph's arch and width."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(["adders", "generate", "--arch", "min-size", "--width", "16", "--out", str(one)]) == 0
+    cfg = json.loads((one / "manifest.json").read_text())["config"]
+    assert cfg == {"width": 16, "arch": "min-size", "style": "asic", "carry_in": False}
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    assert main(["adders", "generate", "--config", str(tmp_path / "cfg.json"), "--out", str(two)]) == 0
+    assert {p.name: p.read_bytes() for p in one.iterdir()} == \
+        {p.name: p.read_bytes() for p in two.iterdir()}
+    three = tmp_path / "three"
+    assert main(["adders", "generate", "--config", str(tmp_path / "cfg.json"), "--style", "fpga",
+                 "--set", "carry_in=true", "--set", "width=12", "--out", str(three), "--json"]) == 0
+    capsys.readouterr()
+    assert json.loads((three / "manifest.json").read_text())["config"] == {
+        "width": 12, "arch": "min-size", "style": "fpga", "carry_in": True}
+    assert (three / "hwgen_adder_min_size_12_fpga_ci.v").exists()
+    out = tmp_path / "o"
+    err = _err(capsys, ["adders", "generate", "--out", str(out)])
+    assert err == "hwgen: error: give the adder: --arch NAME, --graph FILE or --config FILE"
+    err = _err(capsys, ["adders", "generate", "--arch", "ripple", "--width", "8", "--set", "colour=1",
+                        "--out", str(out)])
+    assert err == ("hwgen: error: AdderConfig has no field 'colour'; valid fields: width, arch, "
+                   "style, carry_in")
+    err = _err(capsys, ["adders", "generate", "--graph", str(one / "graph.json"), "--set", "width=8",
+                        "--out", str(out)])
+    assert err == ("hwgen: error: --set cannot change the arch or width of a graph file's adder "
+                   "(arch 'graph', width 16)")
+    (tmp_path / "g.json").write_text(json.dumps({**cfg, "arch": "graph", "width": 8}))
+    err = _err(capsys, ["adders", "generate", "--config", str(tmp_path / "g.json"), "--out", str(out)])
+    assert err == "hwgen: error: a config with arch 'graph' needs the graph: --graph FILE"
+    err = _err(capsys, ["adders", "generate", "--config", str(tmp_path / "g.json"), "--graph",
+                        str(one / "graph.json"), "--out", str(out)])
+    assert err == "hwgen: error: the config's width 8 does not match the graph file's width 16"
+    assert not out.exists()
+
+
 def test_generate_errors(tmp_path, capsys):
     out = tmp_path / "o"
     err = _err(capsys, ["adders", "generate", "--arch", "wallace", "--width", "8", "--out", str(out)])
