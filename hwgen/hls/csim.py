@@ -3,9 +3,7 @@
 layer's stream with the golden model (:mod:`hwgen.hls.model`)."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import subprocess
 import tempfile
 import time
@@ -24,18 +22,9 @@ CXXFLAGS = ("-std=c++14", "-O2", "-Wall", "-Wextra", "-Werror")
 
 
 def ap_types_dir() -> Path:
-    """Folder holding ``ap_int.h``: ``$XILINX_HLS/include`` when set, else the copy inside the
-    installed hls4ml wheel (found without importing hls4ml)."""
-    xilinx = os.environ.get("XILINX_HLS")
-    if xilinx and (Path(xilinx) / "include" / "ap_int.h").exists():
-        return Path(xilinx) / "include"
-    spec = importlib.util.find_spec("hls4ml")
-    if spec is not None and spec.submodule_search_locations:
-        d = Path(list(spec.submodule_search_locations)[0]) / "templates" / "vivado" / "ap_types"
-        if (d / "ap_int.h").exists():
-            return d
-    raise ToolError("the Xilinx ap_int.h headers were not found: run `pip install --no-deps hls4ml` "
-                    "or set XILINX_HLS to a Vitis HLS install")
+    """Folder holding the Xilinx ``ap_int.h`` (:func:`hwgen.toolchain.ap_types_dir`: Vitis HLS's
+    when ``XILINX_HLS`` is set, else the hls4ml wheel's); ToolError naming the install if none."""
+    return Path(require("ap_types")[0])
 
 
 def compile_project(project: Path, exe: Path) -> float:
