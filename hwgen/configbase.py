@@ -139,6 +139,8 @@ def apply_overrides(cfg: T, items: Sequence[str] | None) -> T:
     if not items:
         return cfg
     names = [f.name for f in dataclasses.fields(cfg) if f.init]
+    # fields whose default is None (an optional setting) go back to it with none/null
+    optional = {f.name for f in dataclasses.fields(cfg) if f.init and f.default is None}
     changes: dict[str, Any] = {}
     for item in items:
         if "=" not in item:
@@ -147,6 +149,9 @@ def apply_overrides(cfg: T, items: Sequence[str] | None) -> T:
         key = key.strip()
         if key not in names:
             raise ConfigError(f"{type(cfg).__name__} has no field {key!r}; valid fields: {', '.join(names)}")
+        if key in optional and text.strip().lower() in ("none", "null"):
+            changes[key] = None
+            continue
         try:
             changes[key] = _parse_value(text.strip(), getattr(cfg, key))
         except ConfigError as e:

@@ -97,6 +97,14 @@ def test_config_loading_and_overrides(tmp_path):
         apply_overrides(TinyConfig(), ["width=x"])
     with pytest.raises(ConfigError, match=r"--set takes key=value, not 'width'"):
         apply_overrides(TinyConfig(), ["width"])
+    # an optional field (default None) goes back to None with none/null; others refuse it
+    from hwgen.linebuf.config import LineBufferConfig
+    cfg = apply_overrides(LineBufferConfig(channels=8), ["channels_per_beat=4"])
+    assert cfg.channels_per_beat == 4
+    assert apply_overrides(cfg, ["channels_per_beat=none"]).channels_per_beat is None
+    assert apply_overrides(cfg, ["channels_per_beat=NULL"]).channels_per_beat is None
+    with pytest.raises(ConfigError, match=r"^--set width: expected an integer, not 'none'$"):
+        apply_overrides(TinyConfig(), ["width=none"])
     p = tmp_path / "c.json"
     p.write_text("{bad")
     with pytest.raises(ConfigError, match=r"is not valid JSON"):
