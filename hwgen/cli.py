@@ -8,7 +8,7 @@ import importlib
 import sys
 
 from . import __version__
-from .cliutil import add_json
+from .cliutil import add_json, add_out
 from .errors import HwgenError
 from .outdir import check_out_dir
 
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_json(d)
     d.set_defaults(func=_doctor)
     d = sub.add_parser("demo", help="the main job on built-in defaults (what `make demo` runs)")
-    d.add_argument("--out", default="build/demo", metavar="DIR", help="output folder (default build/demo)")
+    add_out(d)  # no default: nothing is written into the current folder unless asked
     d.add_argument("--quick", action="store_true", help="smaller workloads")
     d.set_defaults(func=_demo)
     for cap in CAPABILITIES:

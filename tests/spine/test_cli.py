@@ -46,6 +46,17 @@ def test_debug_after_the_subcommand_shows_the_traceback(tmp_path, capsys):
         main(["--debug"] + argv)
 
 
+def test_demo_needs_out(tmp_path, capsys, monkeypatch):
+    """Nothing is written into the current folder unless asked: demo's --out has no default."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(["demo", "--quick"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == ("hwgen: error: the following arguments are required: --out "
+                                       "(see `hwgen demo --help`)\n")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_out_that_is_a_file_is_refused_before_any_work(tmp_path, capsys):
     f = tmp_path / "f"
     f.write_text("a file")
