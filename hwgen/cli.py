@@ -31,14 +31,11 @@ def _doctor(args: argparse.Namespace) -> int:
     from . import toolchain
     from .cliutil import emit, table
     rows, missing = toolchain.doctor_table()
-    headers = ["tool", "status", "version / install", "used for"]
     result = {"tools": [dict(zip(("tool", "status", "detail", "purpose"), r)) for r in rows],
               "missing": missing}
-    emit(result, args, lambda _: table(rows, headers))
+    emit(result, args, lambda _: table(rows, toolchain.DOCTOR_HEADERS))
     if missing:
-        # `make venv` would not help once .venv exists: name each tool's own install command.
-        print(f"missing required tools: {', '.join(missing)}; install with: "
-              + "; ".join(toolchain.TOOLS[m].install for m in missing), file=sys.stderr)
+        print(toolchain.missing_line(missing), file=sys.stderr)
         return 1
     return 0
 

@@ -16,10 +16,9 @@ def run_demo(out: str | Path, quick: bool = False) -> int:
     out = Path(out)
     rows, missing = toolchain.doctor_table()
     print("== hwgen doctor")
-    print(table(rows, ["tool", "status", "version / install", "used for"]))
+    print(table(rows, toolchain.DOCTOR_HEADERS))
     if missing:
-        print(f"missing required tools: {', '.join(missing)}; install with: "
-              + "; ".join(toolchain.TOOLS[m].install for m in missing), file=sys.stderr)
+        print(toolchain.missing_line(missing), file=sys.stderr)
         return 1
     for cap in CAPABILITIES:
         mod = capability_module(cap, "demo")

@@ -223,6 +223,16 @@ def prepare_sim_environ() -> None:
     os.environ.update(sim_environ())
 
 
+DOCTOR_HEADERS = ("tool", "status", "version / install", "used for")
+
+
+def missing_line(missing: list[str]) -> str:
+    """The one line naming the missing required tools and each one's install command (``make
+    venv`` would not help once .venv exists)."""
+    return (f"missing required tools: {', '.join(missing)}; install with: "
+            + "; ".join(TOOLS[m].install for m in missing))
+
+
 def doctor_table() -> tuple[list[tuple[str, str, str, str]], list[str]]:
     """Rows (tool, status, version or install hint, purpose) and the missing required tools."""
     rows, missing = [], []
