@@ -49,7 +49,7 @@ def register(sub) -> None:
     li.set_defaults(func=_list)
 
 
-def load_graph_arg(args):
+def resolve_adder(args):
     """The graph and the AdderConfig that ``generate``'s flags select: ``--config FILE`` (if
     given), then ``--arch``/``--width``/``--style``/``--carry-in``, then ``--set``; or the graph
     of ``--graph FILE`` (the config's arch is then ``graph`` and its width the graph's)."""
@@ -134,7 +134,7 @@ def _safe(name: str) -> str:
 
 
 def _generate(args) -> int:
-    graph, cfg = load_graph_arg(args)
+    graph, cfg = resolve_adder(args)
     res = generate(graph, cfg.style, cfg.carry_in, args.out, prove=not args.no_prove,
                    measure=args.measure, arch=cfg.arch)
     def render(r):
