@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
         if "--debug" not in leaf._option_string_actions:
             leaf.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                               help="show tracebacks on errors")
+        # the parser an unknown flag is reported by (argparse reports it from the top one)
+        leaf.set_defaults(_leaf=leaf)
     return p
 
 
@@ -102,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            getattr(args, "_leaf", parser).error(f"unrecognized arguments: {' '.join(extra)}")
         if getattr(args, "out", None) is not None:
             # An unusable --out is refused before any work starts (a long search must not find
             # out at its end that it cannot write its results).

@@ -33,7 +33,11 @@ def test_usage_errors_are_one_line(capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert err == ("hwgen: error: unrecognized arguments: --frobnicate "
-                   "(see `hwgen --help`)\n")
+                   "(see `hwgen adders generate --help`)\n")
+    with pytest.raises(SystemExit):
+        main(["--frobnicate", "doctor"])
+    assert capsys.readouterr().err == ("hwgen: error: unrecognized arguments: --frobnicate "
+                                       "(see `hwgen doctor --help`)\n")
 
 
 def test_debug_after_the_subcommand_shows_the_traceback(tmp_path, capsys):
