@@ -4,7 +4,8 @@ fmax. Every generator's bench and quality figures go through these functions.
 YoWASP tools run in a WebAssembly sandbox that mounts a private folder over ``/tmp``: a path
 under the real ``/tmp`` (where pytest's ``tmp_path`` lives) is invisible to them. So every run
 happens in a work folder under ``~/.cache/hwgen/work`` (``$HWGEN_WORK_DIR`` to move it), with its
-input files copied in and named relatively.
+input files copied in and named relatively. A run removes its folder when it ends; folders that
+killed runs left behind are removed a day later, when another run starts.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -41,10 +43,34 @@ def work_root() -> Path:
     return root
 
 
+# A work folder is removed when its run ends; a killed run leaves it behind. Ones untouched for a
+# day (no tool run lasts an hour: see the timeouts) are removed when the next one is made.
+STALE_WORK_S = 24 * 3600
+_WORK_NAME = re.compile(r"^[A-Za-z0-9_.]+-[A-Za-z0-9_]{8}$")  # what work_dir's mkdtemp names
+
+
+def prune_work(root: Path, now: float | None = None) -> list[Path]:
+    """Remove ``work_dir`` folders under ``root`` left by killed runs (untouched for
+    :data:`STALE_WORK_S`); other entries are not touched. Returns what was removed."""
+    now = time.time() if now is None else now
+    removed = []
+    for d in root.iterdir():
+        try:
+            stale = d.is_dir() and _WORK_NAME.match(d.name) and now - d.stat().st_mtime > STALE_WORK_S
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    return removed
+
+
 @contextlib.contextmanager
 def work_dir(prefix: str = "run-") -> Iterator[Path]:
     """A fresh work folder that YoWASP tools can see; removed afterwards."""
-    d = Path(tempfile.mkdtemp(prefix=prefix, dir=work_root()))
+    root = work_root()
+    prune_work(root)
+    d = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
     try:
         yield d
     finally:

@@ -315,3 +315,22 @@ def test_measure_errors_name_the_problem_once(tmp_path):
     with pytest.raises(ToolError) as e:
         synth_xilinx([bad], "m")
     assert str(e.value) == "yosys failed: src0_bad.v:2: ERROR: syntax error, unexpected ';'"
+
+
+def test_prune_work_removes_only_stale_work_folders(tmp_path):
+    """A killed tool run leaves its work folder; the next work_dir removes ones untouched for a
+    day, and nothing else (recent folders, other names, files)."""
+    import os
+    import time
+
+    from hwgen.measure import STALE_WORK_S, prune_work
+    old, recent, other = tmp_path / "pnr-1g4rz6ue", tmp_path / "run-abcdefgh", tmp_path / "peek"
+    for d in (old, recent, other):
+        d.mkdir()
+        (d / "f").write_text("x")
+    (tmp_path / "yosys-12345678").write_text("a file, not a work folder")
+    now = time.time()
+    for p in (old, other, tmp_path / "yosys-12345678"):
+        os.utime(p, (now - STALE_WORK_S - 60, now - STALE_WORK_S - 60))
+    assert prune_work(tmp_path, now) == [old]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["peek", "run-abcdefgh", "yosys-12345678"]
