@@ -26,14 +26,20 @@ def _ints(name: str, values) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def _in_range(name: str, rows: np.ndarray, width: int, field: str) -> None:
-    """``rows`` is ``[channel, values]``; every value must fit ``width`` signed bits."""
-    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+def _in_range(name: str, rows: np.ndarray, lo: int, hi: int, field: str) -> None:
+    """``rows`` is ``[channel, values]``; every value must lie in ``lo..hi`` (what ``field``
+    holds)."""
     bad = (rows < lo) | (rows > hi)
     if bad.any():
         ch, i = (int(v[0]) for v in np.nonzero(bad))
-        raise ConfigError(f"param_writes: {name} must be integers in {lo}..{hi} ({field} {width}), "
+        raise ConfigError(f"param_writes: {name} must be integers in {lo}..{hi} ({field}), "
                           f"not {int(rows[ch, i])} (channel {ch})")
+
+
+def _signed_field(rows: np.ndarray, name: str, cfg: DepthwiseConfig, field: str) -> None:
+    """Every value of ``rows`` fits the signed ``cfg.<field>`` bits."""
+    width = getattr(cfg, field)
+    _in_range(name, rows, -(1 << (width - 1)), (1 << (width - 1)) - 1, f"{field} {width}")
 
 
 def pack_values(values: Iterable[int], width: int) -> int:
@@ -104,20 +110,17 @@ def param_writes(cfg: DepthwiseConfig, weights: np.ndarray, bias, multiplier, sh
     weights = _ints("weights", weights)
     if weights.shape != (k, k, c):
         raise ConfigError(f"param_writes: weights must have shape {(k, k, c)} [K, K, C], not {weights.shape}")
-    _in_range("weights", weights.transpose(2, 0, 1).reshape(c, -1), cfg.weight_width, "weight_width")
+    _signed_field(weights.transpose(2, 0, 1).reshape(c, -1), "weights", cfg, "weight_width")
     per_channel = {}
     for name, values in (("bias", bias), ("multiplier", multiplier), ("shift", shift)):
         v = _ints(name, values).reshape(-1)
         if v.size != c:
             raise ConfigError(f"param_writes: {name} must have {c} values (one per channel), not {v.size}")
         per_channel[name] = v
-    _in_range("bias", per_channel["bias"][:, None], cfg.bias_width, "bias_width")
-    _in_range("multiplier", per_channel["multiplier"][:, None], cfg.multiplier_width, "multiplier_width")
+    _signed_field(per_channel["bias"][:, None], "bias", cfg, "bias_width")
+    _signed_field(per_channel["multiplier"][:, None], "multiplier", cfg, "multiplier_width")
     sh = per_channel["shift"]
-    if sh.min() < 0 or sh.max() >= 1 << SHIFT_WIDTH:
-        ch = int(np.flatnonzero((sh < 0) | (sh >= 1 << SHIFT_WIDTH))[0])
-        raise ConfigError(f"param_writes: shift must be integers in 0..{(1 << SHIFT_WIDTH) - 1} "
-                          f"({SHIFT_WIDTH}-bit field), not {int(sh[ch])} (channel {ch})")
+    _in_range("shift", sh[:, None], 0, (1 << SHIFT_WIDTH) - 1, f"{SHIFT_WIDTH}-bit field")
     qlo, qhi = -(1 << (cfg.data_width - 1)), (1 << (cfg.data_width - 1)) - 1
     if not (isinstance(lo, (int, np.integer)) and isinstance(hi, (int, np.integer)) and qlo <= lo <= hi <= qhi):
         raise ConfigError(f"param_writes: the clamp needs {qlo} <= lo <= hi <= {qhi}, not lo={lo}, hi={hi}")
