@@ -167,6 +167,7 @@ def test_explore_tiny_budget_keeps_baselines(tmp_path, capsys):
     res = json.loads(capsys.readouterr().out)
     assert res["starved"] and res["baselines_s"] > 0.01 and res["budget_s"] == 0.01
     assert doc["baselines_s"] == res["baselines_s"] and doc["searched"] == res["searched"]
+    assert doc["starved"]
     # the table says why the front is only the baselines, and what to do
     assert main(["adders", "explore", "--width", "8", "--budget-s", "0.01", "--out", str(out),
                  "--cache", str(tmp_path / "cache")]) == 0
