@@ -10,7 +10,7 @@ import sys
 from . import __version__
 from .cliutil import add_json, add_out
 from .errors import HwgenError
-from .outdir import check_out_dir
+from .outdir import check_out_dir, command
 
 # Capabilities in the order they appear in ``hwgen --help`` and in ``hwgen demo``. Each has
 # ``hwgen/<name>/cli.py`` with ``register(subparsers)``; a missing one is simply not offered.
@@ -111,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
             # An unusable --out is refused before any work starts (a long search must not find
             # out at its end that it cannot write its results).
             check_out_dir(args.out)
-        rc = args.func(args)
+        # a reused --out holds what this command's last run wrote, not also its earlier runs'
+        with command(" ".join(getattr(args, "_leaf", parser).prog.split()[1:])):
+            rc = args.func(args)
         return int(rc or 0)
     except (HwgenError, TypeError, ValueError, OSError) as e:
         # Config type errors from dataclass checks reach here too; OSError: an unreadable input,

@@ -2,10 +2,18 @@
 
 Everything is written into a staging folder beside the target and moved into place only when the
 whole job succeeded; on an exception the staging folder is removed and the target is untouched.
+
+A reused ``--out`` holds what the last run of each command wrote there, not also what earlier
+runs wrote: ``--out`` keeps a record, ``.hwgen-outputs.json``, of the top-level entries each
+command (``hwgen adders generate``, ...) wrote, and a command's next run removes those of its own
+entries it did not write again. Entries that another command wrote, and files hwgen did not write,
+are left alone. The command is set by the CLI (:func:`command`); outside it nothing is removed.
 """
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import json
 import os
 import shutil
 import tempfile
@@ -13,6 +21,46 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import ConfigError
+
+#: the record of which command wrote which top-level entries of an --out folder
+RECORD = ".hwgen-outputs.json"
+
+#: (command, {resolved --out: names this run of it wrote there so far})
+_command: contextvars.ContextVar[tuple[str, dict[Path, set[str]]] | None] = \
+    contextvars.ContextVar("hwgen_out_command", default=None)
+
+
+@contextlib.contextmanager
+def command(name: str) -> Iterator[None]:
+    """Within this block, ``staged_output`` records what it writes as written by ``name`` and
+    removes what ``name`` wrote into the same folder before and did not write again (what one run
+    writes into one folder in several steps counts as written together)."""
+    token = _command.set((name, {}))
+    try:
+        yield
+    finally:
+        _command.reset(token)
+
+
+def _read_record(out: Path) -> dict[str, list[str]]:
+    """The record in ``out``: {command: [entry names]}; a damaged or foreign one counts as empty
+    (nothing is then removed: a name is trusted only if it is one plain entry of ``out``)."""
+    try:
+        rec = json.loads((out / RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(rec, dict):
+        return {}
+    return {k: [n for n in v if isinstance(n, str) and n not in ("", ".", "..", RECORD)
+                and "/" not in n and "\\" not in n]
+            for k, v in rec.items() if isinstance(k, str) and isinstance(v, list)}
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 def check_out_dir(out_dir: str | os.PathLike) -> Path:
@@ -33,7 +81,9 @@ def check_out_dir(out_dir: str | os.PathLike) -> Path:
 
 @contextlib.contextmanager
 def staged_output(out_dir: str | os.PathLike) -> Iterator[Path]:
-    """Yield a staging folder; on success its contents replace same-named entries in ``out_dir``."""
+    """Yield a staging folder; on success its contents replace same-named entries in ``out_dir``
+    and, inside :func:`command`, the entries the same command wrote there before and did not
+    write again are removed."""
     out = check_out_dir(out_dir)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -46,15 +96,26 @@ def staged_output(out_dir: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(stage, ignore_errors=True)
         raise
     created = not out.exists()
+    current = _command.get()
     try:
         out.mkdir(parents=True, exist_ok=True)
-        for entry in sorted(stage.iterdir()):
-            dest = out / entry.name
-            if dest.is_dir() and not dest.is_symlink():
-                shutil.rmtree(dest)
-            elif dest.exists() or dest.is_symlink():
-                dest.unlink()
-            os.replace(entry, dest)
+        written = sorted(e.name for e in stage.iterdir() if e.name != RECORD)
+        for name in written:
+            dest = out / name
+            _remove(dest)
+            os.replace(stage / name, dest)
+        if current is not None:
+            cmd, runs = current
+            mine = runs.setdefault(out.resolve(), set())
+            mine.update(written)
+            record = _read_record(out)
+            for name in set(record.get(cmd, ())) - mine:
+                _remove(out / name)
+            # the last writer of a name owns it
+            record = {k: [n for n in v if n not in mine] for k, v in record.items() if k != cmd}
+            record[cmd] = sorted(mine)
+            (out / RECORD).write_text(json.dumps({k: v for k, v in sorted(record.items()) if v},
+                                                 indent=1, sort_keys=True) + "\n")
     except BaseException:
         if created:
             shutil.rmtree(out, ignore_errors=True)

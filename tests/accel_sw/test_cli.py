@@ -134,7 +134,8 @@ def test_generate_without_rtl_writes_isa_files_only(tmp_path, monkeypatch, capsy
     monkeypatch.setattr(accel_cli, "_rtl", lambda: None)
     assert main(["accel", "generate", "--preset", "tiny", "--out", str(tmp_path / "o")]) == 0
     assert "RTL generator not available" in capsys.readouterr().out
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["ISA.md", "hwgen_accel.h", "regmap.json"]
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [".hwgen-outputs.json", "ISA.md",
+                                                                 "hwgen_accel.h", "regmap.json"]
     assert main(["accel", "matmul", "--preset", "tiny", "--backend", "icarus"]) == 2
     assert "backend icarus needs the RTL generator" in capsys.readouterr().err
 

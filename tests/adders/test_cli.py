@@ -20,7 +20,8 @@ def test_generate_writes_verilog_manifest_and_graph(tmp_path, capsys):
                  "--carry-in", "--out", str(out)]) == 0
     assert "proven equal to a + b" in capsys.readouterr().out
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["graph.json", "hwgen_adder_kogge_stone_12_asic_ci.v", "manifest.json"]
+    assert names == [".hwgen-outputs.json", "graph.json", "hwgen_adder_kogge_stone_12_asic_ci.v",
+                     "manifest.json"]
     man = json.loads((out / "manifest.json").read_text())
     assert man["config"] == {"width": 12, "arch": "kogge-stone", "style": "asic", "carry_in": True}
     assert man["adder"]["graph"]["depth"] == 4 and man["adder"]["equivalent"]

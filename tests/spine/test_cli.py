@@ -8,7 +8,7 @@ import pytest
 from hwgen import toolchain
 from hwgen.cli import _leaf_parsers, build_parser, main
 from hwgen.errors import ConfigError
-from hwgen.outdir import check_out_dir, staged_output
+from hwgen.outdir import check_out_dir, command, staged_output
 
 
 def _leaves():
@@ -198,3 +198,64 @@ def test_json_output_keeps_numpy_numbers_numbers(capsys):
     emit({"n": np.int64(5), "x": np.float32(0.5), "v": np.arange(3), "p": Path("a/b")},
          argparse.Namespace(json=True), str)
     assert json.loads(capsys.readouterr().out) == {"n": 5, "x": 0.5, "v": [0, 1, 2], "p": "a/b"}
+
+
+def _names(d):
+    return sorted(p.name for p in d.iterdir())
+
+
+def test_a_reused_out_holds_what_the_last_run_wrote(tmp_path, capsys):
+    """A second `generate` into the same --out removes the first's Verilog (it used to stay,
+    beside a manifest that described the other adder); files hwgen did not write stay."""
+    out = tmp_path / "o"
+    assert main(["adders", "generate", "--arch", "kogge-stone", "--width", "8", "--out", str(out)]) == 0
+    (out / "notes.txt").write_text("mine")
+    assert main(["adders", "generate", "--arch", "brent-kung", "--width", "8", "--out", str(out)]) == 0
+    assert _names(out) == [".hwgen-outputs.json", "graph.json", "hwgen_adder_brent_kung_8_asic.v",
+                           "manifest.json", "notes.txt"]
+    assert json.loads((out / ".hwgen-outputs.json").read_text()) == {
+        "adders generate": ["graph.json", "hwgen_adder_brent_kung_8_asic.v", "manifest.json"]}
+    # another command's files are left alone; a name it writes again becomes its own
+    assert main(["linebuf", "generate", "--out", str(out)]) == 0
+    rec = json.loads((out / ".hwgen-outputs.json").read_text())
+    assert "manifest.json" in rec["linebuf generate"]
+    assert rec["adders generate"] == ["graph.json", "hwgen_adder_brent_kung_8_asic.v"]
+    assert (out / "hwgen_adder_brent_kung_8_asic.v").exists() and (out / "notes.txt").exists()
+    # a failed run changes nothing
+    assert main(["adders", "generate", "--arch", "wallace", "--width", "8", "--out", str(out)]) == 2
+    assert json.loads((out / ".hwgen-outputs.json").read_text()) == rec
+    capsys.readouterr()
+
+
+def test_one_run_writing_a_folder_in_steps_keeps_every_step(tmp_path):
+    out = tmp_path / "o"
+    (tmp_path / "o").mkdir()
+    with command("demo"):
+        with staged_output(out) as st:
+            (st / "a.v").write_text("a")
+        with staged_output(out) as st:
+            (st / "b.v").write_text("b")
+    assert _names(out) == [".hwgen-outputs.json", "a.v", "b.v"]
+    with command("demo"):
+        with staged_output(out) as st:
+            (st / "b.v").write_text("b2")
+    assert _names(out) == [".hwgen-outputs.json", "b.v"]
+    # outside a command (the Python API) nothing is removed or recorded
+    with staged_output(out) as st:
+        (st / "c.v").write_text("c")
+    assert _names(out) == [".hwgen-outputs.json", "b.v", "c.v"]
+    assert json.loads((out / ".hwgen-outputs.json").read_text()) == {"demo": ["b.v"]}
+
+
+def test_a_damaged_record_removes_nothing(tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "keep.v").write_text("k")
+    for text in ("not json", '["keep.v"]', '{"demo": ["../x", "/etc", "keep.v/.."]}'):
+        (out / ".hwgen-outputs.json").write_text(text)
+        with command("demo"):
+            with staged_output(out) as st:
+                (st / "new.v").write_text("n")
+        assert _names(out) == [".hwgen-outputs.json", "keep.v", "new.v"]
+    (tmp_path / "x").write_text("outside")
+    assert (tmp_path / "x").exists()
