@@ -1,4 +1,4 @@
-"""``hwgen hls generate`` and ``hwgen hls csim``."""
+"""``hwgen hls generate``, ``hwgen hls csim`` and ``hwgen hls project``."""
 from __future__ import annotations
 
 import argparse
@@ -34,6 +34,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--seed", type=int, default=1, help="seed of the random test images")
     add_json(c)
     c.set_defaults(func=_csim)
+
+    j = hs.add_parser("project", help="a Vivado block design, Makefile and PYNQ overlay package around the HLS IP")
+    add_config_flags(j, presets=list(PRESETS))
+    j.add_argument("--board", help="board of the Vivado project: " + ", ".join(_fpga_boards())
+                   + " (default: the one of the config's HLS board)")
+    j.add_argument("--fclk-mhz", type=float, help="fabric clock in MHz (default: the config's clock_mhz)")
+    add_out(j)
+    add_json(j)
+    j.set_defaults(func=_project)
 
 
 def config_from_args(args: argparse.Namespace) -> HlsConfig:
@@ -78,3 +87,27 @@ def _csim(args: argparse.Namespace) -> int:
         print(f"mismatches: {r.mismatches}")
     sys.stdout.flush()
     return 1 if r.mismatches else 0
+
+
+def _fpga_boards() -> list[str]:
+    from ..fpga.boards import BOARDS as FPGA_BOARDS
+    return list(FPGA_BOARDS)
+
+
+def _project(args: argparse.Namespace) -> int:
+    from .project import write_project
+    cfg = resolve_config(args, HlsConfig, PRESETS) if (args.preset or args.config) else apply_overrides(HlsConfig(), args.set)
+    project = write_project(cfg, args.out, board=args.board, fclk_mhz=args.fclk_mhz)
+    emit(project.to_dict(), args, lambda r: _render_project(project, args.out))
+    return 0
+
+
+def _render_project(project, out: str) -> str:
+    lay, d = project.layout, project.dma
+    rows = [["HLS IP", f"hwgen.dev:hls:{project.top}:1.0", f"in {lay.in_width} bits, out {lay.out_width} bits + TLAST"],
+            ["AXI DMA", "no scatter-gather", f"{d['c_sg_length_width']}-bit length, image {lay.in_bytes} B, "
+                                              f"record {lay.out_bytes} B"],
+            ["PS", project.board.ps_ip, f"{project.board.fclk} {project.fclk_mhz:g} MHz"]]
+    return (f"{table(rows, ['block', 'what', 'detail'])}\n\n{project.top} on {project.board.name} "
+            f"({project.board.part}); wrote hls/, bd.tcl, Makefile, README.md, overlay/{project.top}/ into {out}\n"
+            f"next, on a machine with Vivado: make -C {out} ip bitstream (not run here)")
