@@ -32,7 +32,7 @@ from .. import __version__
 from ..configbase import config_to_dict
 from ..errors import ConfigError
 from ..fpga.boards import BOARDS as FPGA_BOARDS, Board, get_board
-from ..outdir import staged_output
+from ..outdir import RECORD, staged_output
 from ..resources import resource_dir
 from . import model as golden
 from .config import HlsConfig
@@ -222,6 +222,8 @@ def write_project(cfg: HlsConfig, out_dir: str | Path, board: str | None = None,
     files = render_files(project)
     with staged_output(out_dir) as stage:
         generate(project.design.config, stage / "hls", design=project.design)
+        # the record of what a command wrote belongs to --out, not to the folder inside it
+        (stage / "hls" / RECORD).unlink(missing_ok=True)
         for name, text in files.items():
             (stage / name).parent.mkdir(parents=True, exist_ok=True)
             (stage / name).write_text(text)
