@@ -58,6 +58,12 @@ FCLK_MIN_MHZ = 10.0
 #: control-register windows on the PS's GP master: HLS IP first, then the DMA
 CTRL_RANGE = 0x1_0000
 
+#: the PS's memory as the HP slave port offers it: (segment, offset, bytes), by PS kind;
+#: the DDR segment's size is the board's DDR
+HP_SEGMENTS = {"ps7": (("HP0_DDR_LOWOCM", None, None),),
+               "psu": (("HP0_DDR_LOW", None, None), ("HP0_QSPI", 0xC000_0000, 0x2000_0000),
+                       ("HP0_LPS_OCM", 0xFF00_0000, 0x100_0000))}
+
 _DRIVER = "_driver.py"
 _DRIVER_NAME = "hwgen.hls._overlay_driver"
 
@@ -179,6 +185,22 @@ def _env() -> jinja2.Environment:
                               keep_trailing_newline=True, autoescape=False)
 
 
+def _size(n: int) -> str:
+    for unit, shift in (("G", 30), ("M", 20), ("K", 10)):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift}{unit}"
+    return str(n)
+
+
+def hp_segments(board: Board) -> list[dict]:
+    """The HP port's address segments a DMA master maps: offset and range (Tcl spelling)."""
+    out = []
+    for name, offset, size in HP_SEGMENTS[board.ps]:
+        offset, size = (board.ddr_base, board.ddr_bytes) if offset is None else (offset, size)
+        out.append({"name": name, "offset": f"0x{offset:08X}", "range": _size(size)})
+    return out
+
+
 def _tcl_dict(props: dict) -> str:
     return " ".join(f"CONFIG.{k} {{{v}}}" for k, v in props.items())
 
@@ -196,7 +218,7 @@ def render_files(project: Project) -> dict[str, str]:
         "out_tdata_bytes": lay.out_width // 8, "hls_base": f"0x{b.gp_base:08X}",
         "dma_base": f"0x{b.gp_base + CTRL_RANGE:08X}", "ctrl_range": f"{CTRL_RANGE // 1024}K",
         "model": project.design.net.name, "hls_clock_mhz": f"{project.design.config.clock_mhz:g}",
-        "layout_repr": repr(lay), "hwgen_version": __version__,
+        "layout_repr": repr(lay), "hwgen_version": __version__, "hp_segments": hp_segments(b),
     }
     env = _env()
     return {"bd.tcl": env.get_template("bd.tcl.j2").render(**ctx),
