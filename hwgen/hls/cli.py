@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_flags(j, presets=list(PRESETS))
     j.add_argument("--board", help="board of the Vivado project: " + ", ".join(_fpga_boards())
                    + " (default: the one of the config's HLS board)")
-    j.add_argument("--fclk-mhz", type=float, help="fabric clock in MHz (default: the config's clock_mhz)")
+    j.add_argument("--fclk-mhz", type=float, help="fabric clock in MHz (default: the config's clock_mhz, at most the board's limit)")
     add_out(j)
     add_json(j)
     j.set_defaults(func=_project)

@@ -231,7 +231,8 @@ def make_project(cfg: HlsConfig, board: str | None = None, fclk_mhz: float | Non
     """Build the design for ``cfg`` on ``board`` and check the fabric clock and the DMA."""
     b = project_board(cfg, board)
     cfg = project_config(cfg, b)
-    fclk = check_fclk(b, cfg.clock_mhz if fclk_mhz is None else fclk_mhz, cfg.clock_mhz)
+    # default: the HLS clock, or the board's limit when that is lower (slower than synthesized is safe)
+    fclk = check_fclk(b, min(cfg.clock_mhz, b.fclk_max_mhz) if fclk_mhz is None else fclk_mhz, cfg.clock_mhz)
     design = build_design(cfg)
     layout = stream_layout(design)
     return Project(design=design, board=b, fclk_mhz=fclk, layout=layout, dma=dma_config(layout, b))

@@ -204,3 +204,29 @@ def test_16_bit_stream_end_to_end(tmp_path):
     words = np.fromfile(tmp_path / "output.bin", "<i4").reshape(2, 8)
     for im, w in zip(images, words):
         assert list(w) == list(golden.forward(qnet, im)[qnet.net.output.name].reshape(-1))
+
+
+def test_full_skynet_on_ultra96v2(tmp_path):
+    """The full-size preset: a 160x320x3 image (153,600 bytes, an 18-bit DMA length register) through
+    the checked block design's DMA configuration, the fake DMA and the driver."""
+    from hwgen.hls import bdmodel
+    out = tmp_path / "full"
+    p = hproj.write_project(PRESETS["skynet-ultra96"], out)
+    assert (p.board.name, p.fclk_mhz, p.layout.in_bytes, p.dma["c_sg_length_width"]) == ("ultra96v2", 200.0, 153_600, 18)
+    d = bdmodel.check_project(out)
+    assert d.cells["dma"]["config"]["c_sg_length_width"] == "18"
+    pkg_dir = out / "overlay" / p.top
+    for ext in ("bit", "hwh"):
+        (pkg_dir / f"{p.top}.{ext}").write_bytes(b"fake")
+    sys.path.insert(0, str(pkg_dir.parent))
+    try:
+        pkg = importlib.import_module(p.top)
+    finally:
+        sys.path.remove(str(pkg_dir.parent))
+    qnet = load_quant(out / "hls" / "quant.npz")
+    hw = Hardware(qnet=qnet, dma_config=p.dma, ip_in_width=8)
+    image = golden.test_images(qnet, 1, seed=2)[0]
+    got = pkg.Detector(pynq_module=FakePynq(hw)).run(image)
+    want = golden.forward(qnet, image)[qnet.net.output.name].reshape(-1)
+    assert [got[f] for f in golden.RECORD_FIELDS] == [int(v) for v in want]
+    assert ("send.transfer", 153_600) in hw.log

@@ -210,3 +210,10 @@ def test_readme_says_vivado_did_not_run(made):
     text = (made["out"] / "README.md").read_text()
     assert "hwgen did not run Vivado or Vitis HLS on this project" in text
     assert "Not checked:" in text and "make bitstream" in text
+
+
+def test_default_fclk_is_the_hls_clock_within_the_board_limit():
+    fast = dataclasses.replace(TINY, clock_mhz=300.0)
+    assert hproj.make_project(fast, "pynq-z2").fclk_mhz == 250.0
+    assert hproj.make_project(TINY, "pynq-z2").fclk_mhz == 100.0
+    assert hproj.make_project(TINY, "pynq-z2", 50).fclk_mhz == 50.0
