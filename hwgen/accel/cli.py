@@ -243,6 +243,38 @@ def _conv(args: argparse.Namespace) -> int:
     return 0 if r["mismatches"] == 0 else 1
 
 
+def _project(args: argparse.Namespace) -> int:
+    from ..fpga.accel_project import accel_project
+    cfg = resolve_config(args, AccelConfig, PRESETS)
+    s = accel_project(cfg, args.board, args.out, fclk_mhz=args.fclk_mhz)
+
+    def render(s):
+        what = {"build.tcl": "Vivado block design, wrapper, synthesis, implementation, bitstream",
+                "Makefile": "make bitstream (vivado -mode batch -source build.tcl)",
+                "README.md": "what is needed, what was checked and what was not",
+                "rtl/manifest.json": "config, ports, tool versions"}
+        rows = []
+        for f in s["files"]:
+            if f.endswith("_bd.v"):
+                rows.append([f, "Vivado wrapper (aclk, aresetn, irq, m_axi, s_axi_control)"])
+            elif f.endswith(".v"):
+                rows.append([f, "accelerator Verilog"])
+            elif f.startswith("overlay/"):
+                rows.append([f, "PYNQ overlay package (device())"])
+            else:
+                rows.append([f, what.get(f, "")])
+        amap = ", ".join(f"{a['segment'].split('/')[-1]} at {a['offset']:#010x}+{a['range']:#x}"
+                         for a in s["address_map"] if a.get("offset") is not None)
+        return "\n".join([
+            f"accelerator {s['slug']} on {s['board']} ({s['part']}), fabric clock {s['fclk_mhz']:g} MHz "
+            f"-> {s['out']}", table(rows, ["file", "contents"]),
+            f"build.tcl passes hwgen's model of Vivado (Vivado itself was not run): "
+            f"{len(s['cells'])} cells; {amap}",
+            f"next: make -C {s['out']} bitstream (needs Vivado), then copy {s['overlay']}/ to the board"])
+    emit(s, args, render)
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("accel", help="the GEMM accelerator: generate, run a matmul or a convolution")
     s = p.add_subparsers(dest="accel_command", metavar="COMMAND")
@@ -281,3 +313,12 @@ def register(sub) -> None:
     add_out(c, required=False)
     add_json(c)
     c.set_defaults(func=_conv)
+    pr = s.add_parser("project", help="Vivado block-design project and PYNQ overlay package for a board")
+    add_config_flags(pr, list(PRESETS), "default")
+    pr.add_argument("--board", default="pynq-z2",
+                    help="pynq-z2, pynq-z1 or ultra96v2 (hwgen.fpga.boards; default pynq-z2)")
+    pr.add_argument("--fclk-mhz", type=float, default=100.0,
+                    help="fabric clock in MHz (default 100; at most the board's limit)")
+    add_out(pr)
+    add_json(pr)
+    pr.set_defaults(func=_project)
