@@ -2,6 +2,7 @@
 computes the golden model from the bytes the DMA moves, and against the generated C testbench."""
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import re
 import subprocess
@@ -110,7 +111,7 @@ def test_packing_matches_the_c_testbench(tiny, tmp_path):
 def test_layout_follows_the_generated_header_for_every_width():
     """in_width is the header's axis_word width (8 up to 8-bit activations, else 16), out 32."""
     for aw, want in ((4, 8), (8, 8), (9, 16), (16, 16)):
-        cfg = TINY.__class__(**{**TINY.__dict__, "act_width": aw})
+        cfg = dataclasses.replace(TINY, act_width=aw)
         d = hproj.build_design(cfg)
         lay = hproj.stream_layout(d)
         assert (lay.in_width, lay.out_width, lay.out_words) == (want, 32, 8)
@@ -174,7 +175,7 @@ def test_fake_dma_catches_a_stream_without_tlast_and_a_short_dma(tiny):
 def test_16_bit_stream_end_to_end(tmp_path):
     """12-bit activations travel as 16-bit beats (int16 buffers); fake DMA, golden model and the C
     testbench agree with the driver."""
-    cfg = TINY.__class__(**{**TINY.__dict__, "act_width": 12})
+    cfg = dataclasses.replace(TINY, act_width=12)
     out = tmp_path / "p12"
     p = hproj.write_project(cfg, out, board="pynq-z2")
     pkg_dir = out / "overlay" / p.top
