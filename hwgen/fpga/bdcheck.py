@@ -222,6 +222,15 @@ def _proc_sys_reset(cfg):
              Pin("peripheral_aresetn", "O", "rst")], [])
 
 
+def _xlconcat(cfg):
+    n = _int_param(cfg, "NUM_PORTS", 1, 128)
+    return [Pin(f"In{i}", "I") for i in range(n)] + [Pin("dout", "O", width=n)], []
+
+
+def _xlconstant(cfg):
+    return [Pin("dout", "O", width=_int_param(cfg, "CONST_WIDTH", 1, 4096))], []
+
+
 def _split(fn):
     return (lambda cfg: fn(cfg)[0]), (lambda cfg: fn(cfg)[1])
 
@@ -233,6 +242,8 @@ def default_catalog() -> dict[str, IpDef]:
     sc_pins, sc_intfs = _split(_smartconnect)
     ic_pins, ic_intfs = _split(_axi_interconnect)
     rs_pins, rs_intfs = _split(_proc_sys_reset)
+    cc_pins, cc_intfs = _split(_xlconcat)
+    k_pins, k_intfs = _split(_xlconstant)
     return {
         "processing_system7": IpDef(
             "processing_system7", "xilinx.com:ip:processing_system7",
@@ -252,6 +263,9 @@ def default_catalog() -> dict[str, IpDef]:
                                   {"NUM_SI": "1", "NUM_MI": "2"}, ic_pins, ic_intfs),
         "proc_sys_reset": IpDef("proc_sys_reset", "xilinx.com:ip:proc_sys_reset",
                                 {"C_EXT_RESET_HIGH": "0", "C_AUX_RESET_HIGH": "0"}, rs_pins, rs_intfs),
+        "xlconcat": IpDef("xlconcat", "xilinx.com:ip:xlconcat", {"NUM_PORTS": "2"}, cc_pins, cc_intfs),
+        "xlconstant": IpDef("xlconstant", "xilinx.com:ip:xlconstant",
+                            {"CONST_WIDTH": "1", "CONST_VAL": "1"}, k_pins, k_intfs),
     }
 
 
@@ -259,7 +273,8 @@ def default_catalog() -> dict[str, IpDef]:
 #: script that pins one instead of picking the latest is noticed by tests that drop it.
 CATALOG_VLNVS = ("xilinx.com:ip:processing_system7:5.5", "xilinx.com:ip:zynq_ultra_ps_e:3.3",
                  "xilinx.com:ip:zynq_ultra_ps_e:3.4", "xilinx.com:ip:smartconnect:1.0",
-                 "xilinx.com:ip:axi_interconnect:2.1", "xilinx.com:ip:proc_sys_reset:5.0")
+                 "xilinx.com:ip:axi_interconnect:2.1", "xilinx.com:ip:proc_sys_reset:5.0",
+                 "xilinx.com:ip:xlconcat:2.1", "xilinx.com:ip:xlconstant:1.1")
 
 
 # ============================================================================ module references

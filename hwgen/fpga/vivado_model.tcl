@@ -117,6 +117,8 @@ proc add_files {args} {
     ::hwgen_model::record add_files $out
     return ""
 }
+proc import_files {args} { return [add_files {*}$args] }
+proc update_ip_catalog {args} { ::hwgen_model::record update_ip_catalog $args; return "" }
 proc update_compile_order {args} { ::hwgen_model::record update_compile_order $args; return "" }
 proc get_files {args} {
     ::hwgen_model::record get_files $args

@@ -205,3 +205,20 @@ def test_static_ip_for_other_generators(tmp_path):
 def test_missing_script():
     with pytest.raises(BdCheckError, match="block-design script /nonexistent/build.tcl does not exist"):
         check_bd_tcl("/nonexistent/build.tcl")
+
+
+def test_interrupt_concat_and_ip_repo(tmp_path):
+    """The small IP other block designs use (xlconcat for several interrupts, an IP repository)."""
+    (tmp_path / "bd.tcl").write_text(
+        "create_project p ./p -part xc7z020clg400-1\n"
+        "set_property ip_repo_paths ./ip [current_project]\n"
+        "update_ip_catalog\n"
+        "create_bd_design d\n"
+        "create_bd_cell -type ip -vlnv xilinx.com:ip:xlconcat:2.1 irqs\n"
+        "set_property -dict [list CONFIG.NUM_PORTS {3}] [get_bd_cells irqs]\n"
+        "create_bd_cell -type ip -vlnv xilinx.com:ip:xlconstant:1.1 zero\n"
+        "connect_bd_net [get_bd_pins zero/dout] [get_bd_pins irqs/In0] [get_bd_pins irqs/In2]\n"
+        "connect_bd_net [get_bd_pins zero/dout] [get_bd_pins irqs/In3]\n")
+    with pytest.raises(BdCheckError, match=r"line 9: connect_bd_net: cell irqs \(xlconcat\) has no pin 'In3' "
+                                           r"with its current configuration \(it has In0, In1, In2, dout\)"):
+        check_bd_tcl(tmp_path / "bd.tcl")

@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 
+from hwgen import toolchain
 from hwgen.accel.presets import PRESETS
 from hwgen.cli import main
 from hwgen.configbase import config_to_dict
@@ -57,7 +58,7 @@ def test_writes_the_project(project, capsys):
     assert "**Not checked: Vivado itself was not run.**" in readme
     assert "Vivado 2020.1 to 2024.2" in readme and "tul.com.tw:pynq-z2:part0:1.0" in readme
     tcl = (project / "build.tcl").read_text()
-    done = subprocess.run(["tclsh"], input=f"puts [info complete {{{tcl}}}]\n", capture_output=True, text=True)
+    done = subprocess.run(toolchain.require("tclsh"), input=f"puts [info complete {{{tcl}}}]\n", capture_output=True, text=True)
     assert done.stdout.strip() == "1"
     assert json.loads((project / "overlay" / TOP / "config.json").read_text()) == config_to_dict(TINY)
 
