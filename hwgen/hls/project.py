@@ -32,6 +32,7 @@ from .. import __version__
 from ..configbase import config_to_dict
 from ..errors import ConfigError
 from ..fpga.boards import BOARDS as FPGA_BOARDS, Board, get_board
+from ..nn.ir import HEAD_VALUES
 from ..outdir import RECORD, staged_output
 from ..resources import resource_dir
 from . import model as golden
@@ -134,6 +135,15 @@ def stream_layout(design: Design, files: dict[str, str] | None = None):
         hls_cell=HLS_CELL, dma_cell=DMA_CELL)
 
 
+def head_decode(design: Design):
+    """The driver's HeadDecode of ``design``: the head's grid and per-anchor value scales."""
+    net, qnet = design.net, design.qnet
+    head_in = net.inputs_of(net.output)[0]
+    gh, gw, _ = net.shape(head_in)
+    scales = qnet.scales[head_in].reshape(-1, HEAD_VALUES)
+    return driver_module().HeadDecode(grid=(gh, gw), scales=tuple(tuple(float(v) for v in row) for row in scales))
+
+
 def dma_config(layout, board: Board) -> dict[str, int]:
     """CONFIG values of the AXI DMA for ``layout`` on ``board`` (no scatter-gather)."""
     mm = 32
@@ -218,7 +228,7 @@ def render_files(project: Project) -> dict[str, str]:
         "out_tdata_bytes": lay.out_width // 8, "hls_base": f"0x{b.gp_base:08X}",
         "dma_base": f"0x{b.gp_base + CTRL_RANGE:08X}", "ctrl_range": f"{CTRL_RANGE // 1024}K",
         "model": project.design.net.name, "hls_clock_mhz": f"{project.design.config.clock_mhz:g}",
-        "layout_repr": repr(lay), "hwgen_version": __version__, "hp_segments": hp_segments(b),
+        "layout_repr": repr(lay), "head_repr": repr(head_decode(project.design)), "hwgen_version": __version__, "hp_segments": hp_segments(b),
     }
     env = _env()
     return {"bd.tcl": env.get_template("bd.tcl.j2").render(**ctx),

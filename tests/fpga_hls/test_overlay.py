@@ -231,3 +231,23 @@ def test_full_skynet_on_ultra96v2(tmp_path):
     want = golden.forward(qnet, image)[qnet.net.output.name].reshape(-1)
     assert [got[f] for f in golden.RECORD_FIELDS] == [int(v) for v in want]
     assert ("send.transfer", 153_600) in hw.log
+
+
+def test_boxes_match_the_golden_decode(tiny):
+    """det.box(record) is hwgen.hls.model.box_from_record on the board (same scales, same maths)."""
+    pkg, qnet = tiny["pkg"], tiny["qnet"]
+    det = pkg.Detector(pynq_module=FakePynq(_hardware(tiny)))
+    anchors = ((1.5, 0.75), (3.0, 2.0))
+    for image in golden.test_images(qnet, 3, seed=11):
+        rec = det.run(image)
+        arr = np.array([rec[f] for f in golden.RECORD_FIELDS])
+        for a in (None, anchors):
+            want = golden.box_from_record(arr, qnet, a)
+            got = det.box(rec, a)
+            assert got.keys() == want.keys()
+            assert got == {k: pytest.approx(v, rel=1e-12) for k, v in want.items()}
+    with pytest.raises(ValueError, match=r"record anchor must be in 0\.\.1, not 2"):
+        det.box(dict(rec, anchor=2))
+    bare = pkg.HlsDetector(pkg.LAYOUT, pkg.BITFILE, pynq_module=FakePynq(_hardware(tiny)))
+    with pytest.raises(pkg.OverlayError, match="this detector has no head description; pass head= to decode boxes"):
+        bare.box(rec)

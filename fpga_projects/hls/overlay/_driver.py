@@ -18,6 +18,7 @@ the standard offsets: ``0x00`` ap_ctrl (bit 0 ap_start, 1 ap_done, 2 ap_idle, 3 
 from __future__ import annotations
 
 import importlib
+import math
 import os
 from dataclasses import dataclass
 
@@ -92,6 +93,42 @@ class StreamLayout:
         return -(1 << (self.act_width - 1)), (1 << (self.act_width - 1)) - 1
 
 
+@dataclass(frozen=True)
+class HeadDecode:
+    """What turns a record into a box: the head's grid and the real-valued scale of each of its
+    values (tx, ty, tw, th, confidence) per anchor.
+
+    Attributes
+    ----------
+    grid : (H, W)
+        Cells of the head's input map.
+    scales : tuple of tuples
+        ``scales[anchor]`` = the 5 scales of that anchor's values (real value = int x scale).
+    """
+    grid: tuple
+    scales: tuple
+
+
+def record_box(head: HeadDecode, record: dict, anchors=None) -> dict:
+    """The box of a record: centre and size relative to the image (0..1) and the confidence as a
+    probability. ``tx, ty`` go through a sigmoid inside the cell, ``tw, th`` scale the anchor
+    (width, height in cells; default 1 x 1) exponentially (YOLO-style); the same arithmetic as
+    hwgen's golden model (``hwgen.hls.model.box_from_record``)."""
+    a = int(record["anchor"])
+    if not 0 <= a < len(head.scales):
+        raise ValueError(f"record anchor must be in 0..{len(head.scales) - 1}, not {a}")
+    gh, gw = head.grid
+    s = head.scales[a]
+    aw, ah = (anchors or ((1.0, 1.0),) * len(head.scales))[a]
+
+    def sig(v: float) -> float:
+        return 1.0 / (1.0 + math.exp(-v))
+    return {"cx": (record["cell_x"] + sig(record["tx"] * s[0])) / gw,
+            "cy": (record["cell_y"] + sig(record["ty"] * s[1])) / gh,
+            "w": aw * math.exp(record["tw"] * s[2]) / gw, "h": ah * math.exp(record["th"] * s[3]) / gh,
+            "confidence": sig(record["confidence"] * s[4]), "anchor": a}
+
+
 def pack_image(layout: StreamLayout, image) -> np.ndarray:
     """The MM2S buffer contents of ``image`` ([H, W, C] integers in the activation range):
     ``in_words`` beats of ``in_width`` bits, little-endian."""
@@ -128,6 +165,8 @@ class HlsDetector:
         The ``pynq`` module (tests pass a fake); imported when the detector is made by default.
     poll_limit : int
         Reads of ap_ctrl after the DMA finished before giving up on ap_done/ap_idle.
+    head : HeadDecode, optional
+        For :meth:`box` (each overlay package passes its ``HEAD``).
 
     Attributes
     ----------
@@ -136,8 +175,10 @@ class HlsDetector:
         and the AXI DMA's driver.
     """
 
-    def __init__(self, layout: StreamLayout, bitfile, *, pynq_module=None, poll_limit: int = 100_000):
+    def __init__(self, layout: StreamLayout, bitfile, *, pynq_module=None, poll_limit: int = 100_000,
+                 head: HeadDecode | None = None):
         self.layout = layout
+        self.head = head
         bitfile = os.fspath(bitfile)
         hwh = os.path.splitext(bitfile)[0] + ".hwh"
         for path in (bitfile, hwh):
@@ -180,6 +221,13 @@ class HlsDetector:
         else:
             raise OverlayError(f"the HLS IP did not finish after the DMA did ({self.poll_limit} reads of ap_ctrl)")
         return unpack_record(self.layout, self.out_buffer)
+
+    def box(self, record: dict, anchors=None) -> dict:
+        """The box of a record from :meth:`run` (needs the overlay's ``head``, see
+        :func:`record_box`); ``anchors``: (width, height) in cells per anchor."""
+        if self.head is None:
+            raise OverlayError("this detector has no head description; pass head= to decode boxes")
+        return record_box(self.head, record, anchors)
 
     def close(self) -> None:
         """Free the DMA buffers."""
