@@ -33,7 +33,7 @@ from .boards import Board, get_board
 VIVADO_MIN, VIVADO_MAX = "2020.1", "2024.2"
 ACC_CELL = "hwgen_accel_0"
 BD_NAME = "hwgen_accel"
-CTRL_RANGE = 64 << 10
+CTRL_RANGE = 4 << 10          # the accelerator decodes 256 bytes; 4K is the smallest range
 #: per PS kind: the cell name, the HP port's DDR segment and the HP segments the master must not see
 PS_LAYOUT = {"ps7": ("processing_system7_0", "HP0_DDR_LOWOCM", ()),
              "psu": ("zynq_ultra_ps_e_0", "HP0_DDR_LOW", ("HP0_QSPI", "HP0_LPS_OCM"))}

@@ -57,7 +57,7 @@ def test_records_the_pynq_z2_design(projects):
     assert d.net_of("hwgen_accel_0/irq") == ["/hwgen_accel_0/irq", "/processing_system7_0/IRQ_F2P"]
     amap = {(a["space"], a["segment"]): (a["offset"], a["range"]) for a in d.address_map}
     assert amap == {
-        ("/processing_system7_0/Data", "/hwgen_accel_0/s_axi_control/reg0"): (0x4000_0000, 0x1_0000),
+        ("/processing_system7_0/Data", "/hwgen_accel_0/s_axi_control/reg0"): (0x4000_0000, 0x1000),
         ("/hwgen_accel_0/m_axi", "/processing_system7_0/S_AXI_HP0/HP0_DDR_LOWOCM"): (0, 512 << 20)}
     assert d.validated and d.runs == [("synth_1", ""), ("impl_1", "write_bitstream")]
     assert d.top == "hwgen_accel_wrapper"
@@ -119,10 +119,10 @@ MUTATIONS = [
      r"validate_bd_design: segment /processing_system7_0/S_AXI_HP0/HP0_DDR_LOWOCM is reachable from "
      r"/hwgen_accel_0/m_axi but not assigned"),
     ("outside_window", "-offset 0x40000000", "-offset 0x80000000",
-     r"assign_bd_address: /hwgen_accel_0/s_axi_control/reg0 at 0x80000000\+0x10000 is outside "
+     r"assign_bd_address: /hwgen_accel_0/s_axi_control/reg0 at 0x80000000\+0x1000 is outside "
      r"/processing_system7_0/Data's window 0x40000000..0x80000000"),
-    ("misaligned", "-offset 0x40000000", "-offset 0x40001000",
-     r"offset 0x40001000 of /hwgen_accel_0/s_axi_control/reg0 is not aligned to its range 0x10000"),
+    ("misaligned", "-offset 0x40000000", "-offset 0x40000800",
+     r"offset 0x40000800 of /hwgen_accel_0/s_axi_control/reg0 is not aligned to its range 0x1000"),
     ("no_such_cell", "] $ctrl_sc\n", "] [get_bd_cells ctrl_sc]\n",
      r"set_property CONFIG.NUM_SI CONFIG.NUM_MI: no object to set it on"),
     ("no_such_cell_path", "] $ctrl_sc\n", "] /ctrl_sc\n",
@@ -167,12 +167,12 @@ def test_overlapping_segments(projects, tmp_path):
     extra = ("set acc1 [create_bd_cell -type module -reference hwgen_accel_{slug}_bd hwgen_accel_1]\n"
              "set_property -dict [list CONFIG.NUM_MI {{2}}] $ctrl_sc\n"
              "connect_bd_intf_net [get_bd_intf_pins ctrl_smartconnect/M01_AXI] [get_bd_intf_pins hwgen_accel_1/s_axi_control]\n"
-             "assign_bd_address -offset 0x40008000 -range 32K -target_address_space "
+             "assign_bd_address -offset 0x40000000 -range 64K -target_address_space "
              "[get_bd_addr_spaces processing_system7_0/Data] [get_bd_addr_segs hwgen_accel_1/s_axi_control/reg0]\n"
              "validate_bd_design\n").format(slug=TINY.slug)
     script = _mutate(projects, tmp_path, "pynq-z2", "validate_bd_design\n", extra)
-    with pytest.raises(BdCheckError, match=r"/hwgen_accel_1/s_axi_control/reg0 at 0x40008000\+0x8000 overlaps "
-                                           r"/hwgen_accel_0/s_axi_control/reg0 at 0x40000000\+0x10000"):
+    with pytest.raises(BdCheckError, match=r"/hwgen_accel_1/s_axi_control/reg0 at 0x40000000\+0x10000 overlaps "
+                                           r"/hwgen_accel_0/s_axi_control/reg0 at 0x40000000\+0x1000"):
         check_bd_tcl(script)
 
 

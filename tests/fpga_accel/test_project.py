@@ -124,7 +124,7 @@ def test_overlay_package_with_recorded_fake_pynq(project):
     assert pkg.config() == TINY and pkg.IP_NAME == "hwgen_accel_0" and pkg.BOARD == "pynq-z2"
     dev = pkg.device(window_bytes=1 << 20, pynq_module=fake)
     assert fake.log[0] == ("overlay", str(project / "overlay" / TOP / f"{TOP}.bit"))
-    assert fake.log[1] == ("mmio", 0x4000_0000, 0x1_0000) == ("mmio", ctrl["offset"], ctrl["range"])
+    assert fake.log[1] == ("mmio", 0x4000_0000, 0x1000) == ("mmio", ctrl["offset"], ctrl["range"])
     rng = np.random.default_rng(1)
     a, b = rng.integers(-128, 128, (5, 7)), rng.integers(-128, 128, (7, 6))
     assert np.array_equal(matmul(dev, a, b, shift=2).out, reference(TINY, a, b, 2))
