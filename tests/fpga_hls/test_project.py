@@ -210,6 +210,13 @@ def test_readme_says_vivado_did_not_run(made):
     text = (made["out"] / "README.md").read_text()
     assert "hwgen did not run Vivado or Vitis HLS on this project" in text
     assert "Not checked:" in text and "make bitstream" in text
+    run = text.split("## Run (on the board)")[1].split("## The block design")[0]
+    assert [l.strip() for l in run.splitlines() if l.startswith("    ")] == [
+        f"from {made['top']} import Detector",
+        f'det = Detector()              # pynq.Overlay("{made["top"]}.bit"), DMA buffers',
+        "record = det.run(image)       # image: ints [32, 64, 3] in -128..127",
+        "# confidence, anchor, cell_y, cell_x, tx, ty, tw, th",
+        "box = det.box(record)         # cx, cy, w, h (0..1 of the image), confidence, anchor"]
 
 
 def test_default_fclk_is_the_hls_clock_within_the_board_limit():
