@@ -251,3 +251,15 @@ def test_boxes_match_the_golden_decode(tiny):
     bare = pkg.HlsDetector(pkg.LAYOUT, pkg.BITFILE, pynq_module=FakePynq(_hardware(tiny)))
     with pytest.raises(pkg.OverlayError, match="this detector has no head description; pass head= to decode boxes"):
         bare.box(rec)
+
+
+def test_overlay_imports_on_a_python_without_hwgen(tiny):
+    """A board's Python has numpy but no hwgen, amaranth, jinja2 or pynq: the package imports."""
+    code = ("import sys\n"
+            "for m in ('hwgen', 'amaranth', 'jinja2', 'pynq'): sys.modules[m] = None\n"
+            f"sys.path.insert(0, {str(tiny['out'] / 'overlay')!r})\n"
+            f"import {tiny['project'].top} as p\n"
+            "print(p.LAYOUT.in_bytes, p.HEAD.grid)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["6144", "(4,", "8)"]
