@@ -813,9 +813,12 @@ class _Replay:
                               f"assigned (no address)")
 
     # ---- files and runs
-    def cmd_make_wrapper(self, args):
-        if not self.d.validated:
-            self.fail("make_wrapper before validate_bd_design")
+    def cmd_generate_target(self, args):
+        if not self.d.validated:       # Vivado validates a design it generates output products for
+            self.validate()
+            self.d.validated = True
+
+    cmd_make_wrapper = cmd_generate_target
 
     def cmd_launch_runs(self, args):
         run = [a for i, a in enumerate(args) if not a.startswith("-")

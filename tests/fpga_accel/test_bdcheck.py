@@ -147,6 +147,9 @@ MUTATIONS = [
      r"validate_bd_design: interface /processing_system7_0/DDR must be made external"),
     ("unused_interconnect_port", "CONFIG.NUM_MI {1}] $mem_sc", "CONFIG.NUM_MI {2}] $mem_sc",
      r"interconnect port /mem_smartconnect/M01_AXI is not connected"),
+    ("module_file_missing", " [file join $here rtl hwgen_accel_1x4x4_i8w8a32o8_9_10_11_11_d32_q8t8_bd.v]", "",
+     r"create_bd_cell: module 'hwgen_accel_\w+_bd' is in none of the files added to the project "
+     r"\(hwgen_accel_\w+_q8t8.v\)"),
     ("impl_without_top", "set_property top ${bd_name}_wrapper [current_fileset]\n", "",
      r"launch_runs synth_1: no top set"),
 ]
@@ -222,3 +225,15 @@ def test_interrupt_concat_and_ip_repo(tmp_path):
     with pytest.raises(BdCheckError, match=r"line 9: connect_bd_net: cell irqs \(xlconcat\) has no pin 'In3' "
                                            r"with its current configuration \(it has In0, In1, In2, dout\)"):
         check_bd_tcl(tmp_path / "bd.tcl")
+
+
+def test_generate_target_validates_like_vivado(projects, tmp_path):
+    """Without validate_bd_design the model validates at generate_target, as Vivado does."""
+    script = _mutate(projects, tmp_path, "pynq-z2", "validate_bd_design\n", "")
+    assert not check_bd_tcl(script).output.count("WARNING")
+    text = script.read_text().replace("assign_bd_address -offset 0x00000000", "# assign_bd_address -offset 0x00000000")
+    script.write_text(text)
+    line = text.splitlines().index("generate_target all $bd_file") + 1
+    with pytest.raises(BdCheckError, match=rf"line {line}: validate_bd_design: segment "
+                                           r"/processing_system7_0/S_AXI_HP0/HP0_DDR_LOWOCM is reachable"):
+        check_bd_tcl(script)
