@@ -21,6 +21,14 @@
 #pragma GCC diagnostic pop
 #include <hls_stream.h>
 
+// Vitis HLS's own AXI-Stream beat type (see hwgen::axis_word)
+#if defined(__VITIS_HLS__) && !defined(HWGEN_STREAM_MODEL)
+#define HWGEN_VITIS_AXIS 1
+#include <ap_axi_sdata.h>
+#else
+#define HWGEN_VITIS_AXIS 0
+#endif
+
 // HLS pragmas only under synthesis, so that g++ -Wall -Werror does not see unknown pragmas.
 #ifdef __SYNTHESIS__
 #define HWGEN_PRAGMA_STR(x) _Pragma(#x)
@@ -48,12 +56,23 @@ namespace hwgen {
 
 constexpr int clog2(long long n) { return n <= 1 ? 0 : 1 + clog2((n + 1) / 2); }
 
-// One AXI-Stream beat: TDATA and TLAST (HLS maps members named data/last to the side channels).
+// One AXI-Stream beat: TDATA, TKEEP, TSTRB and TLAST. Vitis HLS (2020.1 on) gives a top-level
+// stream TLAST/TKEEP/TSTRB only for its own hls::axis type from ap_axi_sdata.h; a struct of ours
+// would become TDATA alone, and an AXI DMA waiting for TLAST would hang. Vivado HLS maps the
+// members named data/keep/strb/last of a plain struct to those signals, and hwgen's C simulation
+// (HWGEN_STREAM_MODEL) uses the same struct. Either way the code below uses only these members.
+#if HWGEN_VITIS_AXIS
+template <int W>
+using axis_word = hls::axis<ap_int<W>, 0, 0, 0>;
+#else
 template <int W>
 struct axis_word {
     ap_int<W> data;
+    ap_uint<(W + 7) / 8> keep;
+    ap_uint<(W + 7) / 8> strb;
     ap_uint<1> last;
 };
+#endif
 
 // ---------------------------------------------------------------------------------------------
 // Requantization (the one shared definition, see hwgen/nn/quant.py).
@@ -382,6 +401,8 @@ void stream_to_axis(hls::stream<T>& in, hls::stream<axis_word<W> >& out) {
         HWGEN_PRAGMA(HLS PIPELINE II=1)
         axis_word<W> beat;
         beat.data = in.read();
+        beat.keep = -1;  // every byte of TDATA is data (an AXI DMA counts bytes by TKEEP)
+        beat.strb = -1;
         beat.last = i == WORDS - 1;
         out.write(beat);
     }
