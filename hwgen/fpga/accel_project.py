@@ -34,10 +34,6 @@ VIVADO_MIN, VIVADO_MAX = "2020.1", "2024.2"
 ACC_CELL = "hwgen_accel_0"
 BD_NAME = "hwgen_accel"
 CTRL_RANGE = 4 << 10          # the accelerator decodes 256 bytes; 4K is the smallest range
-#: per PS kind: the cell name, the HP port's DDR segment and the HP segments the master must not see
-PS_LAYOUT = {"ps7": ("processing_system7_0", "HP0_DDR_LOWOCM", ()),
-             "psu": ("zynq_ultra_ps_e_0", "HP0_DDR_LOW", ("HP0_QSPI", "HP0_LPS_OCM"))}
-FCLK_MIN_MHZ = 10
 
 
 def _size_text(n: int) -> str:
@@ -54,8 +50,8 @@ def check_project(config, board: Board, fclk_mhz: float) -> None:
                           f"widths {', '.join(map(str, board.hp_widths))}, not {config.axi_data_width}")
     if isinstance(fclk_mhz, bool) or not isinstance(fclk_mhz, (int, float)):
         raise TypeError(f"fclk_mhz must be a number, not {type(fclk_mhz).__name__}")
-    if not FCLK_MIN_MHZ <= fclk_mhz <= board.fclk_max_mhz:
-        raise ConfigError(f"--fclk-mhz must be in {FCLK_MIN_MHZ}..{board.fclk_max_mhz} MHz for "
+    if not board.fclk_min_mhz <= fclk_mhz <= board.fclk_max_mhz:
+        raise ConfigError(f"--fclk-mhz must be in {board.fclk_min_mhz}..{board.fclk_max_mhz} MHz for "
                           f"{board.name}, not {fclk_mhz:g}")
     if board.ddr_base + board.ddr_bytes > 1 << config.dram_addr_width:
         raise ConfigError(f"AccelConfig.dram_addr_width must reach the {board.name}'s DDR "
@@ -77,7 +73,8 @@ def render_files(config, board: Board, fclk_mhz: float, manifest: dict[str, Any]
     check_project(config, board, fclk_mhz)
     top = manifest["top"]
     wrapper, wrapper_text = bd_wrapper(manifest)
-    ps_cell, ddr_segment, excluded = PS_LAYOUT[board.ps]
+    ps_cell, ddr_segment = board.ps_cell, board.hp_segments[0][0]
+    excluded = tuple(name for name, _o, _s in board.hp_segments[1:])
     fclk = f"{fclk_mhz:g}"
     ps_config = sorted({**board.gp_config, **board.hp_config, **board.irq_config,
                         board.hp_width_property: str(config.axi_data_width),

@@ -53,11 +53,30 @@ class Board:
     irq_config: dict[str, str] = field(default_factory=dict)
     #: PYNQ image the overlay targets (for the overlay's README)
     pynq: str = "PYNQ 3.0"
+    #: lowest fabric clock a project may ask for
+    fclk_min_mhz: int = 10
 
     @property
     def slug(self) -> str:
         return self.name
 
+    @property
+    def ps_cell(self) -> str:
+        """The PS's cell name in a block design."""
+        return f"{self.ps_ip}_0"
+
+    @property
+    def hp_segments(self) -> tuple[tuple[str, int, int], ...]:
+        """The address segments the HP slave port offers a master, (name, offset, bytes): the
+        DDR first, then those a DMA master must be kept from (excluded in its address map)."""
+        name, others = _HP_SEGMENTS[self.ps]
+        return ((name, self.ddr_base, self.ddr_bytes),) + others
+
+
+#: per PS kind: the HP port's DDR segment and its other segments (name, offset, bytes)
+_HP_SEGMENTS = {"ps7": ("HP0_DDR_LOWOCM", ()),
+                "psu": ("HP0_DDR_LOW", (("HP0_QSPI", 0xC000_0000, 0x2000_0000),
+                                        ("HP0_LPS_OCM", 0xFF00_0000, 0x0100_0000)))}
 
 _PS7_GP = {"PCW_USE_M_AXI_GP0": "1"}
 _PS7_HP = {"PCW_USE_S_AXI_HP0": "1"}

@@ -54,16 +54,9 @@ HLS_PINS = {"in": "in_r", "out": "out_r", "control": "s_axi_control", "clock": "
 DMA_STREAM_WIDTHS = (8, 16, 32, 64, 128, 256, 512, 1024)
 #: the DMA's buffer-length register: c_sg_length_width bits, 8..26
 DMA_LENGTH_BITS = (8, 26)
-#: lowest fabric clock a project may ask for
-FCLK_MIN_MHZ = 10.0
 #: control-register windows on the PS's GP master: HLS IP first, then the DMA
 CTRL_RANGE = 0x1_0000
 
-#: the PS's memory as the HP slave port offers it: (segment, offset, bytes), by PS kind;
-#: the DDR segment's size is the board's DDR
-HP_SEGMENTS = {"ps7": (("HP0_DDR_LOWOCM", None, None),),
-               "psu": (("HP0_DDR_LOW", None, None), ("HP0_QSPI", 0xC000_0000, 0x2000_0000),
-                       ("HP0_LPS_OCM", 0xFF00_0000, 0x100_0000))}
 
 _DRIVER = "_driver.py"
 _DRIVER_NAME = "hwgen.hls._overlay_driver"
@@ -106,8 +99,8 @@ def check_fclk(board: Board, fclk_mhz: float, hls_clock_mhz: float) -> float:
     """The fabric clock in MHz: within the board's range and not above the HLS clock target."""
     if isinstance(fclk_mhz, bool) or not isinstance(fclk_mhz, (int, float)):
         raise TypeError(f"--fclk-mhz must be a number, not {type(fclk_mhz).__name__}")
-    if not (FCLK_MIN_MHZ <= fclk_mhz <= board.fclk_max_mhz):
-        raise ConfigError(f"--fclk-mhz must be in {FCLK_MIN_MHZ:g}..{board.fclk_max_mhz} MHz on {board.name}, "
+    if not (board.fclk_min_mhz <= fclk_mhz <= board.fclk_max_mhz):
+        raise ConfigError(f"--fclk-mhz must be in {board.fclk_min_mhz}..{board.fclk_max_mhz} MHz on {board.name}, "
                           f"not {fclk_mhz:g}")
     if fclk_mhz > hls_clock_mhz:
         raise ConfigError(f"--fclk-mhz must be at most the HLS clock the IP is synthesized for "
@@ -205,8 +198,7 @@ def _size(n: int) -> str:
 def hp_segments(board: Board) -> list[dict]:
     """The HP port's address segments a DMA master maps: offset and range (Tcl spelling)."""
     out = []
-    for name, offset, size in HP_SEGMENTS[board.ps]:
-        offset, size = (board.ddr_base, board.ddr_bytes) if offset is None else (offset, size)
+    for name, offset, size in board.hp_segments:
         out.append({"name": name, "offset": f"0x{offset:08X}", "range": _size(size)})
     return out
 
