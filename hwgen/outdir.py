@@ -25,8 +25,8 @@ from .errors import ConfigError
 #: the record of which command wrote which top-level entries of an --out folder
 RECORD = ".hwgen-outputs.json"
 
-#: (command, {resolved --out: names this run of it wrote there so far})
-_command: contextvars.ContextVar[tuple[str, dict[Path, set[str]]] | None] = \
+#: (command, {resolved --out: names this run of it wrote there so far}, open staging folders)
+_command: contextvars.ContextVar[tuple[str, dict[Path, set[str]], set[Path]] | None] = \
     contextvars.ContextVar("hwgen_out_command", default=None)
 
 
@@ -34,8 +34,9 @@ _command: contextvars.ContextVar[tuple[str, dict[Path, set[str]]] | None] = \
 def command(name: str) -> Iterator[None]:
     """Within this block, ``staged_output`` records what it writes as written by ``name`` and
     removes what ``name`` wrote into the same folder before and did not write again (what one run
-    writes into one folder in several steps counts as written together)."""
-    token = _command.set((name, {}))
+    writes into one folder in several steps counts as written together; a folder written inside
+    another's staging folder is part of that one and keeps no record of its own)."""
+    token = _command.set((name, {}, set()))
     try:
         yield
     finally:
@@ -90,13 +91,18 @@ def staged_output(out_dir: str | os.PathLike) -> Iterator[Path]:
         stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
     except OSError as e:
         raise ConfigError(f"--out {out} cannot be created: {e.strerror or e}") from None
+    current = _command.get()
+    if current is not None:
+        current[2].add(stage.resolve())
     try:
         yield stage
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
+    finally:
+        if current is not None:
+            current[2].discard(stage.resolve())
     created = not out.exists()
-    current = _command.get()
     try:
         out.mkdir(parents=True, exist_ok=True)
         written = sorted(e.name for e in stage.iterdir() if e.name != RECORD)
@@ -104,8 +110,9 @@ def staged_output(out_dir: str | os.PathLike) -> Iterator[Path]:
             dest = out / name
             _remove(dest)
             os.replace(stage / name, dest)
-        if current is not None:
-            cmd, runs = current
+        nested = current is not None and any(st in out.resolve().parents for st in current[2])
+        if current is not None and not nested:
+            cmd, runs, _stages = current
             mine = runs.setdefault(out.resolve(), set())
             mine.update(written)
             record = _read_record(out)

@@ -51,6 +51,11 @@ def run(out: Path, quick: bool = False) -> None:
     print("convolution (int8, same padding, checked against hwgen.nn.ops.conv2d):")
     print(table(conv, ["backend", "layer", "cycles", "GEMM util", "mismatches", "run s"]))
     print("(~: the functional simulator's estimate; GEMM util = useful MACs / (MACs per cycle x cycles))")
+    from ..fpga.accel_project import accel_project
+    p = accel_project(PRESETS["pynq-z2"], "pynq-z2", out / "pynq-z2-project")
+    print(f"Vivado project and PYNQ overlay for {p['slug']} on {p['board']} ({p['part']}) in "
+          f"{p['out']}: build.tcl passes hwgen's model of Vivado ({len(p['cells'])} cells; "
+          f"Vivado itself not run)")
     bad = sum(r["mismatches"] for r in results) + sum(r[4] for r in conv)
     if bad:
         raise RuntimeError(f"accelerator demo: {bad} output mismatches against numpy")

@@ -20,8 +20,6 @@ whole DDR for the accelerator's master. ``build.tcl`` is checked before it is wr
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -120,13 +118,8 @@ def accel_project(config, board_name: str, out_dir: str | Path, *, fclk_mhz: flo
         raise TypeError(f"accel_project needs an AccelConfig, not {type(config).__name__}")
     board = get_board(board_name)
     check_project(config, board, fclk_mhz)
-    with staged_output(out_dir) as stage, tempfile.TemporaryDirectory(prefix="hwgen-accel-") as tmp:
-        # generated beside, then copied: generate() stages its own folder and would leave its
-        # record of outputs inside rtl/
-        exp = generate(config, Path(tmp) / "rtl", **options)
-        (stage / "rtl").mkdir()
-        for src in (exp.verilog, exp.manifest):
-            shutil.copyfile(src, stage / "rtl" / src.name)
+    with staged_output(out_dir) as stage:
+        exp = generate(config, stage / "rtl", **options)
         manifest = json.loads(exp.manifest.read_text())
         files = render_files(config, board, fclk_mhz, manifest)
         for rel, text in files.items():

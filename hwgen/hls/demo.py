@@ -27,5 +27,11 @@ def run(out: Path, quick: bool = False) -> None:
           f"{p.fps_simulated:.1f} fps (timed dataflow simulation), {p.dsp}/{p.board.dsp} DSP, "
           f"{p.bram18}/{p.board.bram18} BRAM18, deepest FIFO {max(p.fifo_depths.values())} words "
           f"(largest map {max(l.map_words for l in p.layers)} words)")
+    from .project import write_project
+    pr = write_project(cfg, out / "pynq-z2-project", board="pynq-z2")
+    print(f"Vivado project and PYNQ overlay for {pr.top} on {pr.board.name} in "
+          f"{out / 'pynq-z2-project'}: bd.tcl (AXI DMA, {pr.layout.in_width}-bit stream in, "
+          f"{pr.layout.out_width}-bit out) passes hwgen's model of Vivado (Vitis HLS and Vivado "
+          f"not run)")
     if r.mismatches:
         raise HwgenError(f"HLS C simulation of {cfg.slug} had {r.mismatches} mismatches")

@@ -33,7 +33,7 @@ from ..configbase import config_to_dict
 from ..errors import ConfigError
 from ..fpga.boards import BOARDS as FPGA_BOARDS, Board, get_board
 from ..nn.ir import HEAD_VALUES
-from ..outdir import RECORD, staged_output
+from ..outdir import staged_output
 from ..resources import resource_dir
 from . import model as golden
 from .config import HlsConfig
@@ -241,14 +241,14 @@ def make_project(cfg: HlsConfig, board: str | None = None, fclk_mhz: float | Non
 
 
 def write_project(cfg: HlsConfig, out_dir: str | Path, board: str | None = None,
-                  fclk_mhz: float | None = None) -> Project:
-    """Write the board project for ``cfg`` into ``out_dir`` (staged: all or nothing)."""
+                  fclk_mhz: float | None = None, *, check: bool = True) -> Project:
+    """Write the board project for ``cfg`` into ``out_dir`` (staged: all or nothing). With
+    ``check``, ``bd.tcl`` must first pass hwgen's model of Vivado (:mod:`hwgen.fpga.bdcheck`;
+    a failure is a bug in hwgen and raises ``BdCheckError``)."""
     project = make_project(cfg, board, fclk_mhz)
     files = render_files(project)
     with staged_output(out_dir) as stage:
         generate(project.design.config, stage / "hls", design=project.design)
-        # the record of what a command wrote belongs to --out, not to the folder inside it
-        (stage / "hls" / RECORD).unlink(missing_ok=True)
         for name, text in files.items():
             (stage / name).parent.mkdir(parents=True, exist_ok=True)
             (stage / name).write_text(text)
@@ -258,4 +258,7 @@ def write_project(cfg: HlsConfig, out_dir: str | Path, board: str | None = None,
                     "config": config_to_dict(project.design.config),
                     "files": sorted(["hls/", *files, f"overlay/{project.top}/{_DRIVER}"])}
         (stage / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        if check:
+            from .bdmodel import check_project
+            check_project(stage, board_files=True)
     return project

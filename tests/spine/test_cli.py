@@ -259,3 +259,16 @@ def test_a_damaged_record_removes_nothing(tmp_path):
         assert _names(out) == [".hwgen-outputs.json", "keep.v", "new.v"]
     (tmp_path / "x").write_text("outside")
     assert (tmp_path / "x").exists()
+
+
+def test_a_folder_written_inside_a_staging_folder_keeps_no_record(tmp_path):
+    """`accel project` writes rtl/ with `generate`, itself staged: the record is --out's only."""
+    out = tmp_path / "o"
+    with command("accel project"):
+        with staged_output(out) as st:
+            with staged_output(st / "rtl") as inner:
+                (inner / "a.v").write_text("a")
+            (st / "build.tcl").write_text("t")
+    assert _names(out) == [".hwgen-outputs.json", "build.tcl", "rtl"]
+    assert _names(out / "rtl") == ["a.v"]
+    assert json.loads((out / ".hwgen-outputs.json").read_text()) == {"accel project": ["build.tcl", "rtl"]}
