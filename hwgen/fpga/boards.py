@@ -51,6 +51,11 @@ class Board:
     #: fabric-to-PS interrupt pin and the CONFIG properties that enable it
     irq: str
     irq_config: dict[str, str] = field(default_factory=dict)
+    #: the part's fabric: LUTs, flip-flops, DSP slices, 36-kbit block RAMs
+    luts: int
+    ffs: int
+    dsps: int
+    bram36: int
     #: PYNQ image the overlay targets (for the overlay's README)
     pynq: str = "PYNQ 3.0"
     #: lowest fabric clock a project may ask for
@@ -88,6 +93,7 @@ _PSU_IRQ = {"PSU__USE__IRQ0": "1"}
 
 def _ps7(name: str, board_part: str, ddr_bytes: int) -> Board:
     return Board(name=name, part="xc7z020clg400-1", board_part=board_part, ps="ps7",
+                 luts=53_200, ffs=106_400, dsps=220, bram36=140,
                  ps_ip="processing_system7", ddr_bytes=ddr_bytes, ddr_base=0x0000_0000,
                  gp_port="M_AXI_GP0", gp_aclk="M_AXI_GP0_ACLK", gp_base=0x4000_0000,
                  gp_config=_PS7_GP, hp_port="S_AXI_HP0", hp_aclk="S_AXI_HP0_ACLK",
@@ -101,6 +107,7 @@ BOARDS: dict[str, Board] = {
     "pynq-z1": _ps7("pynq-z1", "www.digilentinc.com:pynq-z1:part0:1.0", 512 << 20),
     "ultra96v2": Board(
         name="ultra96v2", part="xczu3eg-sbva484-1-i", board_part="avnet.com:ultra96v2:part0:1.2",
+        luts=70_560, ffs=141_120, dsps=360, bram36=216,
         ps="psu", ps_ip="zynq_ultra_ps_e", ddr_bytes=2 << 30, ddr_base=0x0000_0000,
         gp_port="M_AXI_HPM0_FPD", gp_aclk="maxihpm0_fpd_aclk", gp_base=0xA000_0000,
         gp_config=_PSU_GP, hp_port="S_AXI_HP0_FPD", hp_aclk="saxihp0_fpd_aclk",
