@@ -83,7 +83,8 @@ class Intf:
     """An interface pin. ``mode``: ``Master``, ``Slave`` or ``External`` (must go to a port);
     ``clock``: the pin it is clocked by; a master has an address space ``space`` reaching
     ``[window_base, window_base + window_size)``; a slave has ``segments``.
-    ``passthrough``: an interconnect port (traffic goes on to the other side of the cell)."""
+    ``passthrough``: an interconnect port (traffic goes on to the other side of the cell).
+    ``memory_map``: where a slave's segments are named, if not under the interface's name."""
     name: str
     mode: str
     protocol: str = "AXI4"
@@ -94,6 +95,9 @@ class Intf:
     window_size: int = 1 << 32
     segments: tuple[Segment, ...] = ()
     passthrough: bool = False
+    #: the memory map a slave's segments are named under (``/cell/<memory_map>/<segment>``);
+    #: the interface's name unless the IP says otherwise (zynq_ultra_ps_e: ``SAXIGP2``)
+    memory_map: str | None = None
 
 
 @dataclass(frozen=True)
@@ -169,7 +173,8 @@ def _psu(cfg: dict[str, str]) -> tuple[list[Pin], list[Intf]]:
                           int(cfg["PSU__SAXIGP2__DATA_WIDTH"]),
                           segments=(Segment("HP0_DDR_LOW", 0, 0x8000_0000),
                                     Segment("HP0_QSPI", 0xC000_0000, 0x2000_0000),
-                                    Segment("HP0_LPS_OCM", 0xFF00_0000, 0x100_0000))))
+                                    Segment("HP0_LPS_OCM", 0xFF00_0000, 0x100_0000)),
+                          memory_map="SAXIGP2"))
     if _on(cfg, "PSU__USE__IRQ0"):
         pins.append(Pin("pl_ps_irq0", "I", "intr"))
     return pins, intfs
@@ -778,7 +783,7 @@ class _Replay:
             if i.passthrough:
                 todo += [f"/{c.name}/{o.name}" for o in c.intfs().values() if o.mode == "Master"]
             for s in i.segments:
-                segs.add(f"/{c.name}/{i.name}/{s.name}")
+                segs.add(f"/{c.name}/{i.memory_map or i.name}/{s.name}")
         return segs
 
     # ---- validation

@@ -71,6 +71,14 @@ class Board:
         return f"{self.ps_ip}_0"
 
     @property
+    def hp_memory_map(self) -> str:
+        """The memory map that holds the HP port's address segments: a segment is
+        ``<ps_cell>/<hp_memory_map>/<segment>``. On processing_system7 it is the interface's own
+        name (``S_AXI_HP0``); on zynq_ultra_ps_e it is the port's internal name ``SAXIGP2``, not
+        ``S_AXI_HP0_FPD`` (PYNQ's ZCU104 base.tcl: ``ps_e_0/SAXIGP2/HP0_DDR_LOW``)."""
+        return _HP_MEMORY_MAP[self.ps]
+
+    @property
     def hp_segments(self) -> tuple[tuple[str, int, int], ...]:
         """The address segments the HP slave port offers a master, (name, offset, bytes): the
         DDR first, then those a DMA master must be kept from (excluded in its address map)."""
@@ -78,6 +86,8 @@ class Board:
         return ((name, self.ddr_base, self.ddr_bytes),) + others
 
 
+#: per PS kind: the memory map of the HP port's segments (see Board.hp_memory_map)
+_HP_MEMORY_MAP = {"ps7": "S_AXI_HP0", "psu": "SAXIGP2"}
 #: per PS kind: the HP port's DDR segment and its other segments (name, offset, bytes)
 _HP_SEGMENTS = {"ps7": ("HP0_DDR_LOWOCM", ()),
                 "psu": ("HP0_DDR_LOW", (("HP0_QSPI", 0xC000_0000, 0x2000_0000),

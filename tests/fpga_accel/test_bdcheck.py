@@ -72,15 +72,29 @@ def test_ultra96_picks_the_latest_ip_and_excludes_non_ddr_segments(projects):
     assert ps["vlnv"] == "xilinx.com:ip:zynq_ultra_ps_e:3.4"      # of 3.3 and 3.4
     assert ps["config"]["PSU__USE__M_AXI_GP1"] == "0"
     amap = {a["segment"]: a for a in d.address_map}
-    ddr = amap["/zynq_ultra_ps_e_0/S_AXI_HP0_FPD/HP0_DDR_LOW"]
+    ddr = amap["/zynq_ultra_ps_e_0/SAXIGP2/HP0_DDR_LOW"]
     assert (ddr["offset"], ddr["range"]) == (0, 2 << 30)
-    assert amap["/zynq_ultra_ps_e_0/S_AXI_HP0_FPD/HP0_QSPI"]["excluded"]
+    assert amap["/zynq_ultra_ps_e_0/SAXIGP2/HP0_QSPI"]["excluded"]
     ctrl = amap["/hwgen_accel_0/s_axi_control/reg0"]
     assert (ctrl["space"], ctrl["offset"]) == ("/zynq_ultra_ps_e_0/Data", 0xA000_0000)
     assert d.net_of("hwgen_accel_0/irq") == ["/hwgen_accel_0/irq", "/zynq_ultra_ps_e_0/pl_ps_irq0"]
     # a newer smartconnect in the catalog is picked up without editing the script
     d2 = check_bd_tcl(projects["ultra96v2"] / "build.tcl", vlnvs=["xilinx.com:ip:smartconnect:1.1"])
     assert d2.cells["mem_smartconnect"]["vlnv"] == "xilinx.com:ip:smartconnect:1.1"
+
+
+def test_ultra96_hp_segments_are_named_under_saxigp2(projects, tmp_path):
+    """zynq_ultra_ps_e names the HP0 port's segments under its memory map SAXIGP2 (PYNQ's ZCU104
+    base.tcl: ps_e_0/SAXIGP2/HP0_DDR_LOW); the interface name S_AXI_HP0_FPD finds no segment."""
+    text = (projects["ultra96v2"] / "build.tcl").read_text()
+    assert "[get_bd_addr_segs zynq_ultra_ps_e_0/SAXIGP2/HP0_DDR_LOW]" in text
+    assert "S_AXI_HP0_FPD/" not in text
+    script = _mutate(projects, tmp_path, "ultra96v2", "zynq_ultra_ps_e_0/SAXIGP2/HP0_DDR_LOW",
+                     "zynq_ultra_ps_e_0/S_AXI_HP0_FPD/HP0_DDR_LOW")
+    with pytest.raises(BdCheckError, match=r"assign_bd_address: segment /zynq_ultra_ps_e_0/S_AXI_HP0_FPD/HP0_DDR_LOW "
+                                           r"is not reachable from /hwgen_accel_0/m_axi \(reachable: "
+                                           r"/zynq_ultra_ps_e_0/SAXIGP2/HP0_DDR_LOW"):
+        check_bd_tcl(script)
 
 
 def test_without_board_files_part_only_with_a_warning(projects):

@@ -52,7 +52,9 @@ def test_block_design_passes_the_checker(projects, board, board_files):
     assert amap[("/ps/Data", "/dma/S_AXI_LITE/Reg")] == (b.gp_base + 0x1_0000, 0x1_0000)
     ddr = {"ps7": "HP0_DDR_LOWOCM", "psu": "HP0_DDR_LOW"}[b.ps]
     for space in ("/dma/Data_MM2S", "/dma/Data_S2MM"):
-        assert amap[(space, f"/ps/{b.hp_port}/{ddr}")] == (b.ddr_base, b.ddr_bytes)
+        # segments sit under the HP port's memory map: S_AXI_HP0 (PS7), SAXIGP2 (zynq_ultra_ps_e)
+        memmap = {"ps7": "S_AXI_HP0", "psu": "SAXIGP2"}[b.ps]
+        assert amap[(space, f"/ps/{memmap}/{ddr}")] == (b.ddr_base, b.ddr_bytes)
     # implementation after synthesis, and the overlay files land beside the driver
     assert d.runs == [("synth_1", ""), ("impl_1", "write_bitstream")] and d.top == "design_1_wrapper"
     assert {f"overlay/{top}/{top}.bit", f"overlay/{top}/{top}.hwh"} <= set(d.files)
