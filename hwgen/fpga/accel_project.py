@@ -79,7 +79,7 @@ def render_files(config, board: Board, fclk_mhz: float, manifest: dict[str, Any]
                         board.fclk_property: fclk}.items())
     ctx = dict(slug=config.slug, top=top, board=board, fclk_mhz=fclk, vivado_min=VIVADO_MIN,
                vivado_max=VIVADO_MAX, project=BD_NAME, bd=BD_NAME, overlay=top,
-               board_pattern=board.board_part.rsplit(":", 1)[0] + ":*",
+               board_pattern=board.board_pattern,
                verilog=f"{top}.v", wrapper=wrapper, ps_cell=ps_cell, acc_cell=ACC_CELL,
                ps_config=ps_config, ctrl_base=board.gp_base, ctrl_range=_size_text(CTRL_RANGE),
                ddr_range=_size_text(board.ddr_bytes), ddr_segment=ddr_segment,

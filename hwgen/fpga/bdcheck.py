@@ -863,7 +863,7 @@ def _tcl_words(text: str) -> list[str]:
 # ============================================================================ entry point
 def check_bd_tcl(script: str | Path, *, board_files: bool = True, version: str = DEFAULT_VERSION,
                  ips: Iterable[IpDef] = (), vlnvs: Iterable[str] = (), drop_vlnvs: Iterable[str] = (),
-                 timeout: float = 60.0) -> Design:
+                 board_parts: Iterable[str] | None = None, timeout: float = 60.0) -> Design:
     """Run ``script`` (a block-design Tcl file) against hwgen's model of Vivado; return the
     recorded :class:`Design` or raise :class:`BdCheckError`.
 
@@ -882,6 +882,9 @@ def check_bd_tcl(script: str | Path, *, board_files: bool = True, version: str =
         More IP for the model (e.g. an HLS core) and the VLNVs the catalog lists for them.
     drop_vlnvs : optional
         VLNVs to leave out of the catalog (tests: a script must not pin an IP version).
+    board_parts : optional
+        The installed board parts, instead of those of :data:`hwgen.fpga.boards.BOARDS` (tests:
+        other vendors' names and file versions of the same board).
     """
     script = Path(script)
     if not script.is_file():
@@ -891,7 +894,9 @@ def check_bd_tcl(script: str | Path, *, board_files: bool = True, version: str =
     for ip in ips:
         catalog[ip.name] = ip
     catalog_vlnvs = [v for v in (*CATALOG_VLNVS, *vlnvs) if v not in set(drop_vlnvs)]
-    board_parts = sorted(b.board_part for b in BOARDS.values()) if board_files else []
+    if board_parts is None:
+        board_parts = sorted(b.board_part for b in BOARDS.values()) if board_files else []
+    board_parts = list(board_parts)
     with tempfile.TemporaryDirectory(prefix="hwgen-bdcheck-") as tmp:
         work = Path(tmp) / "project"
         shutil.copytree(script.parent, work)

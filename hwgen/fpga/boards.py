@@ -66,6 +66,14 @@ class Board:
         return self.name
 
     @property
+    def board_pattern(self) -> str:
+        """``get_board_parts`` pattern of this board in any vendor's spelling and any file version:
+        Avnet's Ultra96-V2 files are ``avnet.com:ultra96v2:part0:1.2`` (1.0 to 1.2),
+        ``em.avnet.com:...:1.0`` in older and ``avnet-tria:...:1.3`` in newer releases."""
+        _vendor, board, component, _version = self.board_part.split(":")
+        return f"*:{board}:{component}:*"
+
+    @property
     def ps_cell(self) -> str:
         """The PS's cell name in a block design."""
         return f"{self.ps_ip}_0"

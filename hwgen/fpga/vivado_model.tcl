@@ -103,6 +103,22 @@ proc get_board_parts {args} {
     foreach bp $::hwgen_model::board_parts {
         if {[string match $pattern $bp]} { lappend found $bp }
     }
+    if {[lsearch -exact $args -latest_file_version] >= 0} {
+        # one board part per vendor:board:component, the highest file version (UG835)
+        set latest [dict create]
+        foreach bp $found {
+            set key [join [lrange [split $bp :] 0 end-1] :]
+            set ver [lindex [split $bp :] end]
+            if {![dict exists $latest $key] || [package vcompare $ver [dict get $latest $key]] > 0} {
+                dict set latest $key $ver
+            }
+        }
+        set found [lmap bp $found {
+            set key [join [lrange [split $bp :] 0 end-1] :]
+            if {[lindex [split $bp :] end] ne [dict get $latest $key]} { continue }
+            set bp
+        }]
+    }
     return $found
 }
 proc add_files {args} {

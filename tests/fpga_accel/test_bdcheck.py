@@ -97,6 +97,18 @@ def test_ultra96_hp_segments_are_named_under_saxigp2(projects, tmp_path):
         check_bd_tcl(script)
 
 
+@pytest.mark.parametrize("installed,picked", [
+    (["avnet.com:ultra96v2:part0:1.0", "avnet.com:ultra96v2:part0:1.2", "avnet.com:ultra96v2:part0:1.1"],
+     "avnet.com:ultra96v2:part0:1.2"),
+    (["avnet-tria:ultra96v2:part0:1.3"], "avnet-tria:ultra96v2:part0:1.3"),
+    (["em.avnet.com:ultra96v2:part0:1.0"], "em.avnet.com:ultra96v2:part0:1.0")])
+def test_ultra96_board_files_in_any_vendor_spelling_newest_version(projects, installed, picked):
+    """Avnet's Ultra96-V2 board files come as avnet.com (1.0-1.2), em.avnet.com (older) and
+    avnet-tria (1.3) in public scripts: the script takes the newest of whichever is installed."""
+    d = check_bd_tcl(projects["ultra96v2"] / "build.tcl", board_parts=installed)
+    assert d.project["board_part"] == picked
+
+
 def test_without_board_files_part_only_with_a_warning(projects):
     d = check_bd_tcl(projects["pynq-z2"] / "build.tcl", board_files=False)
     assert d.project["board_part"] is None and d.project["part"] == "xc7z020clg400-1"

@@ -60,6 +60,17 @@ def test_block_design_passes_the_checker(projects, board, board_files):
     assert {f"overlay/{top}/{top}.bit", f"overlay/{top}/{top}.hwh"} <= set(d.files)
 
 
+@pytest.mark.parametrize("installed,picked", [
+    (["tul.com.tw:pynq-z2:part0:1.0", "tul.com.tw:pynq-z2:part0:1.1"], "tul.com.tw:pynq-z2:part0:1.1"),
+    (["avnet-tria:ultra96v2:part0:1.3"], "avnet-tria:ultra96v2:part0:1.3")])
+def test_board_files_of_any_version_and_vendor_spelling(projects, installed, picked):
+    """bd.tcl does not pin the board files' version or vendor (it looked for one exact name)."""
+    board = picked.split(":")[1]
+    d = bdmodel.check_project(projects[board][0], board_parts=installed)
+    assert d.project["board_part"] == picked
+    assert "not installed" not in d.output
+
+
 def test_ip_versions_are_looked_up_not_pinned(projects):
     out, _p = projects["ultra96v2"]
     d = bdmodel.check_project(out, vlnvs=["xilinx.com:ip:axi_dma:7.0"])
