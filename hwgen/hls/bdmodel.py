@@ -99,11 +99,11 @@ def hls_ipdef(top: str, in_width: int, out_width: int) -> IpDef:
 
 
 def check_project(project_dir: str | Path, *, board_files: bool = True, vlnvs=(), drop_vlnvs=(),
-                  board_parts=None) -> Design:
+                  board_parts=None, version: str | None = None) -> Design:
     """Run ``project_dir/bd.tcl`` (written by :func:`hwgen.hls.project.write_project`) against
     hwgen's Vivado model, with the HLS IP as its ``manifest.json`` describes it. ``vlnvs`` adds
     catalog entries, ``drop_vlnvs`` removes some, ``board_parts`` replaces the installed board
-    parts (see :func:`hwgen.fpga.bdcheck.check_bd_tcl`)."""
+    parts, ``version`` is what ``version -short`` answers (see :func:`hwgen.fpga.bdcheck.check_bd_tcl`)."""
     import json
     project_dir = Path(project_dir)
     man = json.loads((project_dir / "manifest.json").read_text())
@@ -111,4 +111,5 @@ def check_project(project_dir: str | Path, *, board_files: bool = True, vlnvs=()
     ips = [dma_ipdef(), concat_ipdef(), hls_ipdef(top, lay["in_width"], lay["out_width"])]
     catalog = [*DMA_VLNVS, *CONCAT_VLNVS, f"hwgen.dev:hls:{top}:1.0", *vlnvs]
     return check_bd_tcl(project_dir / "bd.tcl", board_files=board_files, ips=ips, vlnvs=catalog,
-                        drop_vlnvs=drop_vlnvs, board_parts=board_parts)
+                        drop_vlnvs=drop_vlnvs, board_parts=board_parts,
+                        **({} if version is None else {"version": version}))

@@ -31,6 +31,7 @@ import jinja2
 from .. import __version__
 from ..configbase import config_to_dict
 from ..errors import ConfigError
+from ..fpga.accel_project import VIVADO_MIN
 from ..fpga.boards import BOARDS as FPGA_BOARDS, Board, get_board
 from ..nn.ir import HEAD_VALUES
 from ..outdir import staged_output
@@ -221,6 +222,7 @@ def render_files(project: Project) -> dict[str, str]:
         "dma_base": f"0x{b.gp_base + CTRL_RANGE:08X}", "ctrl_range": f"{CTRL_RANGE // 1024}K",
         "model": project.design.net.name, "hls_clock_mhz": f"{project.design.config.clock_mhz:g}",
         "layout_repr": repr(lay), "head_repr": repr(head_decode(project.design)), "hwgen_version": __version__, "hp_segments": hp_segments(b),
+        "vivado_min": VIVADO_MIN,
     }
     env = _env()
     return {"bd.tcl": env.get_template("bd.tcl.j2").render(**ctx),

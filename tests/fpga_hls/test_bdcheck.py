@@ -71,6 +71,14 @@ def test_board_files_of_any_version_and_vendor_spelling(projects, installed, pic
     assert "not installed" not in d.output
 
 
+def test_too_old_vivado_is_refused(projects):
+    """Like the accelerator's build.tcl: assign_bd_address -offset/-range and the .gen folder."""
+    out, _p = projects["pynq-z2"]
+    with pytest.raises(BdCheckError, match=r"bd.tcl line \d+: hwgen: this script needs Vivado 2020.1 or later, "
+                                           r"not 2019.2"):
+        bdmodel.check_project(out, version="2019.2")
+
+
 def test_ip_versions_are_looked_up_not_pinned(projects):
     out, _p = projects["ultra96v2"]
     d = bdmodel.check_project(out, vlnvs=["xilinx.com:ip:axi_dma:7.0"])
