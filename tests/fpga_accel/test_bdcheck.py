@@ -109,6 +109,14 @@ def test_ultra96_board_files_in_any_vendor_spelling_newest_version(projects, ins
     assert d.project["board_part"] == picked
 
 
+def test_implementation_launched_alone_runs_its_synthesis(projects, tmp_path):
+    """Vivado launches impl_1's parent synth_1 itself (PYNQ's build_bitstream.tcl does only
+    launch_runs impl_1 -to_step write_bitstream); the model used to refuse that."""
+    script = _mutate(projects, tmp_path, "pynq-z2", "launch_runs synth_1 -jobs $jobs\nwait_on_run synth_1\n", "")
+    d = check_bd_tcl(script)
+    assert d.runs == [("synth_1", "(parent of impl_1)"), ("impl_1", "write_bitstream")]
+
+
 def test_without_board_files_part_only_with_a_warning(projects):
     d = check_bd_tcl(projects["pynq-z2"] / "build.tcl", board_files=False)
     assert d.project["board_part"] is None and d.project["part"] == "xc7z020clg400-1"
