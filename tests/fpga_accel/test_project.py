@@ -133,6 +133,24 @@ def test_overlay_package_with_recorded_fake_pynq(project):
         pkg.device(window_bytes=1 << 20, pynq_module=FakePynq(TINY, cfg_id=1))
 
 
+def test_overlay_finds_a_module_reference_keyed_by_interface(project):
+    """PYNQ's .hwh parser keys a module reference that has a BDTYPE as <cell>/<interface>
+    (pynq/pl_server/hwh_parser.py); device() opens it under either key."""
+    pkg = _package(project)
+    fake = FakePynq(TINY)
+
+    class Overlay:
+        def __init__(self, bitfile):
+            self.ip_dict = {f"{pkg.IP_NAME}/s_axi_control": {"phys_addr": 0x4000_0000, "addr_range": 0x1000},
+                            "processing_system7_0": {}}
+    fake.Overlay = Overlay
+    dev = pkg.device(window_bytes=1 << 20, pynq_module=fake)
+    assert ("mmio", 0x4000_0000, 0x1000) in fake.log
+    rng = np.random.default_rng(2)
+    a, b = rng.integers(-128, 128, (3, 4)), rng.integers(-128, 128, (4, 5))
+    assert np.array_equal(matmul(dev, a, b, shift=1).out, reference(TINY, a, b, 1))
+
+
 def test_overlay_config_must_match(project, tmp_path):
     copy = tmp_path / "p"
     shutil.copytree(project, copy)
