@@ -1,0 +1,298 @@
+"""How much of an FPGA an accelerator takes: block RAMs and DSP slices, from the config alone.
+
+:func:`estimate` predicts what Yosys ``synth_xilinx`` (``-family xc7``, as
+:func:`hwgen.measure.synth_xilinx` runs it) infers for :func:`hwgen.accel.rtl.generate`'s Verilog,
+without generating or synthesizing anything (microseconds, no Amaranth import), so that
+``hwgen accel project`` can refuse an accelerator that does not fit a board before any work.
+
+Block RAM. The RTL infers these memories (:mod:`hwgen.accel.rtl.top`, :mod:`~hwgen.accel.rtl.stage`),
+each with one write port (``lanes``: one write enable per AXI beat of an entry) and one read port:
+
+=============  ========================================  ====================  ==============
+memory         width (bits)                              depth                 write lanes
+=============  ========================================  ====================  ==============
+uop            64 (the RTL reads 48: three 16-bit         ``uop_depth``         per beat
+               indices; Yosys drops units of unread
+               bits after mapping)
+inp            ``batch * block_in * input_width``        ``inp_depth``         per beat
+wgt            ``block_out * block_in * weight_width``   ``wgt_depth``         per beat
+acc0, acc1     ``batch * block_out * acc_width``         ``acc_depth / 2``     per beat
+out            ``batch * block_out * output_width``      ``acc_depth``         as acc
+load queue     128 (122 read: LOAD up to ``x_pad1``)     ``insn_queue_depth``  one
+store queue    128 (106 read: STORE up to ``x_stride``)  ``insn_queue_depth``  one
+compute queue  128, read without a register              ``insn_queue_depth``  one
+=============  ========================================  ====================  ==============
+
+All read ports but the compute queue's are registered and non-transparent (the load and store
+queues' because Yosys moves the stage's instruction register into the read port; the compute
+stage also looks at the queue's head, so its queue stays unregistered and can only be LUT RAM).
+Each is mapped the way Yosys's ``memory_libmap`` does it: the cost of every geometry of every RAM
+in the xc7 libraries (LUT RAM: ``lutrams_xc5v.txt``; block RAM: ``brams_xc4v.txt`` with
+``HAS_SIZE_36 HAS_CASCADE HAS_CONFLICT_BUG HAS_MIXWIDTH_SDP``) is computed with its formula
+(units, width scale, read multiplexers, write demultiplexers, port emulation) and the cheapest
+wins, against flip-flops at one per bit. Block RAM rows are 9 bits a byte, so a write lane is
+padded to a multiple of 9 bits (a 64-bit lane takes 72). So deep buffers are block RAM and
+shallow ones LUT RAM (``tiny``'s 128-bit x 64 weights), and instruction queues of 128 entries or
+more take block RAM. The other memories are FIFOs of at most 32 entries (DMA readers, burst
+routing, store staging): always LUT RAM, never block RAM, so not listed.
+
+DSP slices. One DSP48E1 (25 x 18 multiplier) per ``*`` of at most 25 x 18 bits: the GEMM array's
+multipliers (``batch * block_in * block_out`` MACs, two per multiplier when packed:
+``x * (w1 * 2**16 + w0)``, 8 x 25 bits), capped by ``hard_mults``; the ALU's MUL lanes (``batch *
+block_out``, two 17 x 16 partial products each with 32-bit accumulators, one with 16-bit); the
+fetch unit's two range-check products (16 x 16 and 17 x 17 bits).
+
+LUTs are not estimated: after the adder trees (one LUT per carry-chain bit) most of them come from
+multiplexers, control and comparisons whose size ABC decides; a bound loose enough to be honest
+(the adders alone are about a quarter of the measured count) would not tell a user whether a
+design fits, and LUTs are not what limits these presets (``pynq-z2`` takes about 40% of an
+xc7z020's LUTs, 74% of its DSPs and 84% of its block RAM).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from ..errors import ConfigError
+from . import isa
+from .config import AccelConfig
+
+#: bits of the micro-op word that the RTL reads (acc_idx, inp_idx, wgt_idx: 3 x 16)
+UOP_USED_BITS = isa.UOP_FIELDS[-1].msb + 1
+#: bits of an instruction the load stage reads (up to LOAD's x_pad1) and the store stage reads
+#: (up to STORE's x_stride: no padding fields)
+LOAD_QUEUE_USED_BITS = isa.MEM_FIELDS[-1].msb + 1
+STORE_QUEUE_USED_BITS = next(f for f in isa.MEM_FIELDS if f.name == "x_stride").msb + 1
+
+
+class _Ram(NamedTuple):
+    """One RAM geometry family of Yosys's xc7 memory libraries."""
+    name: str          # what it maps to
+    kind: str          # "block" or "distributed"
+    abits: int
+    dbits: tuple       # base widths
+    cost: float
+    widthscale: float  # 0: none
+    byte: int          # 0: no byte enables
+    unit_limit: int    # index of the widest base width a port takes (CASCADE: 1 bit)
+    ramb36: float      # RAMB36 per unit
+    ramb18: int        # RAMB18 per unit
+
+
+#: the RAMs an inferred memory with one write port and one separate sync read port can use on
+#: xc7, in Yosys's library order (``lutrams_xc5v.txt`` then ``brams_xc4v.txt``); a single-port
+#: LUT RAM is left out (its one port cannot take separate read and write addresses)
+_XC7_RAMS = (
+    _Ram("RAM64X1D/RAM32X2", "distributed", 5, (4,), 8, 8, 0, 0, 0, 0),   # DP, ABITS 5
+    _Ram("RAM64X1D", "distributed", 6, (2,), 8, 8, 0, 0, 0, 0),           # DP, ABITS 6
+    _Ram("RAM128X1D", "distributed", 7, (1,), 8, 8, 0, 0, 0, 0),          # DP, ABITS 7
+    _Ram("RAM32M (QP)", "distributed", 5, (2,), 7, 7, 0, 0, 0, 0),
+    _Ram("RAM64M (QP)", "distributed", 6, (1,), 7, 7, 0, 0, 0, 0),
+    _Ram("RAM32M", "distributed", 5, (6,), 8, 7, 0, 0, 0, 0),              # SDP, ABITS 5
+    _Ram("RAM64M", "distributed", 6, (3,), 8, 7, 0, 0, 0, 0),              # SDP, ABITS 6
+    _Ram("RAMB18 TDP", "block", 14, (1, 2, 4, 9, 18), 129, 0, 9, 4, 0, 1),
+    _Ram("RAMB36 TDP", "block", 15, (1, 2, 4, 9, 18, 36), 257, 0, 9, 5, 1, 0),
+    _Ram("RAMB36 cascade", "block", 16, (1, 2, 4, 9), 513, 0, 9, 0, 2, 0),
+    _Ram("RAMB18 SDP", "block", 14, (1, 2, 4, 9, 18, 36), 129, 0, 9, 5, 0, 1),
+    _Ram("RAMB36 SDP", "block", 15, (1, 2, 4, 9, 18, 36, 72), 257, 0, 9, 6, 1, 0),
+)
+_FACTOR_MUX = _FACTOR_DEMUX = 0.5
+_FACTOR_EMU = 2
+#: emulation score of our memories: one read port not shared with the write port
+_SCORE_EMU = 1
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@dataclass(frozen=True)
+class MemoryUse:
+    """How one inferred memory maps: ``kind`` is ``"block"``, ``"distributed"`` (LUT RAM) or
+    ``"ff"``; ``ram`` the primitive family; ``units`` how many of them are kept."""
+    name: str
+    width: int
+    depth: int
+    lanes: tuple[int, ...]
+    kind: str
+    ram: str
+    units: int
+    ramb36: int
+    ramb18: int
+
+    @property
+    def bram36(self) -> float:
+        return self.ramb36 + self.ramb18 / 2
+
+
+def _swizzle(lanes: tuple[int, ...], eb: int) -> list[int]:
+    """Bit positions of a memory word as a RAM unit row holds them: each write lane padded to a
+    multiple of ``eb`` bits (-1: padding), as memory_libmap lays them out."""
+    out, pos = [], 0
+    for w in lanes:
+        out += list(range(pos, pos + w))
+        out += [-1] * (-w % eb)
+        pos += w
+    return out
+
+
+def map_memory(name: str, width: int, depth: int, lanes: tuple[int, ...] | None = None, *,
+               used: int | None = None, sync_read: bool = True) -> MemoryUse:
+    """Map a ``width x depth`` memory with one write port and one read port as Yosys
+    ``memory_libmap`` does on xc7 (see the module doc).
+
+    ``lanes``: bit widths of the write-enable groups (summing to ``width``; default one);
+    ``used``: only the low ``used`` bits are ever read (the geometry is chosen for the whole
+    width, as Yosys does; units holding only unread bits are removed afterwards);
+    ``sync_read``: False for a read port without a register (block RAM cannot take it)."""
+    lanes = (width,) if lanes is None else tuple(lanes)
+    if sum(lanes) != width or min(lanes) < 1:
+        raise ConfigError(f"map_memory lanes must be positive and sum to the width {width}, "
+                          f"not {lanes}")
+    used = width if used is None else used
+    best_by_kind: dict[str, tuple] = {}
+    for ram in _XC7_RAMS:
+        if ram.kind == "block" and not sync_read:
+            continue
+        got, best_int = None, 0
+        for i, unit in enumerate(ram.dbits):
+            if i > ram.unit_limit:
+                break
+            eb = unit if ram.byte == 0 or ram.byte > unit else ram.byte
+            swizzle = _swizzle(lanes, eb)
+            addrs = 1 << (ram.abits - i)
+            mult_a = _ceil_div(depth, addrs)
+            repl = _ceil_div(mult_a * len(swizzle), unit)
+            demux = mult_a * len(lanes) if mult_a != 1 else 0
+            mux = (mult_a - 1) * width
+            cost = (ram.cost - ram.widthscale) * repl
+            cost += ram.widthscale * mult_a * width / unit
+            cost += mux * _FACTOR_MUX + demux * _FACTOR_DEMUX + _SCORE_EMU * _FACTOR_EMU
+            if got is None or cost < best_int:     # memory_libmap keeps the best cost as an int
+                rows = swizzle * mult_a
+                kept = sum(any(0 <= b < used for b in rows[r * unit:(r + 1) * unit])
+                           for r in range(repl))
+                got, best_int = (cost, kept), int(cost)
+        cost, kept = got
+        prev = best_by_kind.get(ram.kind)
+        if prev is None or cost < prev[0]:
+            best_by_kind[ram.kind] = (cost, ram, kept)
+    best, choice = int(width * depth), None           # flip-flops: one per bit (int, as Yosys)
+    for kind in ("distributed", "block"):
+        if kind in best_by_kind and best_by_kind[kind][0] < best:
+            best, choice = best_by_kind[kind][0], best_by_kind[kind][1:]
+    if choice is None:
+        return MemoryUse(name, width, depth, lanes, "ff", "FF", used * depth, 0, 0)
+    ram, kept = choice
+    return MemoryUse(name, width, depth, lanes, ram.kind, ram.name, kept,
+                     int(ram.ramb36 * kept), ram.ramb18 * kept)
+
+
+def memories(config: AccelConfig) -> list[tuple[str, int, int, tuple[int, ...], dict]]:
+    """The accelerator's memories that block RAM could hold: ``(name, width, depth, write lanes,
+    options of map_memory)``."""
+    c = config
+    beat = c.axi_data_width
+
+    def lanes(width: int, n: int) -> tuple[int, ...]:
+        return (width // n,) * n
+
+    acc_n = c.acc_elem_bytes // c.axi_bytes
+    acc_w = c.batch * c.block_out * c.acc_width
+    out_w = c.batch * c.block_out * c.output_width
+    inp_w = c.batch * c.block_in * c.input_width
+    wgt_w = c.block_out * c.block_in * c.weight_width
+    q, qd = isa.INSN_BITS, c.insn_queue_depth
+    return [
+        ("uop", isa.UOP_BITS, c.uop_depth, lanes(isa.UOP_BITS, isa.UOP_BITS // beat),
+         {"used": UOP_USED_BITS}),
+        ("inp", inp_w, c.inp_depth, lanes(inp_w, c.inp_elem_bytes // c.axi_bytes), {}),
+        ("wgt", wgt_w, c.wgt_depth, lanes(wgt_w, c.wgt_elem_bytes // c.axi_bytes), {}),
+        ("acc0", acc_w, c.acc_depth // 2, lanes(acc_w, acc_n), {}),
+        ("acc1", acc_w, c.acc_depth // 2, lanes(acc_w, acc_n), {}),
+        ("out", out_w, c.acc_depth, lanes(out_w, acc_n), {}),
+        ("load_queue", q, qd, (q,), {"used": LOAD_QUEUE_USED_BITS}),
+        ("compute_queue", q, qd, (q,), {"sync_read": False}),
+        ("store_queue", q, qd, (q,), {"used": STORE_QUEUE_USED_BITS}),
+    ]
+
+
+def gemm_multipliers(config: AccelConfig, dsp_packing: bool | None = None,
+                     hard_mults: int | None = None) -> tuple[int, bool]:
+    """``(multipliers written as *, packed)`` of the GEMM array, as
+    :class:`hwgen.accel.rtl.gemm.DotArray` builds it."""
+    c = config
+    can_pack = c.input_width == 8 and c.weight_width == 8 and c.block_out % 2 == 0
+    pack = can_pack if dsp_packing is None else (bool(dsp_packing) and can_pack)
+    mults = c.macs_per_cycle // (2 if pack else 1)
+    return (mults if hard_mults is None else min(hard_mults, mults)), pack
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resources:
+    """What an accelerator takes of an xc7 / UltraScale+ fabric (model, see the module doc).
+
+    Attributes
+    ----------
+    bram36 : float
+        36-kbit block RAMs, a RAMB18 counted as half.
+    ramb36, ramb18 : int
+        The primitives.
+    dsps : int
+        DSP48 slices (GEMM + ALU + fetch).
+    dsp_parts : dict
+        ``gemm``, ``alu``, ``fetch`` DSPs.
+    macs_per_dsp : float
+        GEMM MACs per cycle per GEMM DSP (2.0 packed).
+    memories : tuple of MemoryUse
+        How each buffer maps.
+    """
+    bram36: float
+    ramb36: int
+    ramb18: int
+    dsps: int
+    dsp_parts: dict = field(default_factory=dict)
+    macs_per_dsp: float = 0.0
+    memories: tuple = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"bram36": self.bram36, "ramb36": self.ramb36, "ramb18": self.ramb18,
+                "dsps": self.dsps, "dsp_parts": dict(self.dsp_parts),
+                "macs_per_dsp": self.macs_per_dsp,
+                "memories": [{"name": m.name, "width": m.width, "depth": m.depth,
+                              "kind": m.kind, "ram": m.ram, "units": m.units,
+                              "bram36": m.bram36} for m in self.memories]}
+
+
+def estimate(config: AccelConfig, *, dsp_packing: bool | None = None,
+             hard_mults: int | None = None, **_rtl_options) -> Resources:
+    """Block RAMs and DSPs that ``config`` generated with these options takes on xc7 (the model of
+    the module doc). ``dsp_packing`` and ``hard_mults`` are :func:`hwgen.accel.rtl.generate`'s;
+    its other options (the adders) change no RAM or DSP.
+
+    Raises
+    ------
+    TypeError
+        ``config`` is not an AccelConfig, or ``hard_mults`` not an int.
+    ConfigError
+        ``hard_mults`` below 0.
+    """
+    if not isinstance(config, AccelConfig):
+        raise TypeError(f"estimate needs an AccelConfig, not {type(config).__name__}")
+    if hard_mults is not None:
+        if not isinstance(hard_mults, int) or isinstance(hard_mults, bool):
+            raise TypeError(f"estimate hard_mults must be an int or None, not "
+                            f"{type(hard_mults).__name__}")
+        if hard_mults < 0:
+            raise ConfigError(f"estimate hard_mults must be at least 0, not {hard_mults}")
+    mems = tuple(map_memory(n, w, d, l, **o) for n, w, d, l, o in memories(config))
+    ramb36 = sum(m.ramb36 for m in mems)
+    ramb18 = sum(m.ramb18 for m in mems)
+    gemm, _pack = gemm_multipliers(config, dsp_packing, hard_mults)
+    lanes = config.batch * config.block_out
+    alu = lanes * (2 if config.acc_width > 16 else 1)
+    parts = {"gemm": gemm, "alu": alu, "fetch": 2}
+    return Resources(bram36=ramb36 + ramb18 / 2, ramb36=ramb36, ramb18=ramb18,
+                     dsps=sum(parts.values()), dsp_parts=parts,
+                     macs_per_dsp=round(config.macs_per_cycle / gemm, 2) if gemm else 0.0,
+                     memories=mems)
