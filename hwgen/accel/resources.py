@@ -96,6 +96,13 @@ _XC7_RAMS = (
     _Ram("RAMB18 SDP", "block", 14, (1, 2, 4, 9, 18, 36), 129, 0, 9, 5, 0, 1),
     _Ram("RAMB36 SDP", "block", 15, (1, 2, 4, 9, 18, 36, 72), 257, 0, 9, 6, 1, 0),
 )
+#: What the rest of ``hwgen accel project``'s block design may take of the fabric besides the
+#: accelerator (:func:`hwgen.fpga.accel_project.check_project` keeps it free): two SmartConnects
+#: (1 x 1, one clock, no width conversion: protocol conversion and register slices, LUT/FF logic
+#: and LUT-RAM FIFOs) and a ``proc_sys_reset`` (LUT/FF only). None of them multiplies: 0 DSPs.
+#: Block RAM: one per SmartConnect, for the case where Vivado builds a SmartConnect FIFO in block
+#: RAM, which hwgen cannot check without Vivado (a reserve, not a measurement).
+BLOCK_DESIGN_RESERVE = {"bram36": 2, "dsps": 0}
 _FACTOR_MUX = _FACTOR_DEMUX = 0.5
 _FACTOR_EMU = 2
 #: emulation score of our memories: one read port not shared with the write port

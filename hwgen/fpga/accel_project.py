@@ -41,8 +41,11 @@ def _size_text(n: int) -> str:
     return str(n)
 
 
-def check_project(config, board: Board, fclk_mhz: float) -> None:
-    """Refuse a config, board and clock that cannot make this block design (one-line errors)."""
+def check_project(config, board: Board, fclk_mhz: float, **options) -> None:
+    """Refuse a config, board and clock that cannot make this block design (one-line errors),
+    among them an accelerator whose block RAMs or DSPs do not fit the board's part
+    (:func:`hwgen.accel.resources.estimate` with the generation ``options``, less
+    :data:`~hwgen.accel.resources.BLOCK_DESIGN_RESERVE` for the rest of the block design)."""
     if config.axi_data_width not in board.hp_widths:
         raise ConfigError(f"AccelConfig.axi_data_width must be one of the {board.name} HP port's "
                           f"widths {', '.join(map(str, board.hp_widths))}, not {config.axi_data_width}")
@@ -54,6 +57,14 @@ def check_project(config, board: Board, fclk_mhz: float) -> None:
     if board.ddr_base + board.ddr_bytes > 1 << config.dram_addr_width:
         raise ConfigError(f"AccelConfig.dram_addr_width must reach the {board.name}'s DDR "
                           f"({board.ddr_base:#x}+{board.ddr_bytes:#x}), not {config.dram_addr_width}")
+    from ..accel.resources import BLOCK_DESIGN_RESERVE, estimate
+    need = estimate(config, **options)
+    for what, n, have, kept in (("BRAM36", need.bram36, board.bram36, BLOCK_DESIGN_RESERVE["bram36"]),
+                                ("DSP", need.dsps, board.dsps, BLOCK_DESIGN_RESERVE["dsps"])):
+        if n > have - kept:
+            also = f", {kept} of them kept for the block design's SmartConnects" if kept else ""
+            raise ConfigError(f"accelerator {config.slug} needs {n:g} {what} (model), "
+                              f"{board.name}'s {board.part} has {have}{also}")
 
 
 def _env():
