@@ -9,7 +9,7 @@ to go on), then replays the record against a model of the IP involved and raises
 - a command that is not modelled (the script stops there);
 - an IP that is not in the catalog, a cell name used twice, a property on a cell that does not
   exist, a ``CONFIG.*`` parameter the IP does not have or a value it refuses (an HP port width,
-  a fabric clock above the part's limit);
+  a fabric clock above hwgen's limit for the board: a hwgen rule, not a documented Vivado one);
 - a pin or interface a cell does not have: PS ports exist only while their ``CONFIG`` enables them,
   and a module reference has the ports of its Verilog module (parsed from the files added to the
   project, interfaces from their ``X_INTERFACE_INFO`` attributes);
