@@ -16,8 +16,12 @@
 
 - ``ecp5_synth_default``: Yosys ``synth_ecp5`` cells of ``default`` with the same budget (no
   place and route; ``--parts synth_ecp5``, not in the default parts).
+- ``fit``: the resource model (:func:`hwgen.accel.resources.estimate`) against full Yosys
+  ``synth_xilinx`` runs: per config its slug, generation options, the model's and synthesis's
+  RAMB36 / RAMB18 / DSP48E1, ``equal``; ``fit_all_equal``, ``fit_s`` (``--parts fit``, not in the
+  default parts: about 10 min).
 
-Usage: python bench/accel.py [--quick] [--parts sim,synth,synth_ecp5,fmax,fmax_tiny,fmax_default] [--keep-pnr DIR]
+Usage: python bench/accel.py [--quick] [--parts sim,synth,synth_ecp5,fmax,fmax_tiny,fmax_default,fit] [--keep-pnr DIR]
 """
 from __future__ import annotations
 
@@ -160,15 +164,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="64^3 instead of 256^3 on Verilator")
     ap.add_argument("--parts", default="sim,synth,fmax",
-                    help="comma-separated subset of sim, synth, synth_ecp5, fmax "
+                    help="comma-separated subset of sim, synth, synth_ecp5, fit, fmax "
                          "(= fmax_tiny,fmax_default), fmax_tiny, fmax_default "
                          "(default: sim,synth,fmax)")
     ap.add_argument("--keep-pnr", type=Path, default=None, metavar="DIR",
                     help="keep nextpnr's log and report of the fmax parts in DIR")
     args = ap.parse_args(argv)
     parts = set(args.parts.split(","))
-    if not parts <= {"sim", "synth", "synth_ecp5", "fmax", "fmax_tiny", "fmax_default"}:
-        ap.error(f"--parts takes sim, synth, synth_ecp5, fmax, fmax_tiny, fmax_default, "
+    if not parts <= {"sim", "synth", "synth_ecp5", "fmax", "fmax_tiny", "fmax_default", "fit"}:
+        ap.error(f"--parts takes sim, synth, synth_ecp5, fit, fmax, fmax_tiny, fmax_default, "
                  f"not {args.parts!r}")
     out: dict = {}
     with tempfile.TemporaryDirectory(prefix="bench-accel-") as tmp:
@@ -180,6 +184,8 @@ def main(argv=None) -> int:
             synthesize(out, tmp)
         if "synth_ecp5" in parts:
             synth_ecp5_default(out, cfg, tmp)
+        if "fit" in parts:
+            fit(out, tmp)
         which = [w for w in ("tiny", "default") if {"fmax", f"fmax_{w}"} & parts]
         if which:
             fmax(out, cfg, tmp, which, keep=args.keep_pnr)
@@ -232,6 +238,43 @@ def synthesize(out: dict, tmp: Path) -> None:
     out["pynq_z2_fits_xc7z020"] = all(s[k] <= lim for k, lim in XC7Z020.items())
     out["xc7z020_budget"] = XC7Z020
     out["synth_s"] = round(time.perf_counter() - t1, 1)
+
+
+def fit_cases():
+    """(name, config, generation options) the resource model is checked on: the presets and
+    variants of buffers, array shape, widths, queues and multiplier options."""
+    from dataclasses import replace
+    t = PRESETS["tiny"]
+    return [(n, PRESETS[n], {}) for n in ("tiny", "default", "pynq-z2", "ultra96")] + [
+        ("tiny q1024", replace(t, insn_queue_depth=1024), {}),
+        ("2x8x4 d64", replace(t, batch=2, block_in=8, block_out=4, inp_depth=2048, wgt_depth=16,
+                              acc_depth=512, uop_depth=16, axi_data_width=64), {}),
+        ("tiny 16-bit", replace(t, input_width=16, weight_width=16, output_width=16,
+                                inp_depth=4096, wgt_depth=1024, acc_depth=16, uop_depth=8192), {}),
+        ("tiny q128 a16", replace(t, insn_queue_depth=128, acc_width=16), {}),
+        ("2x4x8 unpacked", replace(t, axi_data_width=64, batch=2, block_out=8, wgt_depth=512,
+                                   uop_depth=16, acc_depth=256),
+         {"dsp_packing": False, "hard_mults": 40}),
+    ]
+
+
+def fit(out: dict, tmp: Path) -> None:
+    """The resource model against full synth_xilinx runs (:func:`fit_cases`)."""
+    from hwgen.accel.resources import estimate
+    from hwgen.measure import synth_xilinx
+    t = time.perf_counter()
+    rows = []
+    for name, cfg, opts in fit_cases():
+        v = generate(cfg, tmp / f"fit_{len(rows)}", **opts).verilog
+        s = synth_xilinx([v], v.stem)
+        e = estimate(cfg, **opts)
+        model = {"ramb36": e.ramb36, "ramb18": e.ramb18, "dsp": e.dsps}
+        synth = {"ramb36": s["RAMB36"], "ramb18": s["RAMB18"], "dsp": s["DSP"]}
+        rows.append({"name": name, "slug": cfg.slug, "options": opts, "model": model,
+                     "synth": synth, "synth_luts": s["LUT"], "equal": model == synth})
+    out["fit"] = rows
+    out["fit_all_equal"] = all(r["equal"] for r in rows)
+    out["fit_s"] = round(time.perf_counter() - t, 1)
 
 
 if __name__ == "__main__":
