@@ -138,7 +138,23 @@ def _ps7(cfg: dict[str, str]) -> tuple[list[Pin], list[Intf]]:
                           segments=(Segment("HP0_DDR_LOWOCM", 0, 0x2000_0000),)))
     if _on(cfg, "PCW_USE_FABRIC_INTERRUPT") and _on(cfg, "PCW_IRQ_F2P_INTR"):
         pins.append(Pin("IRQ_F2P", "I", "intr"))
+    # the other AXI ports, by their clock pins only: a board preset may turn one on, and its
+    # unconnected clock then fails validation (hwgen's scripts switch them off)
+    pins += [Pin(clk, "I", "clk", required=True) for key, clk in _PS7_OTHER_PORTS if _on(cfg, key)]
     return pins, intfs
+
+
+#: processing_system7's AXI ports hwgen does not use: CONFIG enabling each, its clock pin
+_PS7_OTHER_PORTS = (("PCW_USE_M_AXI_GP1", "M_AXI_GP1_ACLK"), ("PCW_USE_S_AXI_GP0", "S_AXI_GP0_ACLK"),
+                    ("PCW_USE_S_AXI_GP1", "S_AXI_GP1_ACLK"), ("PCW_USE_S_AXI_ACP", "S_AXI_ACP_ACLK"),
+                    ("PCW_USE_S_AXI_HP1", "S_AXI_HP1_ACLK"), ("PCW_USE_S_AXI_HP2", "S_AXI_HP2_ACLK"),
+                    ("PCW_USE_S_AXI_HP3", "S_AXI_HP3_ACLK"))
+#: zynq_ultra_ps_e's AXI ports hwgen does not use (M_AXI_HPM0_LPD, S_AXI_HPC0/1_FPD,
+#: S_AXI_HP1..3_FPD, S_AXI_LPD): CONFIG enabling each, its clock pin
+_PSU_OTHER_PORTS = (("PSU__USE__M_AXI_GP2", "maxihpm0_lpd_aclk"), ("PSU__USE__S_AXI_GP0", "saxihpc0_fpd_aclk"),
+                    ("PSU__USE__S_AXI_GP1", "saxihpc1_fpd_aclk"), ("PSU__USE__S_AXI_GP3", "saxihp1_fpd_aclk"),
+                    ("PSU__USE__S_AXI_GP4", "saxihp2_fpd_aclk"), ("PSU__USE__S_AXI_GP5", "saxihp3_fpd_aclk"),
+                    ("PSU__USE__S_AXI_GP6", "saxi_lpd_aclk"))
 
 
 def _ps7_check(cfg: dict[str, str]) -> str | None:
@@ -178,6 +194,7 @@ def _psu(cfg: dict[str, str]) -> tuple[list[Pin], list[Intf]]:
                           memory_map="SAXIGP2"))
     if _on(cfg, "PSU__USE__IRQ0"):
         pins.append(Pin("pl_ps_irq0", "I", "intr"))
+    pins += [Pin(clk, "I", "clk", required=True) for key, clk in _PSU_OTHER_PORTS if _on(cfg, key)]
     return pins, intfs
 
 
@@ -255,13 +272,15 @@ def default_catalog() -> dict[str, IpDef]:
             "processing_system7", "xilinx.com:ip:processing_system7",
             {"PCW_USE_M_AXI_GP0": "0", "PCW_USE_S_AXI_HP0": "0", "PCW_S_AXI_HP0_DATA_WIDTH": "64",
              "PCW_USE_FABRIC_INTERRUPT": "0", "PCW_IRQ_F2P_INTR": "0",
-             "PCW_FPGA0_PERIPHERAL_FREQMHZ": "50", "PCW_EN_CLK0_PORT": "1", "PCW_EN_RST0_PORT": "1"},
+             "PCW_FPGA0_PERIPHERAL_FREQMHZ": "50", "PCW_EN_CLK0_PORT": "1", "PCW_EN_RST0_PORT": "1",
+             **{key: "0" for key, _clk in _PS7_OTHER_PORTS}},
             ps7_pins, ps7_intfs, _ps7_check),
         "zynq_ultra_ps_e": IpDef(
             "zynq_ultra_ps_e", "xilinx.com:ip:zynq_ultra_ps_e",
             {"PSU__USE__M_AXI_GP0": "1", "PSU__USE__M_AXI_GP1": "1", "PSU__USE__M_AXI_GP2": "0",
              "PSU__USE__S_AXI_GP2": "0", "PSU__SAXIGP2__DATA_WIDTH": "128", "PSU__USE__IRQ0": "0",
-             "PSU__FPGA_PL0_ENABLE": "1", "PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ": "100"},
+             "PSU__FPGA_PL0_ENABLE": "1", "PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ": "100",
+             **{key: "0" for key, _clk in _PSU_OTHER_PORTS if key != "PSU__USE__M_AXI_GP2"}},
             psu_pins, psu_intfs, _psu_check),
         "smartconnect": IpDef("smartconnect", "xilinx.com:ip:smartconnect",
                               {"NUM_SI": "1", "NUM_MI": "2", "NUM_CLKS": "1"}, sc_pins, sc_intfs),
@@ -716,7 +735,7 @@ class _Replay:
         spaces = self.spaces()
         if space not in spaces:
             self.fail(f"assign_bd_address: no address space {space} (spaces: {', '.join(sorted(spaces))})")
-        reach = self.reachable(spaces[space][1])
+        reach = self.space_reach(spaces[space][1])
         if seg not in reach:
             self.fail(f"assign_bd_address: segment {seg} is not reachable from {space} (reachable: "
                       f"{', '.join(sorted(reach)) or 'none'})")
@@ -726,10 +745,10 @@ class _Replay:
             self.fail(f"assign_bd_address: range {rng:#x} of {seg} must be a power of two of at least 4K")
         if offset % rng:
             self.fail(f"assign_bd_address: offset {offset:#x} of {seg} is not aligned to its range {rng:#x}")
-        intf = spaces[space][1]
-        if offset < intf.window_base or offset + rng > intf.window_base + intf.window_size:
+        windows = [(i.window_base, i.window_base + i.window_size) for i in spaces[space][1]]
+        if not any(lo <= offset and offset + rng <= hi for lo, hi in windows):
             self.fail(f"assign_bd_address: {seg} at {offset:#x}+{rng:#x} is outside {space}'s window "
-                      f"{intf.window_base:#x}..{intf.window_base + intf.window_size:#x}")
+                      f"{', '.join(f'{lo:#x}..{hi:#x}' for lo, hi in windows)}")
         for (sp, other), (o, r) in self.assigned.items():
             if sp == space and r and offset < o + r and o < offset + rng:
                 self.fail(f"assign_bd_address: {seg} at {offset:#x}+{rng:#x} overlaps {other} at "
@@ -740,9 +759,12 @@ class _Replay:
     def cmd_exclude_bd_addr_seg(self, args):
         segs = _flat([a for i, a in enumerate(args) if not a.startswith("-")
                       and args[i - 1] != "-target_address_space"])
+        target = (_flat([args[args.index("-target_address_space") + 1]])
+                  if "-target_address_space" in args else None)
         spaces = self.spaces()
         for seg in segs:
-            where = [sp for sp, (_c, i) in spaces.items() if seg in self.reachable(i)]
+            where = [sp for sp, (_c, i) in spaces.items() if seg in self.space_reach(i)
+                     and (target is None or sp in target)]
             if not where:
                 self.fail(f"exclude_bd_addr_seg: segment {seg} is reachable from no address space")
             for sp in where:
@@ -753,13 +775,19 @@ class _Replay:
                                            "range": None, "excluded": True})
 
     # ---- address spaces
-    def spaces(self) -> dict[str, tuple[Cell, Intf]]:
-        out = {}
+    def spaces(self) -> dict[str, tuple[Cell, list[Intf]]]:
+        """Master address spaces: ``/cell/space`` -> (cell, its master interfaces). Several masters
+        may share one space (a PS's ``Data``: M_AXI_HPM0_FPD and M_AXI_HPM1_FPD)."""
+        out: dict[str, tuple[Cell, list[Intf]]] = {}
         for c in self.cells.values():
             for i in c.intfs().values():
                 if i.mode == "Master" and i.space:
-                    out[f"/{c.name}/{i.space}"] = (c, i)
+                    out.setdefault(f"/{c.name}/{i.space}", (c, []))[1].append(i)
         return out
+
+    def space_reach(self, masters: list[Intf]) -> set[str]:
+        """Slave segments reachable from any master interface of an address space."""
+        return set().union(*(self.reachable(i) for i in masters))
 
     def _master_intf_of_space(self, space_intf: Intf, cell: Cell) -> str:
         return f"/{cell.name}/{space_intf.name}"
@@ -812,8 +840,8 @@ class _Replay:
                     if f"/{c.name}/{i.clock}" not in self.pin_net:
                         self.fail(f"validate_bd_design: interface {path} is connected but its clock "
                                   f"/{c.name}/{i.clock} is not")
-        for space, (_c, intf) in self.spaces().items():
-            for seg in sorted(self.reachable(intf)):
+        for space, (_c, masters) in self.spaces().items():
+            for seg in sorted(self.space_reach(masters)):
                 if (space, seg) not in self.assigned:
                     self.fail(f"validate_bd_design: segment {seg} is reachable from {space} but not "
                               f"assigned (no address)")

@@ -101,11 +101,16 @@ _HP_SEGMENTS = {"ps7": ("HP0_DDR_LOWOCM", ()),
                 "psu": ("HP0_DDR_LOW", (("HP0_QSPI", 0xC000_0000, 0x2000_0000),
                                         ("HP0_LPS_OCM", 0xFF00_0000, 0x0100_0000)))}
 
-_PS7_GP = {"PCW_USE_M_AXI_GP0": "1"}
-_PS7_HP = {"PCW_USE_S_AXI_HP0": "1"}
+# Every other AXI port of the PS is switched off explicitly: a board preset may enable one
+# (a ZCU102 preset enables M_AXI_HPM1_FPD, whose unconnected clock then fails validation with
+# BD 41-1273, as a public project reports), and hwgen connects only these.
+_PS7_GP = {"PCW_USE_M_AXI_GP0": "1", "PCW_USE_M_AXI_GP1": "0"}
+_PS7_HP = {"PCW_USE_S_AXI_HP0": "1", "PCW_USE_S_AXI_HP1": "0", "PCW_USE_S_AXI_HP2": "0",
+           "PCW_USE_S_AXI_HP3": "0", "PCW_USE_S_AXI_ACP": "0", "PCW_USE_S_AXI_GP0": "0",
+           "PCW_USE_S_AXI_GP1": "0"}
 _PS7_IRQ = {"PCW_USE_FABRIC_INTERRUPT": "1", "PCW_IRQ_F2P_INTR": "1"}
 _PSU_GP = {"PSU__USE__M_AXI_GP0": "1", "PSU__USE__M_AXI_GP1": "0", "PSU__USE__M_AXI_GP2": "0"}
-_PSU_HP = {"PSU__USE__S_AXI_GP2": "1"}
+_PSU_HP = {"PSU__USE__S_AXI_GP2": "1", **{f"PSU__USE__S_AXI_GP{i}": "0" for i in (0, 1, 3, 4, 5, 6)}}
 _PSU_IRQ = {"PSU__USE__IRQ0": "1"}
 
 

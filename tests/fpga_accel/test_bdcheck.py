@@ -200,6 +200,20 @@ def test_rejects_what_vivado_would(projects, tmp_path, name, old, new, message):
     assert line > 0
 
 
+@pytest.mark.parametrize("board,key,clock", [
+    ("pynq-z2", "PCW_USE_M_AXI_GP1", "/processing_system7_0/M_AXI_GP1_ACLK"),
+    ("pynq-z2", "PCW_USE_S_AXI_HP2", "/processing_system7_0/S_AXI_HP2_ACLK"),
+    ("ultra96v2", "PSU__USE__M_AXI_GP1", "/zynq_ultra_ps_e_0/maxihpm1_fpd_aclk"),
+    ("ultra96v2", "PSU__USE__S_AXI_GP0", "/zynq_ultra_ps_e_0/saxihpc0_fpd_aclk")])
+def test_ps_ports_a_preset_may_enable_are_switched_off(projects, tmp_path, board, key, clock):
+    """A board preset can enable PS ports hwgen does not connect (a ZCU102 preset enables
+    M_AXI_HPM1_FPD: Vivado then stops on its unconnected clock, BD 41-1273); the script sets
+    each unused port's CONFIG to 0 after the preset, and leaving one on is caught."""
+    script = _mutate(projects, tmp_path, board, f"CONFIG.{key} {{0}}", f"CONFIG.{key} {{1}}")
+    with pytest.raises(BdCheckError, match=rf"validate_bd_design: clk pin {clock} \(\w+\) is not connected"):
+        check_bd_tcl(script)
+
+
 def test_overlapping_segments(projects, tmp_path):
     extra = ("set acc1 [create_bd_cell -type module -reference hwgen_accel_{slug}_bd hwgen_accel_1]\n"
              "set_property -dict [list CONFIG.NUM_MI {{2}}] $ctrl_sc\n"
