@@ -143,6 +143,23 @@ def _swizzle(lanes: tuple[int, ...], eb: int) -> list[int]:
     return out
 
 
+def _kept_units(lanes: tuple[int, ...], eb: int, unit: int, mult_a: int, repl: int,
+                used: int) -> int:
+    """Units of a geometry that hold at least one read bit. Unit ``r`` holds bits ``r * unit ..
+    (r + 1) * unit - 1`` of ``mult_a`` copies of the swizzled word laid end to end (one per
+    address range); Yosys removes the units whose outputs are all unread."""
+    swz = _swizzle(lanes, eb)
+    n = len(swz)
+    prefix = [0]
+    for b in swz:
+        prefix.append(prefix[-1] + (0 <= b < used))
+
+    def count(a: int) -> int:              # read bits among the first ``a`` bits of the copies
+        return (a // n) * prefix[n] + prefix[a % n]
+    total = mult_a * n
+    return sum(count(min((r + 1) * unit, total)) > count(r * unit) for r in range(repl))
+
+
 def map_memory(name: str, width: int, depth: int, lanes: tuple[int, ...] | None = None, *,
                used: int | None = None, sync_read: bool = True) -> MemoryUse:
     """Map a ``width x depth`` memory with one write port and one read port as Yosys
@@ -166,31 +183,27 @@ def map_memory(name: str, width: int, depth: int, lanes: tuple[int, ...] | None 
             if i > ram.unit_limit:
                 break
             eb = unit if ram.byte == 0 or ram.byte > unit else ram.byte
-            swizzle = _swizzle(lanes, eb)
-            addrs = 1 << (ram.abits - i)
-            mult_a = _ceil_div(depth, addrs)
-            repl = _ceil_div(mult_a * len(swizzle), unit)
+            swizzle = sum(-(-w // eb) * eb for w in lanes)
+            mult_a = _ceil_div(depth, 1 << (ram.abits - i))
+            repl = _ceil_div(mult_a * swizzle, unit)
             demux = mult_a * len(lanes) if mult_a != 1 else 0
             mux = (mult_a - 1) * width
             cost = (ram.cost - ram.widthscale) * repl
             cost += ram.widthscale * mult_a * width / unit
             cost += mux * _FACTOR_MUX + demux * _FACTOR_DEMUX + _SCORE_EMU * _FACTOR_EMU
             if got is None or cost < best_int:     # memory_libmap keeps the best cost as an int
-                rows = swizzle * mult_a
-                kept = sum(any(0 <= b < used for b in rows[r * unit:(r + 1) * unit])
-                           for r in range(repl))
-                got, best_int = (cost, kept), int(cost)
-        cost, kept = got
+                got, best_int = (cost, ram, (eb, unit, mult_a, repl)), int(cost)
         prev = best_by_kind.get(ram.kind)
-        if prev is None or cost < prev[0]:
-            best_by_kind[ram.kind] = (cost, ram, kept)
+        if prev is None or got[0] < prev[0]:
+            best_by_kind[ram.kind] = got
     best, choice = int(width * depth), None           # flip-flops: one per bit (int, as Yosys)
     for kind in ("distributed", "block"):
         if kind in best_by_kind and best_by_kind[kind][0] < best:
             best, choice = best_by_kind[kind][0], best_by_kind[kind][1:]
     if choice is None:
         return MemoryUse(name, width, depth, lanes, "ff", "FF", used * depth, 0, 0)
-    ram, kept = choice
+    ram, (eb, unit, mult_a, repl) = choice
+    kept = repl if used == width else _kept_units(lanes, eb, unit, mult_a, repl, used)
     return MemoryUse(name, width, depth, lanes, ram.kind, ram.name, kept,
                      int(ram.ramb36 * kept), ram.ramb18 * kept)
 
