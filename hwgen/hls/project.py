@@ -5,7 +5,7 @@ Writes, into one folder (staged: all or nothing)::
     hls/                     the HLS project, exactly as ``hwgen hls generate`` writes it
     bd.tcl                   Vivado: PS + AXI DMA + the exported HLS IP -> bitstream, .bit/.hwh
                              copied into the overlay package
-    Makefile                 ``make ip`` (vitis_hls/vivado_hls), ``make bitstream`` (vivado)
+    Makefile                 ``make ip`` (vitis-run, vitis_hls or vivado_hls), ``make bitstream`` (vivado)
     README.md                what is needed, what was checked here and what was not
     overlay/<top>/           the PYNQ overlay package: ``__init__.py`` (its LAYOUT and a
                              ``Detector`` class), ``_driver.py`` (the shared driver)

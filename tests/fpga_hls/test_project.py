@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import filecmp
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -201,6 +202,26 @@ def test_makefile_runs_the_hls_tcl_then_vivado(made):
     lines = [l for l in r.stdout.splitlines() if not l.startswith("make")]
     assert lines == ['cd hls && HWGEN_STEPS="csim csynth export" vitis_hls -f build.tcl',
                      "HWGEN_JOBS=2 vivado -mode batch -nojournal -nolog -source bd.tcl"]
+
+
+def test_makefile_prefers_vitis_run(made, tmp_path):
+    """Vitis 2023.2 on runs HLS Tcl as `vitis-run --mode hls --tcl` (`vitis_hls -f` deprecated from
+    2024.2, Vitis Libraries docs; UG1702 vitis-run --tcl); the Makefile picks the first tool found."""
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make not installed")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("vitis-run", "vitis_hls"):
+        (bin_dir / tool).write_text("#!/bin/sh\nexit 0\n")
+        (bin_dir / tool).chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    r = subprocess.run([make, "-n", "-C", str(made["out"]), "ip"], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert f'cd hls && HWGEN_STEPS="csim csynth export" {bin_dir}/vitis-run --mode hls --tcl build.tcl' in r.stdout
+    r = subprocess.run([make, "-n", "-C", str(made["out"]), "HLS=vivado_hls", "ip"], capture_output=True,
+                       text=True, env=env)
+    assert 'vivado_hls -f build.tcl' in r.stdout
 
 
 def test_json_output(tmp_path, capsys):
