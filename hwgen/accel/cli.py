@@ -12,7 +12,7 @@ from typing import Any
 from ..cliutil import add_config_flags, add_json, add_out, emit, resolve_config, table
 from ..errors import ConfigError
 from ..outdir import staged_output
-from . import isa
+from . import isa, resources
 from .config import AccelConfig
 from .presets import PRESETS
 
@@ -54,7 +54,8 @@ def generate(config: AccelConfig, out_dir: str | Path, **options) -> dict[str, A
                 (stage / name).write_text(text)
         verilog = None
     return {"slug": config.slug, "out": str(out_dir), "verilog": verilog, "files": sorted(files),
-            "macs_per_cycle": config.macs_per_cycle, "buffer_bytes": config.buffer_bytes}
+            "macs_per_cycle": config.macs_per_cycle, "buffer_bytes": config.buffer_bytes,
+            "resources": resources.estimate(config, **options).to_dict()}
 
 
 def make_device(config: AccelConfig, backend: str, work: Path | None = None, *,

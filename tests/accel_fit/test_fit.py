@@ -79,3 +79,12 @@ def test_cli_refuses_before_writing(tmp_path, capsys):
     with pytest.raises(ConfigError, match="needs 172 BRAM36"):
         accel_project(PRESETS["ultra96"], "pynq-z2", tmp_path / "api")
     assert not (tmp_path / "api").exists()
+
+
+def test_generate_json_reports_the_estimate(tmp_path, capsys):
+    import json
+    assert main(["accel", "generate", "--preset", "tiny", "--hard-mults", "3", "--json",
+                 "--out", str(tmp_path / "g")]) == 0
+    r = json.loads(capsys.readouterr().out)["resources"]
+    assert r == estimate(PRESETS["tiny"], hard_mults=3).to_dict()
+    assert (r["bram36"], r["dsps"], r["dsp_parts"]) == (2.0, 13, {"gemm": 3, "alu": 8, "fetch": 2})
