@@ -2,8 +2,12 @@
 
 :func:`estimate` predicts what Yosys ``synth_xilinx`` (``-family xc7``, as
 :func:`hwgen.measure.synth_xilinx` runs it) infers for :func:`hwgen.accel.rtl.generate`'s Verilog,
-without generating or synthesizing anything (microseconds, no Amaranth import), so that
-``hwgen accel project`` can refuse an accelerator that does not fit a board before any work.
+without generating or synthesizing anything (under a millisecond, no Amaranth import), so that
+``hwgen accel project`` can refuse an accelerator that does not fit a board before any work. It
+equals synthesis (RAMB36, RAMB18, DSP48E1) on the four presets and five variants of buffers,
+array shape, widths, queues and multiplier options (``bench/accel.py --parts fit``); the
+UltraScale+ flow (``-family xcup``: another LUT-RAM library, DSP48E2) gave the same counts for
+``tiny`` and ``ultra96``. It models Yosys, not Vivado, whose memory mapping may differ.
 
 Block RAM. The RTL infers these memories (:mod:`hwgen.accel.rtl.top`, :mod:`~hwgen.accel.rtl.stage`),
 each with one write port (``lanes``: one write enable per AXI beat of an entry) and one read port:
