@@ -4,5 +4,6 @@ in :mod:`.rtl`, the Amaranth hardware. Importing this package does not import am
 """
 from .config import AccelConfig
 from .presets import PRESETS, get_preset
+from .resources import Resources, estimate
 
-__all__ = ["AccelConfig", "PRESETS", "get_preset"]
+__all__ = ["AccelConfig", "PRESETS", "Resources", "estimate", "get_preset"]

@@ -77,9 +77,9 @@ def _env():
 
 
 def render_files(config, board: Board, fclk_mhz: float, manifest: dict[str, Any]) -> dict[str, str]:
-    """The project's text files (relative path -> text) but the Verilog, for ``manifest``'s top."""
+    """The project's text files (relative path -> text) but the Verilog, for ``manifest``'s top
+    (``config``, ``board`` and ``fclk_mhz`` as :func:`check_project` accepted them)."""
     from .wrapper import bd_wrapper
-    check_project(config, board, fclk_mhz)
     top = manifest["top"]
     wrapper, wrapper_text = bd_wrapper(manifest)
     ps_cell, ddr_segment = board.ps_cell, board.hp_segments[0][0]
@@ -128,7 +128,7 @@ def accel_project(config, board_name: str, out_dir: str | Path, *, fclk_mhz: flo
     if not isinstance(config, AccelConfig):
         raise TypeError(f"accel_project needs an AccelConfig, not {type(config).__name__}")
     board = get_board(board_name)
-    check_project(config, board, fclk_mhz)
+    check_project(config, board, fclk_mhz, **options)
     with staged_output(out_dir) as stage:
         exp = generate(config, stage / "rtl", **options)
         manifest = json.loads(exp.manifest.read_text())

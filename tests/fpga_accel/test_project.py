@@ -177,3 +177,13 @@ def test_overlay_imports_neither_amaranth_nor_jinja2(project):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == TINY.slug
+
+
+def test_the_fit_check_sees_the_generation_options(tmp_path):
+    """pynq-z2 fits the xc7z020 with two int8 MACs per DSP48 (162 DSPs); generated without the
+    packing it needs a DSP per MAC and is refused before anything is written."""
+    out = tmp_path / "o"
+    with pytest.raises(ConfigError, match=r"^accelerator 1x16x16_\w+ needs 290 DSP \(model\), "
+                                          r"pynq-z2's xc7z020clg400-1 has 220$"):
+        accel_project(PRESETS["pynq-z2"], "pynq-z2", out, dsp_packing=False)
+    assert not out.exists() and list(tmp_path.iterdir()) == []
