@@ -3,7 +3,6 @@ Makefile, README, overlay), determinism, staging, and its one-line errors."""
 from __future__ import annotations
 
 import dataclasses
-import filecmp
 import json
 import os
 import re
