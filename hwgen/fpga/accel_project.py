@@ -25,6 +25,7 @@ from typing import Any
 
 from ..configbase import config_to_dict
 from ..errors import ConfigError
+from .bdcheck import range_text
 from .boards import Board, get_board
 
 #: Vivado releases the script is written for (not run here: no Vivado on hwgen's machines)
@@ -32,13 +33,6 @@ VIVADO_MIN, VIVADO_MAX = "2020.1", "2024.2"
 ACC_CELL = "hwgen_accel_0"
 BD_NAME = "hwgen_accel"
 CTRL_RANGE = 4 << 10          # the accelerator decodes 256 bytes; 4K is the smallest range
-
-
-def _size_text(n: int) -> str:
-    for unit, shift in (("G", 30), ("M", 20), ("K", 10)):
-        if n % (1 << shift) == 0:
-            return f"{n >> shift}{unit}"
-    return str(n)
 
 
 def check_project(config, board: Board, fclk_mhz: float, **options) -> None:
@@ -92,8 +86,8 @@ def render_files(config, board: Board, fclk_mhz: float, manifest: dict[str, Any]
                vivado_max=VIVADO_MAX, project=BD_NAME, bd=BD_NAME, overlay=top,
                board_pattern=board.board_pattern,
                verilog=f"{top}.v", wrapper=wrapper, ps_cell=ps_cell, acc_cell=ACC_CELL,
-               ps_config=ps_config, ctrl_base=board.gp_base, ctrl_range=_size_text(CTRL_RANGE),
-               ddr_range=_size_text(board.ddr_bytes), ddr_segment=ddr_segment,
+               ps_config=ps_config, ctrl_base=board.gp_base, ctrl_range=range_text(CTRL_RANGE),
+               ddr_range=range_text(board.ddr_bytes), ddr_segment=ddr_segment,
                excluded_segments=excluded, config_json="config.json",
                macs=config.macs_per_cycle, buffers=config.buffer_bytes,
                config_axi=config.axi_data_width)

@@ -47,7 +47,7 @@ from ..errors import HwgenError
 from .boards import BOARDS
 
 __all__ = ["BdCheckError", "Pin", "Intf", "Segment", "IpDef", "Design", "check_bd_tcl",
-           "default_catalog", "parse_module_ports", "DEFAULT_VERSION"]
+           "default_catalog", "parse_module_ports", "range_text", "DEFAULT_VERSION"]
 
 #: What the model's ``version -short`` answers unless told otherwise.
 DEFAULT_VERSION = "2022.2"
@@ -456,6 +456,14 @@ def _size(text: str) -> int:
     if not m:
         raise ValueError(text)
     return int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}[m.group(2).upper()]
+
+
+def range_text(n: int) -> str:
+    """``n`` bytes as Vivado writes an address range (``4K``, ``512M``, ``2G``)."""
+    for unit, shift in (("G", 30), ("M", 20), ("K", 10)):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift}{unit}"
+    return str(n)
 
 
 def _flat(args: list[str]) -> list[str]:

@@ -32,6 +32,7 @@ from .. import __version__
 from ..configbase import config_to_dict
 from ..errors import ConfigError
 from ..fpga.accel_project import VIVADO_MIN
+from ..fpga.bdcheck import range_text
 from ..fpga.boards import BOARDS as FPGA_BOARDS, Board, get_board
 from ..nn.ir import HEAD_VALUES
 from ..outdir import staged_output
@@ -189,18 +190,11 @@ def _env() -> jinja2.Environment:
                               keep_trailing_newline=True, autoescape=False)
 
 
-def _size(n: int) -> str:
-    for unit, shift in (("G", 30), ("M", 20), ("K", 10)):
-        if n >= 1 << shift and n % (1 << shift) == 0:
-            return f"{n >> shift}{unit}"
-    return str(n)
-
-
 def hp_segments(board: Board) -> list[dict]:
     """The HP port's address segments a DMA master maps: offset and range (Tcl spelling)."""
     out = []
     for name, offset, size in board.hp_segments:
-        out.append({"name": name, "offset": f"0x{offset:08X}", "range": _size(size)})
+        out.append({"name": name, "offset": f"0x{offset:08X}", "range": range_text(size)})
     return out
 
 
