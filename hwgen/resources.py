@@ -23,6 +23,16 @@ def resource_dir(name: str) -> Path:
     raise ToolError(f"hwgen's {name}/ folder is missing from the installation ({_PKG}); reinstall hwgen")
 
 
+def template_env(name: str, *sub: str):
+    """The Jinja environment every hwgen template is rendered with, loading from the folder
+    ``name`` (see :func:`resource_dir`) or a folder below it: undefined names are errors, block
+    tags leave no blank lines, nothing is escaped. jinja2 is imported here, not at import time."""
+    import jinja2
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(resource_dir(name).joinpath(*sub))),
+                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                              keep_trailing_newline=True, autoescape=False)
+
+
 def data_path(*parts: str) -> Path:
     """Path of a data file inside ``hwgen/data``."""
     return _PKG.joinpath("data", *parts)

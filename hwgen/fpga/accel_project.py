@@ -25,6 +25,7 @@ from typing import Any
 
 from ..configbase import config_to_dict
 from ..errors import ConfigError
+from ..resources import template_env
 from .bdcheck import range_text
 from .boards import Board, get_board
 
@@ -61,15 +62,6 @@ def check_project(config, board: Board, fclk_mhz: float, **options) -> None:
                               f"{board.name}'s {board.part} has {have}{also}")
 
 
-def _env():
-    import jinja2
-
-    from ..resources import resource_dir
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(resource_dir("fpga_projects") / "accel")),
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                              keep_trailing_newline=True, autoescape=False)
-
-
 def render_files(config, board: Board, fclk_mhz: float, manifest: dict[str, Any]) -> dict[str, str]:
     """The project's text files (relative path -> text) but the Verilog, for ``manifest``'s top
     (``config``, ``board`` and ``fclk_mhz`` as :func:`check_project` accepted them)."""
@@ -91,7 +83,7 @@ def render_files(config, board: Board, fclk_mhz: float, manifest: dict[str, Any]
                excluded_segments=excluded, config_json="config.json",
                macs=config.macs_per_cycle, buffers=config.buffer_bytes,
                config_axi=config.axi_data_width)
-    env = _env()
+    env = template_env("fpga_projects", "accel")
     pkg = f"overlay/{top}"
     return {
         f"rtl/{wrapper}.v": wrapper_text,

@@ -90,13 +90,9 @@ def wrapper_ports(manifest: dict[str, Any]) -> dict[str, Any]:
 
 def bd_wrapper(manifest: dict[str, Any]) -> tuple[str, str]:
     """``(module name, Verilog text)`` of the block-design wrapper of the top in ``manifest``."""
-    import jinja2
-
-    from ..resources import resource_dir
+    from ..resources import template_env
     w = wrapper_ports(manifest)
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(resource_dir("rtl_templates"))),
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                             keep_trailing_newline=True, autoescape=False)
+    env = template_env("rtl_templates")
     name = wrapper_name(manifest["top"])
     text = env.get_template("axi_bd_wrapper.v.j2").render(
         name=name, inner=manifest["top"], slug=manifest.get("slug", manifest["top"]), **w)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..fpga.bdcheck import Design, Intf, IpDef, Pin, Segment, check_bd_tcl
+from .emit import ip_vlnv
 from .project import HLS_PINS
 
 #: VLNVs the model's catalog lists for the IP described here
@@ -95,7 +96,7 @@ def hls_ipdef(top: str, in_width: int, out_width: int) -> IpDef:
     intfs = [Intf(p["control"], "Slave", "AXI4LITE", p["clock"], 32, segments=(Segment("Reg", 0, 0x1_0000),)),
              Intf(p["in"], "Slave", "AXIS", p["clock"], in_width),
              Intf(p["out"], "Master", "AXIS", p["clock"], out_width)]
-    return IpDef.static(top, f"hwgen.dev:hls:{top}", pins, intfs)
+    return IpDef.static(top, ip_vlnv(top, version=False), pins, intfs)
 
 
 def check_project(project_dir: str | Path, *, board_files: bool = True, vlnvs=(), drop_vlnvs=(),
@@ -109,7 +110,7 @@ def check_project(project_dir: str | Path, *, board_files: bool = True, vlnvs=()
     man = json.loads((project_dir / "manifest.json").read_text())
     top, lay = man["top"], man["layout"]
     ips = [dma_ipdef(), concat_ipdef(), hls_ipdef(top, lay["in_width"], lay["out_width"])]
-    catalog = [*DMA_VLNVS, *CONCAT_VLNVS, f"hwgen.dev:hls:{top}:1.0", *vlnvs]
+    catalog = [*DMA_VLNVS, *CONCAT_VLNVS, ip_vlnv(top), *vlnvs]
     return check_bd_tcl(project_dir / "bd.tcl", board_files=board_files, ips=ips, vlnvs=catalog,
                         drop_vlnvs=drop_vlnvs, board_parts=board_parts,
                         **({} if version is None else {"version": version}))

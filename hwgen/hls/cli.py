@@ -103,8 +103,9 @@ def _project(args: argparse.Namespace) -> int:
 
 
 def _render_project(project, out: str) -> str:
+    from .emit import ip_vlnv
     lay, d = project.layout, project.dma
-    rows = [["HLS IP", f"hwgen.dev:hls:{project.top}:1.0", f"in {lay.in_width} bits, out {lay.out_width} bits + TLAST"],
+    rows = [["HLS IP", ip_vlnv(project.top), f"in {lay.in_width} bits, out {lay.out_width} bits + TLAST"],
             ["AXI DMA", "no scatter-gather", f"{d['c_sg_length_width']}-bit length, image {lay.in_bytes} B, "
                                               f"record {lay.out_bytes} B"],
             ["PS", project.board.ps_ip, f"{project.board.fclk} {project.fclk_mhz:g} MHz"]]

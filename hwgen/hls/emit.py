@@ -15,7 +15,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
 import numpy as np
 
 from .. import __version__
@@ -26,12 +25,23 @@ from ..nn.arrays import load_arrays, numeric
 from ..nn.models import load_network, load_params, random_params
 from ..nn.quantize import QuantNetwork, calibration_images, quantize_network, save_quant
 from ..outdir import staged_output
-from ..resources import resource_dir
+from ..resources import resource_dir, template_env
 from . import model as golden
 from .config import HlsConfig
 from .dataflow import verified_plan
 from .perf import Plan, pool_is_tiled
 from .presets import BOARDS
+
+#: vendor, library and version of the IP that build.tcl exports; block designs find it by them
+IP_VENDOR, IP_LIBRARY, IP_VERSION = "hwgen.dev", "hls", "1.0"
+
+
+def ip_vlnv(top: str, version: bool = True) -> str:
+    """The exported IP's VLNV (``vendor:library:name:version``; without the version, the prefix a
+    block design looks the newest version up by)."""
+    v = f"{IP_VENDOR}:{IP_LIBRARY}:{top}"
+    return f"{v}:{IP_VERSION}" if version else v
+
 
 TEMPLATES = ("config.h.j2", "weights.h.j2", "top.h.j2", "top.cpp.j2", "tb.cpp.j2", "build.tcl.j2")
 
@@ -73,12 +83,6 @@ def load_calibration(path: str, net: Network) -> list[np.ndarray]:
         raise ModelError(f"calibration images must be [N, {', '.join(map(str, net.input_shape))}] for "
                          f"{net.name}, not {list(arr.shape)}")
     return [np.asarray(a, np.float64) for a in arr]
-
-
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(resource_dir("hls_templates"))),
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                              keep_trailing_newline=True, autoescape=False)
 
 
 def _ctype_for(width: int, signed: bool = True) -> str:
@@ -259,9 +263,10 @@ def render(design: Design) -> dict[str, str]:
         "layer_count": len(net.layers), "in_shape": net.input_shape, "in_words": h * w * c,
         "out_words": 8, "record_fields": golden.RECORD_FIELDS, "in_axis_width": in_axis,
         "taps": ["input"] + [l.name for l in net.layers], "part": board.part,
-        "period_ns": f"{1000.0 / cfg.clock_mhz:.4g}",
+        "period_ns": f"{1000.0 / cfg.clock_mhz:.4g}", "ip_vendor": IP_VENDOR, "ip_library": IP_LIBRARY,
+        "ip_version": IP_VERSION,
     }
-    env = _env()
+    env = template_env("hls_templates")
     names = {"config.h.j2": f"{top}_config.h", "weights.h.j2": f"{top}_weights.h", "top.h.j2": f"{top}.h",
              "top.cpp.j2": f"{top}.cpp", "tb.cpp.j2": f"tb_{top}.cpp", "build.tcl.j2": "build.tcl"}
     return {names[t]: env.get_template(t).render(**ctx) for t in TEMPLATES}

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-import jinja2
 
 from .. import __version__
 from ..configbase import config_to_dict
@@ -36,10 +35,10 @@ from ..fpga.bdcheck import range_text
 from ..fpga.boards import BOARDS as FPGA_BOARDS, Board, get_board
 from ..nn.ir import HEAD_VALUES
 from ..outdir import staged_output
-from ..resources import resource_dir
+from ..resources import resource_dir, template_env
 from . import model as golden
 from .config import HlsConfig
-from .emit import Design, build_design, generate, render
+from .emit import IP_LIBRARY, IP_VENDOR, Design, build_design, generate, ip_vlnv, render
 
 #: the HLS resource board (hwgen.hls.presets.BOARDS) each project board's part belongs to
 HLS_BOARD = {"pynq-z2": "pynq-z2", "pynq-z1": "pynq-z2", "ultra96v2": "ultra96"}
@@ -177,17 +176,11 @@ class Project:
     def to_dict(self) -> dict:
         return {"top": self.top, "slug": self.design.config.slug, "board": self.board.name,
                 "part": self.board.part, "fclk_mhz": self.fclk_mhz,
-                "hls_ip": f"hwgen.dev:hls:{self.top}:1.0", "cells": {"hls": HLS_CELL, "dma": DMA_CELL},
+                "hls_ip": ip_vlnv(self.top), "cells": {"hls": HLS_CELL, "dma": DMA_CELL},
                 "addresses": {HLS_CELL: self.board.gp_base, DMA_CELL: self.board.gp_base + CTRL_RANGE},
                 "layout": dataclasses.asdict(self.layout) | {"in_bytes": self.layout.in_bytes,
                                                               "out_bytes": self.layout.out_bytes},
                 "dma": self.dma, "overlay": f"overlay/{self.top}"}
-
-
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(resource_dir("fpga_projects") / "hls")),
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                              keep_trailing_newline=True, autoescape=False)
 
 
 def hp_segments(board: Board) -> list[dict]:
@@ -209,16 +202,17 @@ def render_files(project: Project) -> dict[str, str]:
                 b.hp_width_property: project.dma["c_m_axi_mm2s_data_width"]}
     ctx = {
         "slug": project.design.config.slug, "top": top, "board": b, "fclk_mhz": f"{project.fclk_mhz:g}",
-        "hls_cell": HLS_CELL, "dma_cell": DMA_CELL, "pins": HLS_PINS, "ps_props": _tcl_dict(ps_props),
+        "hls_cell": HLS_CELL, "hls_vlnv": ip_vlnv(top), "hls_ip_library": f"{IP_VENDOR}:{IP_LIBRARY}",
+        "dma_cell": DMA_CELL, "pins": HLS_PINS, "ps_props": _tcl_dict(ps_props),
         "dma_props": _tcl_dict(project.dma), "dma": project.dma, "layout": lay,
         "in_bytes": lay.in_bytes, "out_bytes": lay.out_bytes, "in_tdata_bytes": lay.in_width // 8,
         "out_tdata_bytes": lay.out_width // 8, "hls_base": f"0x{b.gp_base:08X}",
-        "dma_base": f"0x{b.gp_base + CTRL_RANGE:08X}", "ctrl_range": f"{CTRL_RANGE // 1024}K",
+        "dma_base": f"0x{b.gp_base + CTRL_RANGE:08X}", "ctrl_range": range_text(CTRL_RANGE),
         "model": project.design.net.name, "hls_clock_mhz": f"{project.design.config.clock_mhz:g}",
         "layout_repr": repr(lay), "head_repr": repr(head_decode(project.design)), "hwgen_version": __version__, "hp_segments": hp_segments(b),
         "vivado_min": VIVADO_MIN,
     }
-    env = _env()
+    env = template_env("fpga_projects", "hls")
     return {"bd.tcl": env.get_template("bd.tcl.j2").render(**ctx),
             "Makefile": env.get_template("Makefile.j2").render(**ctx),
             "README.md": env.get_template("README.md.j2").render(**ctx),
