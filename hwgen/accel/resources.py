@@ -241,15 +241,26 @@ def memories(config: AccelConfig) -> list[tuple[str, int, int, tuple[int, ...], 
     ]
 
 
-def gemm_multipliers(config: AccelConfig, dsp_packing: bool | None = None,
-                     hard_mults: int | None = None) -> tuple[int, bool]:
-    """``(multipliers written as *, packed)`` of the GEMM array, as
-    :class:`hwgen.accel.rtl.gemm.DotArray` builds it."""
-    c = config
-    can_pack = c.input_width == 8 and c.weight_width == 8 and c.block_out % 2 == 0
-    pack = can_pack if dsp_packing is None else (bool(dsp_packing) and can_pack)
-    mults = c.macs_per_cycle // (2 if pack else 1)
-    return (mults if hard_mults is None else min(hard_mults, mults)), pack
+class MultiplierPlan(NamedTuple):
+    """How the GEMM array multiplies: the one definition that
+    :class:`hwgen.accel.rtl.gemm.DotArray` builds and :func:`estimate` counts."""
+    #: two int8 products per multiplier (one DSP48)
+    pack: bool
+    #: multipliers the array needs (MACs per cycle, halved when packed)
+    mults: int
+    #: of them, written as ``*`` (DSPs); the rest are LUT products
+    hard: int
+
+
+def multiplier_plan(*, batch: int, block_in: int, block_out: int, input_width: int,
+                    weight_width: int, pack: bool | None = None,
+                    hard_mults: int | None = None) -> MultiplierPlan:
+    """Packing is possible for 8-bit inputs and weights and an even ``block_out``; ``pack`` None
+    packs when possible, False never. ``hard_mults`` caps the multipliers written as ``*``."""
+    can_pack = input_width == 8 and weight_width == 8 and block_out % 2 == 0
+    packed = can_pack if pack is None else (bool(pack) and can_pack)
+    mults = batch * block_in * block_out // (2 if packed else 1)
+    return MultiplierPlan(packed, mults, mults if hard_mults is None else min(hard_mults, mults))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -312,7 +323,10 @@ def estimate(config: AccelConfig, *, dsp_packing: bool | None = None,
     mems = tuple(map_memory(n, w, d, l, **o) for n, w, d, l, o in memories(config))
     ramb36 = sum(m.ramb36 for m in mems)
     ramb18 = sum(m.ramb18 for m in mems)
-    gemm, _pack = gemm_multipliers(config, dsp_packing, hard_mults)
+    c = config
+    gemm = multiplier_plan(batch=c.batch, block_in=c.block_in, block_out=c.block_out,
+                           input_width=c.input_width, weight_width=c.weight_width,
+                           pack=dsp_packing, hard_mults=hard_mults).hard
     lanes = config.batch * config.block_out
     alu = lanes * (2 if config.acc_width > 16 else 1)
     parts = {"gemm": gemm, "alu": alu, "fetch": 2}

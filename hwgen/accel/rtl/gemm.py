@@ -25,6 +25,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ...adders.rtl import balanced_sum
+from ..resources import multiplier_plan
 
 
 def _kept(m: Module, value, name: str):
@@ -200,12 +201,11 @@ class DotArray(wiring.Component):
                  weight_width: int, pack: bool | None = None, hard_mults: int | None = None):
         self.batch, self.block_in, self.block_out = batch, block_in, block_out
         self.iw, self.ww = input_width, weight_width
-        can_pack = input_width == 8 and weight_width == 8 and block_out % 2 == 0
-        self.pack = can_pack if pack is None else (pack and can_pack)
+        self.pack, self.mults, self.hard_mults = multiplier_plan(
+            batch=batch, block_in=block_in, block_out=block_out, input_width=input_width,
+            weight_width=weight_width, pack=pack, hard_mults=hard_mults)
         self.dot_width = input_width + weight_width + max(1, (block_in - 1).bit_length())
         per_mul = 2 if self.pack else 1
-        self.mults = batch * block_in * block_out // per_mul      # multipliers without a limit
-        self.hard_mults = self.mults if hard_mults is None else min(hard_mults, self.mults)
         self.lut_products = (self.mults - self.hard_mults) * per_mul
         self.latency = 2 + self._tree_regs(block_in) + (2 if self.lut_products else 0)
         super().__init__({
