@@ -743,7 +743,7 @@ class _Replay:
         spaces = self.spaces()
         if space not in spaces:
             self.fail(f"assign_bd_address: no address space {space} (spaces: {', '.join(sorted(spaces))})")
-        reach = self.space_reach(spaces[space][1])
+        reach = self.space_reach(*spaces[space])
         if seg not in reach:
             self.fail(f"assign_bd_address: segment {seg} is not reachable from {space} (reachable: "
                       f"{', '.join(sorted(reach)) or 'none'})")
@@ -771,7 +771,7 @@ class _Replay:
                   if "-target_address_space" in args else None)
         spaces = self.spaces()
         for seg in segs:
-            where = [sp for sp, (_c, i) in spaces.items() if seg in self.space_reach(i)
+            where = [sp for sp, (c, i) in spaces.items() if seg in self.space_reach(c, i)
                      and (target is None or sp in target)]
             if not where:
                 self.fail(f"exclude_bd_addr_seg: segment {seg} is reachable from no address space")
@@ -793,17 +793,13 @@ class _Replay:
                     out.setdefault(f"/{c.name}/{i.space}", (c, []))[1].append(i)
         return out
 
-    def space_reach(self, masters: list[Intf]) -> set[str]:
-        """Slave segments reachable from any master interface of an address space."""
-        return set().union(*(self.reachable(i) for i in masters))
+    def space_reach(self, cell: Cell, masters: list[Intf]) -> set[str]:
+        """Slave segments reachable from any master interface of ``cell``'s address space."""
+        return set().union(*(self.reachable(f"/{cell.name}/{i.name}") for i in masters))
 
-    def _master_intf_of_space(self, space_intf: Intf, cell: Cell) -> str:
-        return f"/{cell.name}/{space_intf.name}"
-
-    def reachable(self, master: Intf) -> set[str]:
-        """Slave segments reachable from a master address space (through interconnects)."""
-        start = next(f"/{c.name}/{i.name}" for c in self.cells.values()
-                     for i in c.intfs().values() if i is master or i == master)
+    def reachable(self, start: str) -> set[str]:
+        """Slave segments reachable from the master interface ``/cell/intf`` (through
+        interconnects). The path names the cell: two cells of one IP have equal interfaces."""
         seen, todo, segs = set(), [start], set()
         while todo:
             here = todo.pop()
@@ -848,8 +844,8 @@ class _Replay:
                     if f"/{c.name}/{i.clock}" not in self.pin_net:
                         self.fail(f"validate_bd_design: interface {path} is connected but its clock "
                                   f"/{c.name}/{i.clock} is not")
-        for space, (_c, masters) in self.spaces().items():
-            for seg in sorted(self.space_reach(masters)):
+        for space, (c, masters) in self.spaces().items():
+            for seg in sorted(self.space_reach(c, masters)):
                 if (space, seg) not in self.assigned:
                     self.fail(f"validate_bd_design: segment {seg} is reachable from {space} but not "
                               f"assigned (no address)")

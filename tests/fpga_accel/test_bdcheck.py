@@ -285,3 +285,20 @@ def test_generate_target_validates_like_vivado(projects, tmp_path):
     with pytest.raises(BdCheckError, match=rf"line {line}: validate_bd_design: segment "
                                            r"/processing_system7_0/S_AXI_HP0/HP0_DDR_LOWOCM is reachable"):
         check_bd_tcl(script)
+
+
+def test_reach_is_per_cell_for_two_cells_of_one_ip(projects, tmp_path):
+    """Two cells of one IP have equal interfaces: the second accelerator, connected to nothing,
+    reaches no segment (the model used to start from the first equal interface it found, and
+    let the second reach the first's DDR)."""
+    text = (projects["pynq-z2"] / "build.tcl").read_text()
+    cell = re.search(r"set acc \[create_bd_cell -type module -reference (\S+) hwgen_accel_0\]\n", text)
+    second = (f"create_bd_cell -type module -reference {cell.group(1)} hwgen_accel_1\n"
+              "assign_bd_address -offset 0x00000000 -range 512M -target_address_space "
+              "[get_bd_addr_spaces hwgen_accel_1/m_axi] "
+              "[get_bd_addr_segs processing_system7_0/S_AXI_HP0/HP0_DDR_LOWOCM] -force\n")
+    script = _mutate(projects, tmp_path, "pynq-z2", "\nvalidate_bd_design\n", "\n" + second + "validate_bd_design\n")
+    with pytest.raises(BdCheckError, match=r"assign_bd_address: segment /processing_system7_0/S_AXI_HP0/"
+                                           r"HP0_DDR_LOWOCM is not reachable from /hwgen_accel_1/m_axi "
+                                           r"\(reachable: none\)"):
+        check_bd_tcl(script)
