@@ -276,8 +276,79 @@ def _project(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compile(args: argparse.Namespace) -> int:
+    from ..compiler.frontend import compile_to, quantized
+    cfg = resolve_config(args, AccelConfig, PRESETS)
+    _check_seed(args.seed)
+    qnet = quantized(cfg, model=args.model, weights=args.weights, calibration=args.calibration,
+                     quant=args.quant, seed=args.seed)
+    s = compile_to(qnet, cfg, args.out)
+
+    def render(s):
+        rows = [[g["name"], g["kind"], "x".join(map(str, g["output"])), g["tiling"], g["insns"],
+                 g["macs"], g["est_cycles"]] for g in s["segments"]]
+        lines = [f"{s['network']} compiled for {s['slug']} -> {s['out']}",
+                 table(rows, ["job", "kind", "output", "groups x planes / chunk / tile", "insns", "MACs",
+                              "est. cycles"]),
+                 f"{s['insns']} instructions, arena {s['arena_bytes']} bytes, {s['macs']} MACs, "
+                 f"~{s['est_cycles']} cycles (estimate)"]
+        if s["refitted_layers"]:
+            lines.append(f"multipliers shortened to stay bit-exact on the accumulators: "
+                         f"{', '.join(s['refitted_layers'])} (quant.npz holds the network the program computes)")
+        lines.append(f"next: hwgen accel infer {s['out']} --backend fsim")
+        return "\n".join(lines)
+    emit(s, args, render)
+    return 0
+
+
+def _infer(args: argparse.Namespace) -> int:
+    import numpy as np
+    from ..compiler.frontend import infer, load_compiled
+    from ..runtime.rtl_device import DEFAULT_SIZE
+    cn, _q = load_compiled(args.compiled)
+    _check_seed(args.seed)
+    image = None
+    if args.image:
+        from ..nn.arrays import load_arrays, numeric
+        data = load_arrays(args.image, "image")
+        image = numeric(next(iter(data.values())), f"image file {args.image}") if data else None
+        if image is None or not np.issubdtype(image.dtype, np.integer):
+            raise ConfigError(f"--image must hold one integer array [H, W, C] (the quantized input), "
+                              f"not {'nothing' if image is None else image.dtype}")
+    kw = {}
+    if args.backend != "fsim":
+        need = len(cn.arena) + (1 << 20)
+        if need > DEFAULT_SIZE:
+            kw["size"] = -(-need // (1 << 20)) << 20
+
+    def run(work):
+        with tempfile.TemporaryDirectory(prefix="hwgen-infer-") as tmp:
+            dev = make_device(cn.config, args.backend, Path(work) if work is not None else Path(tmp),
+                              verilog=Path(args.verilog) if args.verilog else None, **kw)
+            try:
+                return infer(args.compiled, dev, images=args.images, seed=args.seed, image=image,
+                             per_layer=args.per_layer)
+            finally:
+                dev.close()
+    r = _staged_run(args, run)
+
+    def render(r):
+        rows = [[x["layer"], "x".join(map(str, x.get("shape", []))), x.get("cycles", ""), x["mismatches"]]
+                for x in r["layers"]]
+        cyc = r["cycles"] if r["cycles_exact"] else f"~{r['cycles']}"
+        lines = [table(rows, ["layer", "shape", "cycles" if r["per_layer"] else "", "mismatches"]),
+                 f"{r['network']} on {r['backend']} ({r['slug']}): {r['images']} image(s), {cyc} cycles per "
+                 f"frame{'' if r['per_layer'] else ' (one run)'}, GEMM util {100 * r['utilization']:.1f}%, "
+                 f"{r['mismatches']} mismatches against hwgen.nn.model"]
+        if not r["cycles_exact"]:
+            lines.append("(~: the functional simulator's cycle estimate)")
+        return "\n".join(lines)
+    emit(r, args, render)
+    return 0 if r["mismatches"] == 0 else 1
+
+
 def register(sub) -> None:
-    p = sub.add_parser("accel", help="the GEMM accelerator: generate, run a matmul or a convolution")
+    p = sub.add_parser("accel", help="the GEMM accelerator: generate, run a matmul or a convolution, compile and run a network")
     s = p.add_subparsers(dest="accel_command", metavar="COMMAND")
     s.required = True
     g = s.add_parser("generate", help="Verilog, manifest, C header, register map and ISA reference")
@@ -314,6 +385,31 @@ def register(sub) -> None:
     add_out(c, required=False)
     add_json(c)
     c.set_defaults(func=_conv)
+    cp = s.add_parser("compile", help="compile a network (hwgen.nn) to the accelerator's microcode")
+    add_config_flags(cp, list(PRESETS), "default")
+    cp.add_argument("--model", help="skynet, skynet-tiny (default) or a network JSON file")
+    cp.add_argument("--weights", help=".npz of float weights (default: random from the seed)")
+    cp.add_argument("--calibration", help=".npy/.npz of float calibration images [N, H, W, C]")
+    cp.add_argument("--quant", help="a quantized network .npz (e.g. quant.npz of hwgen hls generate) "
+                                    "instead of --model/--weights")
+    cp.add_argument("--seed", type=int, default=0, help="seed of the random weights and calibration")
+    add_out(cp)
+    add_json(cp)
+    cp.set_defaults(func=_compile)
+    inf = s.add_parser("infer", help="run a compiled network on a back end, every layer checked "
+                                     "against the golden model")
+    inf.add_argument("compiled", metavar="DIR", help="folder written by hwgen accel compile")
+    inf.add_argument("--backend", default="fsim", choices=BACKENDS, help="fsim, icarus or verilator")
+    inf.add_argument("--verilog", help="accelerator Verilog from hwgen accel generate (RTL back ends; "
+                                       "default: generated for the compiled config)")
+    inf.add_argument("--images", type=int, default=1, help="test images (random and structured)")
+    inf.add_argument("--image", help=".npy of one integer input image [H, W, C] instead")
+    inf.add_argument("--seed", type=int, default=1, help="seed of the random test images")
+    inf.add_argument("--per-layer", action="store_true",
+                     help="one run per layer (cycles per layer) instead of one run per frame")
+    add_out(inf, required=False)
+    add_json(inf)
+    inf.set_defaults(func=_infer)
     pr = s.add_parser("project", help="Vivado block-design project and PYNQ overlay package for a board")
     add_config_flags(pr, list(PRESETS), "default")
     pr.add_argument("--board", default="pynq-z2",

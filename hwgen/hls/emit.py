@@ -21,9 +21,8 @@ from .. import __version__
 from ..configbase import config_to_dict
 from ..errors import ModelError
 from ..nn.ir import Network
-from ..nn.arrays import load_arrays, numeric
 from ..nn.models import load_network, load_params, random_params
-from ..nn.quantize import QuantNetwork, calibration_images, quantize_network, save_quant
+from ..nn.quantize import QuantNetwork, calibration_images, load_calibration, quantize_network, save_quant
 from ..outdir import staged_output
 from ..resources import resource_dir, template_env
 from . import model as golden
@@ -71,18 +70,6 @@ def build_design(cfg: HlsConfig) -> Design:
     qnet = quantize_network(net, params, calib, act_width=cfg.act_width,
                             weight_width=cfg.weight_width, multiplier_width=cfg.multiplier_width)
     return Design(config=cfg, qnet=qnet, plan=p)
-
-
-def load_calibration(path: str, net: Network) -> list[np.ndarray]:
-    """Calibration images ``[N, H, W, C]`` from an ``.npy`` or ``.npz`` (its first array)."""
-    data = load_arrays(path, "calibration")
-    if not data:
-        raise ModelError(f"calibration file {path} holds no arrays; give images [N, H, W, C]")
-    arr = numeric(next(iter(data.values())), f"calibration file {path}: images")
-    if arr.ndim != 4 or tuple(arr.shape[1:]) != net.input_shape or arr.shape[0] < 1:
-        raise ModelError(f"calibration images must be [N, {', '.join(map(str, net.input_shape))}] for "
-                         f"{net.name}, not {list(arr.shape)}")
-    return [np.asarray(a, np.float64) for a in arr]
 
 
 def _ctype_for(width: int, signed: bool = True) -> str:

@@ -263,7 +263,7 @@ def _layer_shape(layer: Layer, ins: list[Shape]) -> Shape:
         if layer.anchors < 1 or c != layer.anchors * HEAD_VALUES:
             raise ModelError(f"layer {name}: shapes do not chain: a head with {layer.anchors} anchors "
                              f"needs {layer.anchors * HEAD_VALUES} input channels, not {c}")
-        return (1, 1, 8)      # decoded record, see hwgen.hls.model.decode
+        return (1, 1, 8)      # decoded record, see hwgen.nn.model.decode
     try:
         pads = pad_amounts(layer.kernel, layer.stride, layer.padding, h, w)
     except ValueError as e:

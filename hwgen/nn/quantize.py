@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import ConfigError, ModelError
 from ..linebuf.model import windows
 from . import ops
-from .arrays import load_arrays
+from .arrays import load_arrays, numeric
 from .ir import Network
 from .models import Params, fold_batchnorm
 from .quant import activation_range, quantize_multiplier
@@ -185,6 +185,18 @@ def _check_ranges(net: Network, name: str, qc: QuantConv, act_width: int, taps: 
     acc_max = taps * (1 << (act_width - 1)) * int(np.max(np.abs(qc.weight))) + int(np.max(np.abs(qc.bias)))
     if acc_max * int(np.max(qc.multiplier)) >= 1 << 62:
         raise ModelError(f"layer {name}: requantization product exceeds 63 bits; lower the widths")
+
+
+def load_calibration(path: str, net: Network) -> list[np.ndarray]:
+    """Calibration images ``[N, H, W, C]`` from an ``.npy`` or ``.npz`` (its first array)."""
+    data = load_arrays(path, "calibration")
+    if not data:
+        raise ModelError(f"calibration file {path} holds no arrays; give images [N, H, W, C]")
+    arr = numeric(next(iter(data.values())), f"calibration file {path}: images")
+    if arr.ndim != 4 or tuple(arr.shape[1:]) != net.input_shape or arr.shape[0] < 1:
+        raise ModelError(f"calibration images must be [N, {', '.join(map(str, net.input_shape))}] for "
+                         f"{net.name}, not {list(arr.shape)}")
+    return [np.asarray(a, np.float64) for a in arr]
 
 
 def save_quant(qnet: QuantNetwork, path) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from hwgen.cli import main
 from hwgen.errors import ModelError
-from hwgen.hls.emit import load_calibration
+from hwgen.nn.quantize import load_calibration
 from hwgen.nn.models import build_model, load_params, random_params, save_params
 from hwgen.nn.quantize import load_quant
 

@@ -1,0 +1,134 @@
+"""``compile_network``: a quantized network -> a :class:`~hwgen.runtime.network.CompiledNetwork`
+for one accelerator configuration.
+
+Steps: fit the requantization to the accumulators (:func:`hwgen.compiler.quant.fit_accumulator`),
+lower to jobs (:mod:`hwgen.compiler.lower`), tile and emit each job (:mod:`hwgen.compiler.schedule`)
+into an arena laid out at address 0 (feature maps first, then each job's weights, constants and
+micro-ops), checking every instruction as fetch will.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..accel.config import AccelConfig
+from ..accel.isa import Opcode
+from ..errors import ModelError
+from ..nn.quantize import QuantNetwork
+from ..runtime.device import Device
+from ..runtime.network import CompiledNetwork, Segment
+from ..runtime.program import Program
+from .lower import lower
+from .quant import check_accumulator, fit_accumulator
+from .schedule import consts_array, emit, packed_weights, plan_job
+
+_DTYPE = {8: np.int8, 16: np.int16, 32: np.int32}
+
+
+class ArenaDevice(Device):
+    """Compile-time memory: a window at address 0 that grows as buffers are placed; never runs."""
+
+    name = "arena"
+
+    def __init__(self, config: AccelConfig):
+        super().__init__(config, 0, (1 << config.dram_addr_width) - 4096)
+        # offsets inside the arena only need element alignment: the runner places the arena itself
+        # at a 4 KiB boundary
+        self.align = max(config.element_bytes.values())
+        self.mem = bytearray()
+
+    def _mem_write(self, addr: int, data: np.ndarray) -> None:
+        end = addr + data.size
+        if end > len(self.mem):
+            self.mem.extend(bytes(end - len(self.mem)))
+        self.mem[addr:end] = data.tobytes()
+
+    def _mem_read(self, addr: int, nbytes: int) -> np.ndarray:
+        return np.frombuffer(bytes(self.mem[addr:addr + nbytes]), dtype=np.uint8).copy()
+
+    def _execute(self, insn_offset, insn_count, timeout_s):
+        raise ModelError("the compile-time arena cannot run programs")
+
+    def place(self, nbytes: int) -> int:
+        """A zeroed buffer of ``nbytes``; its byte offset."""
+        buf = self.alloc(max(nbytes, 1))
+        self.write(buf, bytes(max(nbytes, 1)))
+        return buf.offset
+
+
+def compile_network(qnet: QuantNetwork, config: AccelConfig, *, fit: bool = True) -> tuple[CompiledNetwork, QuantNetwork]:
+    """Compile ``qnet`` for ``config``; returns the compiled network and the quantized network it
+    computes bit-exactly (``qnet`` fitted to the accumulators when ``fit``, else ``qnet`` after
+    :func:`~hwgen.compiler.quant.check_accumulator`)."""
+    if not isinstance(config, AccelConfig):
+        raise TypeError(f"compile_network needs an AccelConfig, not {type(config).__name__}")
+    given = qnet
+    if fit:
+        qnet = fit_accumulator(qnet, config.acc_width)
+    else:
+        check_accumulator(qnet, config.acc_width)
+    net = qnet.net
+    maps, jobs = lower(qnet, config)
+    dev = ArenaDevice(config)
+    eb = config.out_elem_bytes
+    offset: dict[str, int] = {}
+
+    def map_offset(name: str) -> int:
+        if name not in offset:
+            m = maps[name]
+            if m.parent is None:
+                offset[name] = dev.place(m.planes * m.h * m.w * eb)
+            else:
+                offset[name] = map_offset(m.parent) + m.plane0 * m.h * m.w * eb
+        return offset[name]
+    for name in maps:
+        map_offset(name)
+
+    segments = []
+    wdt = _DTYPE[config.weight_width]
+    for job in jobs:
+        plan = plan_job(job, config)
+        wgt_elem = {}
+        for key, blocks in packed_weights(plan).items():
+            off = dev.place(blocks.size * config.weight_width // 8)
+            dev.write(dev_buffer(dev, off), blocks.astype(wdt))
+            wgt_elem[key] = off // config.wgt_elem_bytes
+        const_elem = None
+        if any(imm is None for _op, imm, _j in plan.alu_ops):
+            arr = consts_array(job, config).astype(_DTYPE[config.acc_width])
+            off = dev.place(arr.nbytes)
+            dev.write(dev_buffer(dev, off), arr)
+            const_elem = off // config.acc_elem_bytes
+        p = Program(dev)
+        emit(plan, p, config, src_elem=offset[job.src] // config.inp_elem_bytes,
+             dst_elem=offset[job.dst] // eb, wgt_elem=wgt_elem, const_elem=const_elem)
+        insns = p.finalize()
+        fin = insns[-1]
+        if fin.opcode != Opcode.FINISH or any(getattr(fin, f) for f in ("pop_prev", "pop_next",
+                                                                         "push_prev", "push_next")):
+            raise ModelError(f"internal: job {job.name} does not end in a plain FINISH")
+        segments.append(Segment(job.name, job.kind, job.layers, job.dst, insns[:-1], job.macs,
+                                plan.est_cycles,
+                                {"groups": len(plan.groups), "planes_per_group": plan.g,
+                                 "planes_per_chunk": plan.q, "rows_per_tile": plan.th,
+                                 "cols_per_tile": plan.tw}))
+    head = None
+    out_layer = net.output
+    if out_layer.kind == "head":
+        head = {"name": out_layer.name, "anchors": out_layer.anchors}
+        output = net.inputs_of(out_layer)[0]
+    else:
+        output = out_layer.name
+    mapinfo = {name: {"offset": offset[name], "planes": m.planes, "h": m.h, "w": m.w,
+                      "channels": list(m.channels)} for name, m in maps.items()}
+    refitted = sorted(n for n, qc in qnet.convs.items()
+                      if not np.array_equal(qc.multiplier, given.convs[n].multiplier))
+    info = {"acc_width": config.acc_width, "layers": len(net.layers), "jobs": len(jobs),
+            "refitted_layers": refitted}
+    cn = CompiledNetwork(config, net.to_dict(), mapinfo, segments, bytes(dev.mem), output, head, info)
+    return cn, qnet
+
+
+def dev_buffer(dev: ArenaDevice, offset: int):
+    """The arena buffer that starts at ``offset`` (for writing)."""
+    from ..runtime.device import Buffer
+    return Buffer(dev, offset, len(dev.mem) - offset)

@@ -1,0 +1,124 @@
+"""What ``hwgen accel compile`` and ``hwgen accel infer`` do, as functions: compile a network to a
+folder, and run a compiled folder on a back end checking every layer against the golden model."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..accel.config import AccelConfig
+from ..accel.isa import describe
+from ..errors import ConfigError, ModelError
+from ..nn.model import forward, test_images
+from ..nn.quantize import (QuantNetwork, calibration_images, load_calibration, load_quant, quantize_network,
+                           save_quant)
+from ..outdir import staged_output
+from ..runtime.network import CompiledNetwork, NetworkRunner
+from .compile import compile_network
+
+#: the quantized network the compiled program computes, beside it
+QUANT_FILE = "quant.npz"
+
+
+def quantized(config: AccelConfig, *, model: str | None = None, weights: str | None = None,
+              calibration: str | None = None, quant: str | None = None, seed: int = 0) -> QuantNetwork:
+    """A quantized network from ``quant`` (an ``.npz`` of :func:`hwgen.nn.quantize.save_quant`,
+    e.g. the one ``hwgen hls generate`` writes) or from ``model`` (built-in name or JSON) with
+    ``weights`` (``.npz``, default random from ``seed``), quantized to the accelerator's widths."""
+    from ..nn.models import load_network, load_params, random_params
+    if quant is not None:
+        if model is not None or weights is not None or calibration is not None:
+            raise ConfigError("--quant gives the whole quantized network; do not combine it with "
+                              "--model, --weights or --calibration")
+        return load_quant(quant)
+    net = load_network(model or "skynet-tiny")
+    params = load_params(net, weights) if weights else random_params(net, seed)
+    calib = load_calibration(calibration, net) if calibration else calibration_images(net, 4, seed)
+    return quantize_network(net, params, calib, act_width=config.input_width,
+                            weight_width=config.weight_width)
+
+
+def compile_to(qnet: QuantNetwork, config: AccelConfig, out: str | Path) -> dict[str, Any]:
+    """Compile and write ``out`` (staged); returns the summary."""
+    cn, fitted = compile_network(qnet, config)
+    with staged_output(out) as stage:
+        for name, data in cn.files().items():
+            (stage / name).write_bytes(data)
+        save_quant(fitted, stage / QUANT_FILE)
+        lines = []
+        for seg in cn.segments:
+            lines.append(f"# {seg.name} ({seg.kind}): {len(seg.insns)} instructions")
+            lines += [f"{i:6d}  {describe(x)}" for i, x in enumerate(seg.insns)]
+        (stage / "listing.txt").write_text("\n".join(lines) + "\n")
+    return summary(cn, out)
+
+
+def summary(cn: CompiledNetwork, out: str | Path | None = None) -> dict[str, Any]:
+    segs = []
+    for s in cn.segments:
+        m = cn.maps[s.dst]
+        t = s.tiling
+        segs.append({"name": s.name, "kind": s.kind, "output": [m["h"], m["w"], len(m["channels"])],
+                     "insns": len(s.insns), "macs": s.macs, "est_cycles": s.est_cycles,
+                     "tiling": f"{t['groups']}x{t['planes_per_group']} / {t['planes_per_chunk']} / "
+                               f"{t['rows_per_tile']}x{t['cols_per_tile']}"})
+    return {"network": cn.network["name"], "slug": cn.config.slug, "out": str(out) if out else None,
+            "segments": segs, "insns": cn.insn_count, "macs": cn.macs, "arena_bytes": len(cn.arena),
+            "est_cycles": sum(s.est_cycles for s in cn.segments),
+            "refitted_layers": cn.info.get("refitted_layers", [])}
+
+
+def load_compiled(folder: str | Path) -> tuple[CompiledNetwork, QuantNetwork]:
+    cn = CompiledNetwork.load(folder)
+    qpath = Path(folder) / QUANT_FILE
+    if not qpath.is_file():
+        raise ModelError(f"{folder} has no {QUANT_FILE} (the quantized network the program computes); "
+                         f"compile it again with hwgen accel compile")
+    return cn, load_quant(qpath)
+
+
+def infer(folder: str | Path, device, *, images: int = 1, seed: int = 1, image: np.ndarray | None = None,
+          per_layer: bool = False) -> dict[str, Any]:
+    """Run a compiled folder on ``device`` for ``images`` test images (or one given ``image``) and
+    compare every layer's map with :func:`hwgen.nn.model.forward`."""
+    cn, qnet = load_compiled(folder)
+    if not isinstance(images, int) or images < 1:
+        raise ConfigError(f"--images must be a positive integer, not {images}")
+    imgs = [np.asarray(image)] if image is not None else test_images(qnet, images, seed)
+    runner = NetworkRunner(device, cn)
+    frames = []
+    layers: dict[str, dict[str, Any]] = {}
+    try:
+        for img in imgs:
+            want = forward(qnet, img)
+            t0 = time.monotonic()
+            res = runner.run(img, per_layer=per_layer)
+            dt = time.monotonic() - t0
+            bad = 0
+            for name in ["input"] + [l.name for l in qnet.net.layers]:
+                got = res.maps[name]
+                n = int((got != want[name]).sum())
+                bad += n
+                row = layers.setdefault(name, {"layer": name, "shape": list(want[name].shape),
+                                               "mismatches": 0})
+                row["mismatches"] += n
+            if per_layer:
+                for (names, r) in res.runs:
+                    for name in names:
+                        seg = next(s for s in cn.segments if s.name == name)
+                        for lname in seg.layers or (name,):
+                            row = layers.setdefault(lname, {"layer": lname, "mismatches": 0})
+                            row["cycles"] = r.cycles
+            frames.append({"cycles": res.cycles, "cycles_exact": res.exact_cycles, "mismatches": bad,
+                           "run_s": round(dt, 3), "record": res.maps.get(cn.head["name"]).reshape(-1).tolist()
+                           if cn.head else None})
+    finally:
+        runner.close()
+    cycles = frames[0]["cycles"]
+    return {"network": cn.network["name"], "slug": cn.config.slug, "backend": device.name,
+            "per_layer": per_layer, "images": len(imgs), "frames": frames, "layers": list(layers.values()),
+            "cycles": cycles, "cycles_exact": frames[0]["cycles_exact"], "macs": cn.macs,
+            "utilization": round(cn.macs / (cn.config.macs_per_cycle * max(cycles, 1)), 4),
+            "mismatches": sum(f["mismatches"] for f in frames)}

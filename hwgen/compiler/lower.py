@@ -1,0 +1,293 @@
+"""Lowering a quantized network to accelerator *jobs*: feature-map layouts and one
+:class:`Job` per layer (plus copies where a concat cannot take a map in place).
+
+Feature maps in DRAM
+====================
+A map of ``C`` channels is stored as ``planes`` planes of ``block_out`` channels, ``[planes][H][W]``
+elements of the accelerator's OUT type (``block_out`` values of ``output_width`` bits): exactly what
+a STORE writes and, because ``block_out = r * block_in``, ``r`` consecutive INP elements per pixel
+for the next layer's LOAD. Logical channel ``c`` lives at *physical* channel ``channels[c]``:
+
+- the network input, a conv and a reorg are compact (``channels = 0..C-1``);
+- a depthwise conv and a maxpool keep their input's channels (so depthwise weight blocks stay on
+  the diagonal);
+- a concat places its inputs' planes one after the other (zero-copy: each input is written straight
+  into its slice of the concat; where it cannot be, because it is the network input or feeds two
+  concats, a copy job moves it).
+
+Jobs
+====
+Every job is one convolution-shaped pass ``GEMM -> epilogue -> STORE`` over output planes
+(``ob``), output rows and input planes: a list of nonzero ``block_out x block_in`` weight blocks
+and, per output plane, its *terms* (tap, input plane, input sub-block, weight block, output region).
+A conv uses its weights (groups expanded, all-zero blocks skipped: a depthwise conv has only its
+diagonal blocks); a reorg is a conv with 0/1 weights (kernel = stride); a maxpool and a copy use
+identity blocks, a maxpool with one accumulator region per window tap and ALU MAX to combine them.
+The epilogue of a conv is the requantization (ADD bias, MUL, SHR, MAX lo, MIN hi, each left out
+when it would change nothing).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..accel.config import AccelConfig
+from ..errors import ModelError
+from ..nn.ir import Layer, Network
+from ..nn.quantize import QuantNetwork
+
+
+@dataclass(frozen=True)
+class MapLayout:
+    """Where a feature map lives: ``planes`` planes of ``block_out`` physical channels,
+    ``channels[c]`` the physical channel of logical channel ``c``; ``parent``/``plane0``: a slice
+    of a concat's map (planes ``plane0 ..``) instead of a buffer of its own."""
+    name: str
+    h: int
+    w: int
+    planes: int
+    channels: tuple[int, ...]
+    parent: str | None = None
+    plane0: int = 0
+
+
+@dataclass(frozen=True)
+class Term:
+    """One weight block applied to one input sub-block: ``acc[region][ob] += inp[p, h] (shifted by
+    tap ky, kx) x blocks[blk]``."""
+    region: int
+    ky: int
+    kx: int
+    p: int
+    h: int
+    blk: int
+
+
+@dataclass
+class Job:
+    """One pass of the accelerator (see module doc).
+
+    ``src``/``dst`` are map names; ``terms[ob]`` lists the terms of output plane ``ob``;
+    ``blocks [n, block_out, block_in]`` the distinct weight blocks; ``regions`` the accumulator
+    regions combined by MAX (1 but for maxpool); ``bias``, ``multiplier``, ``shift`` per physical
+    output channel (None: identity requantization); ``lo``/``hi`` the clamp; ``macs`` the layer's
+    useful multiply-accumulates.
+    """
+    name: str
+    kind: str
+    src: str
+    dst: str
+    kernel: int
+    stride: int
+    pads: tuple[int, int, int, int]
+    in_planes: int
+    h: int
+    w: int
+    out_planes: int
+    oh: int
+    ow: int
+    blocks: np.ndarray
+    terms: list[list[Term]]
+    regions: int = 1
+    bias: np.ndarray | None = None
+    multiplier: np.ndarray | None = None
+    shift: np.ndarray | None = None
+    lo: int | None = None
+    hi: int | None = None
+    macs: int = 0
+    layers: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _planes(n: int, b: int) -> int:
+    return -(-n // b)
+
+
+def check_network(qnet: QuantNetwork, config: AccelConfig) -> None:
+    """Refuse a network or configuration the compiler cannot map (one-line errors)."""
+    c = config
+    if c.batch != 1:
+        raise ModelError(f"the network compiler needs a batch = 1 accelerator, not batch {c.batch}")
+    if c.block_out % c.block_in:
+        raise ModelError(f"the network compiler needs block_out to be a multiple of block_in, not "
+                         f"block_in {c.block_in} and block_out {c.block_out}")
+    if c.input_width != c.output_width:
+        raise ModelError(f"the network compiler needs input_width == output_width (a layer's output "
+                         f"is the next one's input), not {c.input_width} and {c.output_width}")
+    if qnet.act_width > c.output_width:
+        raise ModelError(f"network activations are {qnet.act_width} bits; the accelerator's "
+                         f"input_width/output_width are {c.output_width}")
+    if qnet.weight_width > c.weight_width:
+        raise ModelError(f"network weights are {qnet.weight_width} bits; the accelerator's weight_width "
+                         f"is {c.weight_width}")
+    for layer in qnet.net.layers:
+        if layer.kind == "head" and layer is not qnet.net.output:
+            raise ModelError(f"layer {layer.name}: a head must be the last layer")
+        if layer.kind == "maxpool" and any(qnet.net.pads(layer)):
+            raise ModelError(f"layer {layer.name}: maxpool with padding is not supported by the "
+                             f"accelerator compiler (its zero padding could win the max); "
+                             f"allowed: padding that comes to zero, e.g. 'none'")
+
+
+def layouts(net: Network, config: AccelConfig) -> tuple[dict[str, MapLayout], list[tuple[str, str]]]:
+    """Every map's layout, and the copies ``(src map, concat slice map)`` that concats need."""
+    bo = config.block_out
+    lay: dict[str, MapLayout] = {}
+    h, w, c = net.input_shape
+    lay["input"] = MapLayout("input", h, w, _planes(c, bo), tuple(range(c)))
+    # a map can be written straight into one concat's slice when it is a layer's own output
+    # feeding exactly one concat
+    concat_of: dict[str, list[str]] = {}
+    for layer in net.layers:
+        if layer.kind == "concat":
+            for src in net.inputs_of(layer):
+                concat_of.setdefault(src, []).append(layer.name)
+    copies: list[tuple[str, str]] = []
+    for layer in net.layers:
+        if layer.kind == "head":
+            continue
+        oh, ow, oc = net.shape(layer.name)
+        src = lay[net.inputs_of(layer)[0]]
+        if layer.kind == "concat":
+            chans: list[int] = []
+            plane0 = 0
+            for name in net.inputs_of(layer):
+                m = lay[name]
+                chans += [plane0 * bo + ch for ch in m.channels]
+                plane0 += m.planes
+            lay[layer.name] = MapLayout(layer.name, oh, ow, plane0, tuple(chans))
+            continue
+        if layer.kind == "maxpool" or (layer.kind == "conv" and layer.depthwise):
+            lay[layer.name] = MapLayout(layer.name, oh, ow, src.planes, src.channels)
+        else:
+            lay[layer.name] = MapLayout(layer.name, oh, ow, _planes(oc, bo), tuple(range(oc)))
+    # place concat inputs in their slices (outer concats first, so nested slices resolve)
+    for layer in reversed(net.layers):
+        if layer.kind != "concat":
+            continue
+        plane0 = 0
+        for name in net.inputs_of(layer):
+            m = lay[name]
+            if name != "input" and len(concat_of[name]) == 1 and m.parent is None:
+                lay[name] = MapLayout(m.name, m.h, m.w, m.planes, m.channels, layer.name, plane0)
+            else:
+                slot = f"{layer.name}__{name}"
+                lay[slot] = MapLayout(slot, m.h, m.w, m.planes, m.channels, layer.name, plane0)
+                copies.append((name, slot))
+            plane0 += m.planes
+    return lay, copies
+
+
+def _blocks_of(wp: np.ndarray, config: AccelConfig, in_planes: int, out_planes: int,
+               region_of_tap=None) -> tuple[np.ndarray, list[list[Term]]]:
+    """Weight blocks and terms from physical weights ``wp [K, K, in_planes*bo, out_planes*bo]``."""
+    bi, bo = config.block_in, config.block_out
+    r = bo // bi
+    k = wp.shape[0]
+    cb = in_planes * r
+    blk = wp.reshape(k, k, cb, bi, out_planes, bo)
+    nz = np.any(blk != 0, axis=(3, 5))                       # [K, K, CB, OB]
+    blocks: list[np.ndarray] = []
+    terms: list[list[Term]] = [[] for _ in range(out_planes)]
+    for ob in range(out_planes):
+        for ci in range(cb):
+            for ky in range(k):
+                for kx in range(k):
+                    if nz[ky, kx, ci, ob]:
+                        terms[ob].append(Term(0, ky, kx, ci // r, ci % r, len(blocks)))
+                        blocks.append(blk[ky, kx, ci, :, ob, :].T)
+    arr = np.array(blocks, dtype=np.int64).reshape(-1, bo, bi)
+    return arr, terms
+
+
+def _identity_blocks(config: AccelConfig) -> np.ndarray:
+    """The ``r`` blocks that copy input sub-block ``h`` to output lanes ``h*bi ..``."""
+    bi, bo = config.block_in, config.block_out
+    out = np.zeros((bo // bi, bo, bi), dtype=np.int64)
+    for h in range(bo // bi):
+        out[h, h * bi:(h + 1) * bi, :] = np.eye(bi, dtype=np.int64)
+    return out
+
+
+def _copy_like(name: str, kind: str, src: MapLayout, dst: MapLayout, config: AccelConfig,
+               kernel: int, stride: int, layers: tuple[str, ...]) -> Job:
+    r = config.block_out // config.block_in
+    taps = [(ky, kx) for ky in range(kernel) for kx in range(kernel)]
+    terms = [[Term(t, ky, kx, ob, h, h) for t, (ky, kx) in enumerate(taps) for h in range(r)]
+             for ob in range(src.planes)]
+    return Job(name=name, kind=kind, src=src.name, dst=dst.name, kernel=kernel, stride=stride,
+               pads=(0, 0, 0, 0), in_planes=src.planes, h=src.h, w=src.w, out_planes=dst.planes,
+               oh=dst.h, ow=dst.w, blocks=_identity_blocks(config), terms=terms, regions=len(taps),
+               layers=layers)
+
+
+def lower(qnet: QuantNetwork, config: AccelConfig) -> tuple[dict[str, MapLayout], list[Job]]:
+    """The maps and the jobs, in execution order (see module doc)."""
+    check_network(qnet, config)
+    net = qnet.net
+    lay, copies = layouts(net, config)
+    jobs: list[Job] = []
+    copy_after: dict[str, list[str]] = {}
+    for src, slot in copies:
+        copy_after.setdefault(src, []).append(slot)
+    for src, slot in copies:                 # the network input is ready before any layer
+        if src == "input":
+            jobs.append(_copy_like(f"copy_{slot}", "copy", lay[src], lay[slot], config, 1, 1, ()))
+    for layer in net.layers:
+        if layer.kind in ("head", "concat"):
+            continue
+        src = lay[net.inputs_of(layer)[0]]
+        dst = lay[layer.name]
+        if layer.kind == "maxpool":
+            jobs.append(_copy_like(layer.name, "maxpool", src, dst, config, layer.kernel, layer.stride,
+                                   (layer.name,)))
+        else:
+            jobs.append(_conv_job(qnet, layer, src, dst, config) if layer.kind == "conv"
+                        else _reorg_job(layer, src, dst, config))
+        for slot in copy_after.get(layer.name, ()):
+            jobs.append(_copy_like(f"copy_{slot}", "copy", dst, lay[slot], config, 1, 1, ()))
+    return lay, jobs
+
+
+def _conv_job(qnet: QuantNetwork, layer: Layer, src: MapLayout, dst: MapLayout,
+              config: AccelConfig) -> Job:
+    net = qnet.net
+    bo = config.block_out
+    qc = qnet.convs[layer.name]
+    k, g = layer.kernel, layer.groups
+    w = np.asarray(qc.weight, np.int64)                      # [K, K, Cin/g, Cout]
+    cin, cout = len(src.channels), layer.out_channels
+    cpg, opg = cin // g, cout // g
+    wp = np.zeros((k, k, src.planes * bo, dst.planes * bo), dtype=np.int64)
+    pin = np.array(src.channels)
+    pout = np.array(dst.channels)
+    for o in range(cout):
+        grp = o // opg
+        wp[:, :, pin[grp * cpg:(grp + 1) * cpg], pout[o]] = w[:, :, :, o]
+    blocks, terms = _blocks_of(wp, config, src.planes, dst.planes)
+
+    def phys(v, fill):
+        out = np.full(dst.planes * bo, fill, dtype=np.int64)
+        out[pout] = np.asarray(v, np.int64)
+        return out
+    oh, ow, _ = net.shape(layer.name)
+    return Job(name=layer.name, kind="conv", src=src.name, dst=dst.name, kernel=k, stride=layer.stride,
+               pads=net.pads(layer), in_planes=src.planes, h=src.h, w=src.w, out_planes=dst.planes,
+               oh=oh, ow=ow, blocks=blocks, terms=terms, bias=phys(qc.bias, 0),
+               multiplier=phys(qc.multiplier, 1), shift=phys(qc.shift, 0), lo=qc.lo, hi=qc.hi,
+               macs=net.macs(layer), layers=(layer.name,))
+
+
+def _reorg_job(layer: Layer, src: MapLayout, dst: MapLayout, config: AccelConfig) -> Job:
+    bo = config.block_out
+    s = layer.stride
+    c = len(src.channels)
+    wp = np.zeros((s, s, src.planes * bo, dst.planes * bo), dtype=np.int64)
+    for dy in range(s):
+        for dx in range(s):
+            for ch in range(c):
+                wp[dy, dx, src.channels[ch], dst.channels[(dy * s + dx) * c + ch]] = 1
+    blocks, terms = _blocks_of(wp, config, src.planes, dst.planes)
+    return Job(name=layer.name, kind="reorg", src=src.name, dst=dst.name, kernel=s, stride=s,
+               pads=(0, 0, 0, 0), in_planes=src.planes, h=src.h, w=src.w, out_planes=dst.planes,
+               oh=dst.h, ow=dst.w, blocks=blocks, terms=terms, layers=(layer.name,))

@@ -1,0 +1,309 @@
+"""Tiling and instruction emission for one :class:`~hwgen.compiler.lower.Job`.
+
+A job is cut into output-plane *groups* (``G`` planes whose weights and accumulators are on chip
+together), output-row *tiles* (``th`` rows) and input-plane *chunks* (``Q`` planes loaded at once).
+One *step* loads a chunk's input rows (the LOAD's padding fields make the zero border) and, when its
+half of the weight buffer does not already hold them, the group's weight blocks for the chunk; then
+one GEMM runs every term of the group on that chunk, its outer loop over output rows and its inner
+loop over output columns. Input and weight buffers are used in halves, step by step, the
+accumulator in halves tile by tile, with VTA-style dependency tokens, so loads, GEMMs and stores
+overlap as in :mod:`hwgen.runtime.matmul`. After a tile's last chunk the epilogue runs on the ALU
+(maxpool MAX, requantization) and one STORE writes the group's rows.
+
+The sizes ``(G, Q, th)`` minimize the estimated cycles of the whole job over power-of-two and
+largest-fitting candidates; the estimate walks the same steps the emitter does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..accel.config import AccelConfig
+from ..accel.isa import AluOp, MemType, Stage
+from ..accel.model import DMA_LATENCY
+from ..errors import ProgramError
+from .lower import Job
+
+L, C, S = Stage.LOAD, Stage.COMPUTE, Stage.STORE
+#: largest value of an 11-bit loop factor, a 14-bit loop count and a 16-bit DMA size
+FACTOR_MAX, ITER_MAX, DMA_MAX, PAD_MAX = 2047, 16383, 65535, 15
+
+
+@dataclass
+class Plan:
+    """A job's tiling: ``groups`` (lists of output planes), per group its ``chunks`` (lists of
+    input planes), tiles of ``th x tw`` output pixels, the packed weights per (group, chunk) and the buffer
+    split. ``est_cycles`` is the estimate that chose it."""
+    job: Job
+    th: int
+    tw: int
+    groups: list[list[int]]
+    chunks: list[list[list[int]]]
+    packs: dict[tuple[int, int], list[int]]
+    rows: int
+    pitch: int
+    ih: int
+    wh: int
+    ah: int
+    const_base: int
+    alu_ops: list[tuple[AluOp, int | None, int]]
+    est_cycles: int
+    q: int
+
+    @property
+    def g(self) -> int:
+        return max(len(x) for x in self.groups)
+
+    @property
+    def tiles(self) -> list[tuple[int, int, int, int]]:
+        """``(oy0, rows, ox0, columns)`` of each output tile, row-major."""
+        job = self.job
+        return [(oy0, min(self.th, job.oh - oy0), ox0, min(self.tw, job.ow - ox0))
+                for oy0 in range(0, job.oh, self.th) for ox0 in range(0, job.ow, self.tw)]
+
+
+def alu_ops(job: Job, config: AccelConfig) -> list[tuple[AluOp, int | None, int]]:
+    """The requantization epilogue: ``(op, imm or None, const index)`` in order."""
+    if job.bias is None:
+        return []
+    ops: list[tuple[AluOp, int | None, int]] = []
+    if np.any(job.bias != 0):
+        ops.append((AluOp.ADD, None, 0))
+    if np.any(job.multiplier != 1):
+        ops.append((AluOp.MUL, None, 1))
+    if np.any(job.shift != 0):
+        ops.append((AluOp.SHR, None, 2))
+    lo, hi = -(1 << (config.output_width - 1)), (1 << (config.output_width - 1)) - 1
+    if job.lo > lo:
+        ops.append((AluOp.MAX, job.lo, 0))
+    if job.hi < hi:
+        ops.append((AluOp.MIN, job.hi, 0))
+    return ops
+
+
+def _cands(n: int) -> list[int]:
+    c = {n}
+    p = 1
+    while p < n:
+        c.add(p)
+        p *= 2
+    return sorted(c, reverse=True)
+
+
+def _split(items: list[int], n: int) -> list[list[int]]:
+    return [items[i:i + n] for i in range(0, len(items), n)] or [[]]
+
+
+def make_plan(job: Job, config: AccelConfig, g: int, q: int, th: int, tw: int) -> Plan | None:
+    """The plan for sizes ``(g, q, th, tw)``, or None when it does not fit the buffers or fields."""
+    c = config
+    r = c.block_out // c.block_in
+    rows = (th - 1) * job.stride + job.kernel
+    pitch = ((tw - 1) * job.stride + job.kernel) * r
+    ops = alu_ops(job, c)
+    consts = 3 * g if any(imm is None for _op, imm, _j in ops) else 0
+    ih, wh = c.inp_depth // 2, c.wgt_depth // 2
+    ah = (c.acc_depth - consts) // 2
+    if q * rows * pitch > ih or job.regions * g * th * tw > ah:
+        return None
+    if max(tw, job.stride * pitch, job.stride * r) > FACTOR_MAX or job.w * r > DMA_MAX:
+        return None
+    groups = _split(list(range(job.out_planes)), g)
+    chunks, packs = [], {}
+    for gi, grp in enumerate(groups):
+        need = sorted({t.p for ob in grp for t in job.terms[ob]})
+        ch = _split(need, q)
+        chunks.append(ch)
+        for ci, planes in enumerate(ch):
+            pset = set(planes)
+            blks = sorted({t.blk for ob in grp for t in job.terms[ob] if t.p in pset})
+            n_uops = sum(1 for ob in grp for t in job.terms[ob] if t.p in pset)
+            if len(blks) > wh or n_uops > c.uop_depth // 2:
+                return None
+            packs[(gi, ci)] = blks
+    plan = Plan(job, th, tw, groups, chunks, packs, rows, pitch, ih, wh, ah, c.acc_depth - consts,
+                ops, 0, q)
+    plan.est_cycles = estimate(plan, config)
+    return plan
+
+
+def plan_job(job: Job, config: AccelConfig) -> Plan:
+    """The cheapest plan for ``job`` (see module doc)."""
+    c = config
+    r = c.block_out // c.block_in
+    pt, pb, pl, pr = job.pads
+    if max(pt, pb, pl * r, pr * r) > PAD_MAX:
+        raise ProgramError(f"layer {job.name}: padding {job.pads} needs LOAD pad fields over "
+                           f"{PAD_MAX} (x padding counts {r} elements per pixel)")
+    if job.ow > FACTOR_MAX:
+        raise ProgramError(f"layer {job.name}: output width {job.ow} exceeds the 11-bit loop factors "
+                           f"({FACTOR_MAX})")
+    max_q = max(1, max((len({t.p for t in ts}) for ts in job.terms), default=1))
+    best = None
+    for g in _cands(job.out_planes):
+        for q in _cands(job.in_planes if max_q > 1 else 1):
+            for th in _cands(min(job.oh, ITER_MAX)):
+                for tw in _cands(job.ow):
+                    plan = make_plan(job, config, g, q, th, tw)
+                    if plan is None:
+                        continue
+                    key = (plan.est_cycles, -g * q * th * tw)
+                    if best is None or key < best[0]:
+                        best = (key, plan)
+    if best is None:
+        raise ProgramError(f"layer {job.name}: no tiling fits {c.slug}: one output pixel of one "
+                           f"output plane with one input plane ({job.kernel}x{job.kernel} window) needs "
+                           f"more than the buffer halves (input {c.inp_depth // 2}, weight "
+                           f"{c.wgt_depth // 2}, accumulator {c.acc_depth // 2} entries) or the loop "
+                           f"fields allow")
+    return best[1]
+
+
+def _steps(plan: Plan):
+    """``(step, gi, tile index, tile, ci, first chunk, last chunk)`` in order."""
+    s = 0
+    tiles = plan.tiles
+    for gi in range(len(plan.groups)):
+        n = len(plan.chunks[gi])
+        for ti, tile in enumerate(tiles):
+            for ci in range(n):
+                yield s, gi, ti, tile, ci, ci == 0, ci == n - 1
+                s += 1
+
+
+def estimate(plan: Plan, config: AccelConfig) -> int:
+    """Estimated cycles: per step the slower of its loads and its GEMM, plus the epilogues (full
+    tiles assumed; weights reloaded each step unless a group has at most two chunks, whose
+    weights then stay in their buffer halves)."""
+    c = config
+    job = plan.job
+    beats = lambda n: -(-n // c.axi_bytes)  # noqa: E731
+    n_tiles = -(-job.oh // plan.th) * -(-job.ow // plan.tw)
+    pix = plan.th * plan.tw
+    total = 0
+    for gi, grp in enumerate(plan.groups):
+        n = len(plan.chunks[gi])
+        per_tile = 0
+        wmax = 0
+        for ci, planes in enumerate(plan.chunks[gi]):
+            pset = set(planes)
+            uops = sum(1 for ob in grp for t in job.terms[ob] if t.p in pset)
+            comp = uops * pix + 8 + (job.regions * len(grp) * pix // FACTOR_MAX + 8 if ci == 0 else 0)
+            load = len(planes) * (DMA_LATENCY + beats(plan.rows * plan.pitch * c.inp_elem_bytes))
+            wload = DMA_LATENCY + beats(len(plan.packs[(gi, ci)]) * c.wgt_elem_bytes)
+            wmax = max(wmax, wload)
+            per_tile += max(comp, load + (0 if n <= 2 else wload))
+        n_alu = len(plan.alu_ops) + job.regions - 1
+        per_tile += n_alu * (3 * len(grp) * pix // 2 + 8)
+        total += n_tiles * per_tile + (2 * wmax if n <= 2 else 0)
+    return total + DMA_LATENCY
+
+
+def _reset(p, base: int, n: int) -> None:
+    inner = min(n, FACTOR_MAX)
+    outer = n // inner
+    p.gemm(p.kernel([(base, 0, 0)]), outer, inner, reset=True, dst=(inner, 1))
+    if n - outer * inner:
+        p.gemm(p.kernel([(base + outer * inner, 0, 0)]), 1, n - outer * inner, reset=True, dst=(0, 1))
+
+
+def emit(plan: Plan, p, config: AccelConfig, *, src_elem: int, dst_elem: int, wgt_elem: dict,
+         const_elem: int | None) -> None:
+    """Append the job's instructions to Program ``p``.
+
+    ``src_elem`` is the input map's first INP element, ``dst_elem`` the output map's (slice's) first
+    OUT element, ``wgt_elem[(gi, ci)]`` the first WGT element of that pack, ``const_elem`` the first
+    ACC element of the ``[out_planes][3]`` bias/multiplier/shift entries (when the epilogue needs
+    them)."""
+    c = config
+    job = plan.job
+    r = c.block_out // c.block_in
+    pt, _pb, pl, _pr = job.pads
+    slot = plan.rows * plan.pitch                     # entries per input plane in a buffer half
+    region = plan.th * plan.tw                        # accumulator entries per output plane
+    steps = list(_steps(plan))
+    n_steps = len(steps)
+    n_tiles = sum(1 for st in steps if st[-1])
+    plane_words = job.oh * job.ow
+    held = [None, None]
+    tc = -1
+    cur_consts = None
+    for s, gi, _ti, (oy0, th, ox0, tw), ci, first, last in steps:
+        grp, planes = plan.groups[gi], plan.chunks[gi][ci]
+        half = s % 2
+        ibase, wbase = half * plan.ih, half * plan.wh
+        if s >= 2:
+            p.pop(C, L)
+        rows = (th - 1) * job.stride + job.kernel
+        cols = (tw - 1) * job.stride + job.kernel        # input pixels per row of this tile
+        pitch = cols * r                                  # entries per loaded row
+        y0, x0 = oy0 * job.stride - pt, ox0 * job.stride - pl
+        top, bot = max(0, -y0), max(0, y0 + rows - job.h)
+        left, right = max(0, -x0), max(0, x0 + cols - job.w)
+        ny, nx = rows - top - bot, cols - left - right
+        if ny <= 0 or nx <= 0:
+            raise ProgramError(f"layer {job.name}: output tile at ({oy0}, {ox0}) sees only padding")
+        for j, pl_ in enumerate(planes):
+            p.load(MemType.INP, ibase + j * slot,
+                   src_elem + ((pl_ * job.h + y0 + top) * job.w + x0 + left) * r,
+                   ny, nx * r, job.w * r, pad=(top, bot, left * r, right * r))
+        pack = plan.packs[(gi, ci)]
+        if held[half] != (gi, ci):
+            p.load(MemType.WGT, wbase, wgt_elem[(gi, ci)], 1, len(pack), len(pack))
+            held[half] = (gi, ci)
+        p.push(L, C)
+        p.pop(L, C)
+        if first:
+            tc += 1
+            abase = (tc % 2) * plan.ah
+            if tc >= 2:
+                p.pop(S, C)
+            if const_elem is not None and cur_consts != gi:
+                p.load(MemType.ACC, plan.const_base, const_elem + 3 * grp[0], 1, 3 * len(grp))
+                cur_consts = gi
+            _reset(p, abase, job.regions * len(grp) * region)
+        local = {b: i for i, b in enumerate(pack)}
+        slot_of = {pl_: j for j, pl_ in enumerate(planes)}
+        uops = [(abase + (t.region * len(grp) + oi) * region,
+                 ibase + slot_of[t.p] * slot + t.ky * pitch + t.kx * r + t.h,
+                 wbase + local[t.blk])
+                for oi, ob in enumerate(grp) for t in job.terms[ob] if t.p in slot_of]
+        if uops:
+            p.gemm(p.kernel(uops), th, tw, dst=(tw, 1), src=(job.stride * pitch, job.stride * r))
+        if s + 2 < n_steps:
+            p.push(C, L)
+        if not last:
+            continue
+        # epilogue on the ALU, then the store
+        n = len(grp)
+        for t in range(1, job.regions):
+            k = p.kernel([(abase + oi * region, abase + (t * n + oi) * region, 0) for oi in range(n)])
+            p.alu(AluOp.MAX, k, th, tw, dst=(tw, 1), src=(tw, 1))
+        for op, imm, j in plan.alu_ops:
+            k = p.kernel([(abase + oi * region, plan.const_base + 3 * oi + j, 0) for oi in range(n)])
+            p.alu(op, k, th, tw, imm=imm, dst=(tw, 1))
+        p.push(C, S)
+        p.pop(C, S)
+        if tw == job.ow and th * tw == region and plane_words <= DMA_MAX:
+            # whole rows of every plane of the group: one 2-D store
+            p.store(abase, dst_elem + grp[0] * plane_words + oy0 * job.ow, n, th * tw, plane_words)
+        else:
+            for oi, ob in enumerate(grp):
+                p.store(abase + oi * region, dst_elem + ob * plane_words + oy0 * job.ow + ox0, th, tw,
+                        job.ow)
+        if tc + 2 < n_tiles:
+            p.push(S, C)
+
+
+def consts_array(job: Job, config: AccelConfig) -> np.ndarray:
+    """``[out_planes][3][block_out]`` accumulator values: bias, multiplier, shift."""
+    bo = config.block_out
+    return np.stack([job.bias.reshape(-1, bo), job.multiplier.reshape(-1, bo),
+                     job.shift.reshape(-1, bo)], axis=1)
+
+
+def packed_weights(plan: Plan) -> dict[tuple[int, int], np.ndarray]:
+    """The weight blocks of each (group, chunk), in buffer order ``[n][block_out][block_in]``."""
+    return {key: plan.job.blocks[blks] for key, blks in plan.packs.items()}
+
