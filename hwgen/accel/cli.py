@@ -309,9 +309,9 @@ def _infer(args: argparse.Namespace) -> int:
     _check_seed(args.seed)
     image = None
     if args.image:
-        from ..nn.arrays import load_arrays, numeric
+        from ..nn.arrays import load_arrays
         data = load_arrays(args.image, "image")
-        image = numeric(next(iter(data.values())), f"image file {args.image}") if data else None
+        image = np.asarray(next(iter(data.values()))) if data else None
         if image is None or not np.issubdtype(image.dtype, np.integer):
             raise ConfigError(f"--image must hold one integer array [H, W, C] (the quantized input), "
                               f"not {'nothing' if image is None else image.dtype}")

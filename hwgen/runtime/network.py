@@ -131,6 +131,10 @@ class CompiledNetwork:
         want = (m["h"], m["w"], len(m["channels"]))
         if x.shape != want:
             raise ModelError(f"map {name} must have shape {want}, not {x.shape}")
+        lo, hi = -(1 << (self.config.output_width - 1)), (1 << (self.config.output_width - 1)) - 1
+        if not np.issubdtype(x.dtype, np.integer) or (x.size and (x.min() < lo or x.max() > hi)):
+            raise ModelError(f"map {name} must hold {self.config.output_width}-bit integers in {lo}..{hi}, "
+                             f"not {x.dtype} values {x.min() if x.size else ''}..{x.max() if x.size else ''}")
         phys = np.zeros((m["h"], m["w"], m["planes"] * bo), dtype=np.int64)
         phys[:, :, m["channels"]] = x
         planes = phys.reshape(m["h"], m["w"], m["planes"], bo).transpose(2, 0, 1, 3)

@@ -1,0 +1,86 @@
+"""``hwgen accel compile`` and ``hwgen accel infer`` on the functional simulator."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hwgen.cli import main
+from hwgen.nn.models import build_model
+from hwgen.nn.quantize import load_quant, save_quant
+
+from .netgen import quantized
+
+
+def test_compile_then_infer(tmp_path, capsys):
+    out = tmp_path / "c"
+    assert main(["accel", "compile", "--preset", "tiny", "--model", "skynet-tiny", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "skynet_tiny compiled for 1x4x4" in text and "b6_dw" in text and "est. cycles" in text
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["arena.bin", "listing.txt", "network.json",
+                                                    "program.bin", "quant.npz"]
+    assert "GEMM" in (out / "listing.txt").read_text()
+    assert main(["accel", "infer", str(out), "--images", "2", "--json", "--out", str(tmp_path / "r")]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["mismatches"] == 0 and r["images"] == 2 and not r["cycles_exact"] and r["cycles"] > 0
+    assert [x["layer"] for x in r["layers"]][:3] == ["input", "b1_dw", "b1_pw"]
+    assert len(r["frames"][0]["record"]) == 8
+    assert json.loads((tmp_path / "r" / "result.json").read_text())["mismatches"] == 0
+    assert main(["accel", "infer", str(out), "--per-layer"]) == 0
+    text = capsys.readouterr().out
+    assert "0 mismatches against hwgen.nn.model" in text and "cycles" in text.splitlines()[0]
+
+
+def test_infer_one_image_file(tmp_path, capsys):
+    out = tmp_path / "c"
+    assert main(["accel", "compile", "--preset", "tiny", "--out", str(out), "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["network"] == "skynet_tiny" and s["insns"] > 0
+    img = np.random.default_rng(0).integers(-128, 128, (32, 64, 3))
+    np.save(tmp_path / "img.npy", img)
+    assert main(["accel", "infer", str(out), "--image", str(tmp_path / "img.npy"), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["images"] == 1 and r["mismatches"] == 0
+    np.save(tmp_path / "f.npy", img.astype(float))
+    assert main(["accel", "infer", str(out), "--image", str(tmp_path / "f.npy")]) == 2
+    assert "--image must hold one integer array [H, W, C]" in capsys.readouterr().err
+
+
+def test_compile_a_quantized_network(tmp_path, capsys):
+    """--quant takes the quantized network hwgen hls generate writes; the program computes its
+    accumulator-fitted form, which quant.npz beside it holds."""
+    q = quantized(build_model("skynet-tiny"), 3)
+    save_quant(q, tmp_path / "q.npz")
+    assert main(["accel", "compile", "--preset", "tiny", "--quant", str(tmp_path / "q.npz"),
+                 "--out", str(tmp_path / "c")]) == 0
+    fitted = load_quant(tmp_path / "c" / "quant.npz")
+    assert np.array_equal(fitted.convs["b1_dw"].weight, q.convs["b1_dw"].weight)
+    assert main(["accel", "infer", str(tmp_path / "c")]) == 0
+    capsys.readouterr()
+    assert main(["accel", "compile", "--quant", str(tmp_path / "q.npz"), "--model", "skynet",
+                 "--out", str(tmp_path / "d")]) == 2
+    assert "--quant gives the whole quantized network" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["accel", "infer", "{tmp}/nothing"], "holds no compiled network"),
+    (["accel", "compile", "--model", "resnet", "--out", "{tmp}/x"], "unknown model 'resnet'"),
+    (["accel", "compile", "--preset", "tiny", "--seed", "-1", "--out", "{tmp}/x"], "--seed must be a non-negative"),
+    (["accel", "compile", "--preset", "tiny", "--set", "batch=2", "--out", "{tmp}/x"],
+     "needs a batch = 1 accelerator, not batch 2"),
+])
+def test_cli_errors(tmp_path, capsys, argv, match):
+    assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert match in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_infer_without_quant(tmp_path, capsys):
+    out = tmp_path / "c"
+    assert main(["accel", "compile", "--preset", "tiny", "--out", str(out)]) == 0
+    (out / "quant.npz").unlink()
+    assert main(["accel", "infer", str(out)]) == 2
+    assert "has no quant.npz" in capsys.readouterr().err

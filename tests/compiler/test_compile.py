@@ -1,0 +1,148 @@
+"""The network compiler on the functional simulator: every layer's map equals the golden model
+(hwgen.nn.model.forward of the fitted network), on built-in and random networks, every preset
+shape (block_out = block_in and = 2 x block_in) and buffers small enough to force every tiling."""
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+
+from hwgen.accel.config import AccelConfig
+from hwgen.accel.presets import PRESETS
+from hwgen.compiler import compile_network
+from hwgen.compiler.lower import lower
+from hwgen.compiler.schedule import plan_job
+from hwgen.nn.ir import Layer, Network
+from hwgen.nn import model as golden
+from hwgen.nn.model import forward
+from hwgen.nn.models import build_model
+from hwgen.runtime import FsimDevice
+from hwgen.runtime.network import CompiledNetwork, NetworkRunner
+
+from .netgen import quantized, random_network
+
+#: block 4 x 8 (two input blocks per output plane), buffers that force groups, chunks and
+#: column tiles
+SMALL = AccelConfig(block_in=4, block_out=8, inp_depth=128, wgt_depth=32, acc_depth=64, uop_depth=128,
+                    insn_queue_depth=4, token_depth=2, axi_data_width=32)
+CONFIGS = {"tiny": PRESETS["tiny"], "ultra96": PRESETS["ultra96"], "small": SMALL}
+
+
+def check(qnet, config, images=2, per_layer=False, seed=1):
+    """Compile, run ``images`` test images on fsim, compare every map; returns the results."""
+    cn, fitted = compile_network(qnet, config)
+    dev = FsimDevice(config)
+    runner = NetworkRunner(dev, cn)
+    out = []
+    for img in golden.test_images(fitted, images, seed):
+        want = forward(fitted, img)
+        res = runner.run(img, per_layer=per_layer)
+        for name, ref in want.items():
+            assert np.array_equal(res.maps[name], ref), f"{qnet.net.name}: map {name} differs on {config.slug}"
+        out.append(res)
+    runner.close()
+    return cn, out
+
+
+@pytest.mark.parametrize("preset", ["default", "tiny", "ultra96", "pynq-z2"])
+def test_skynet_tiny_every_preset(preset):
+    cn, res = check(quantized(build_model("skynet-tiny")), PRESETS[preset])
+    assert res[0].runs[0][1].ok and len(res[0].runs) == 1          # one run per frame
+    assert res[0].maps["head"].shape == (1, 1, 8)
+    assert cn.macs == sum(build_model("skynet-tiny").macs(l) for l in build_model("skynet-tiny").layers)
+
+
+def test_per_layer_runs_equal_the_fused_run():
+    q = quantized(build_model("skynet-tiny"))
+    cn, fused = check(q, SMALL, images=1)
+    _, layered = check(q, SMALL, images=1, per_layer=True)
+    assert [n for n, _r in layered[0].runs] == [(s.name,) for s in cn.segments]
+    for name in fused[0].maps:
+        assert np.array_equal(fused[0].maps[name], layered[0].maps[name])
+    # one run per job costs every job's pipeline fill; the fused run overlaps nothing across jobs
+    # either (a barrier between them), so the two totals are close
+    assert 0.8 < fused[0].cycles / layered[0].cycles < 1.2
+
+
+@pytest.mark.parametrize("seed", range(14))
+@pytest.mark.parametrize("cfg", ["tiny", "small", "ultra96"])
+def test_random_networks(seed, cfg):
+    check(quantized(random_network(seed), seed), CONFIGS[cfg], images=2, seed=seed)
+
+
+def test_small_buffers_force_every_tiling():
+    """On SMALL, skynet-tiny's jobs need several output-plane groups, input chunks and column tiles."""
+    q = quantized(build_model("skynet-tiny"))
+    _maps, jobs = lower(q, SMALL)
+    plans = [plan_job(j, SMALL) for j in jobs]
+    assert any(len(p.groups) > 1 for p in plans)
+    assert any(len(ch) > 1 for p in plans for ch in p.chunks)
+    assert any(p.tw < p.job.ow for p in plans)
+    assert any(p.th < p.job.oh for p in plans)
+
+
+def test_concat_placement_and_copies():
+    """A map feeding one concat is written in place; the network input and a map feeding two
+    concats are copied into their slices."""
+    layers = (Layer(name="a", kind="conv", out_channels=5, kernel=3, padding="same"),
+              Layer(name="b", kind="conv", out_channels=3, kernel=1),
+              Layer(name="c1", kind="concat", inputs=("input", "b")),
+              Layer(name="c2", kind="concat", inputs=("a", "c1")),
+              Layer(name="d", kind="conv", inputs=("c2",), out_channels=9, groups=1, kernel=1),
+              Layer(name="c3", kind="concat", inputs=("d", "b")))
+    net = Network(name="cat", input_shape=(6, 7, 2), layers=layers)
+    q = quantized(net)
+    maps, jobs = lower(q, PRESETS["tiny"])
+    assert maps["a"].parent == "c2" and maps["c1"].parent == "c2" and maps["d"].parent == "c3"
+    assert maps["b"].parent is None                                  # feeds c1 and c3: copied twice
+    assert sorted(j.name for j in jobs if j.kind == "copy") == ["copy_c1__b", "copy_c1__input", "copy_c3__b"]
+    # physical channels: a has 5 of 8 (tiny's block_out 4), c1 = input (2 of 4) + b (3 of 4)
+    assert maps["c2"].channels == (0, 1, 2, 3, 4, 8, 9, 12, 13, 14)
+    for cfg in CONFIGS.values():
+        check(q, cfg)
+
+
+def test_compiled_files_round_trip(tmp_path):
+    q = quantized(build_model("skynet-tiny"))
+    cn, fitted = compile_network(q, PRESETS["tiny"])
+    for name, data in cn.files().items():
+        (tmp_path / name).write_bytes(data)
+    back = CompiledNetwork.load(tmp_path)
+    assert back.files() == cn.files()
+    img = golden.test_images(fitted, 1, 3)[0]
+    a = NetworkRunner(FsimDevice(PRESETS["tiny"]), cn).run(img)
+    b = NetworkRunner(FsimDevice(PRESETS["tiny"]), back).run(img)
+    assert a.cycles == b.cycles and np.array_equal(a.maps["head"], b.maps["head"])
+
+
+def test_deterministic():
+    q = quantized(build_model("skynet-tiny"))
+    assert compile_network(q, SMALL)[0].files() == compile_network(q, SMALL)[0].files()
+
+
+def test_arena_is_relocatable():
+    """The same compiled network runs wherever the runner's arena lands in the window."""
+    q = quantized(build_model("skynet-tiny"))
+    cn, fitted = compile_network(q, PRESETS["tiny"])
+    img = golden.test_images(fitted, 1, 0)[0]
+    dev = FsimDevice(PRESETS["tiny"])
+    pad = dev.alloc(3 * 4096 + 100)
+    r = NetworkRunner(dev, cn)
+    assert r.arena.offset > 0
+    got = r.run(img).maps
+    assert np.array_equal(got["head"], forward(fitted, img)["head"])
+    del pad
+
+
+def test_grouped_conv_uses_only_nonzero_blocks():
+    net = Network(name="g", input_shape=(5, 5, 16),
+                  layers=(Layer(name="g4", kind="conv", out_channels=16, kernel=3, padding="same", groups=4),
+                          Layer(name="dw", kind="conv", out_channels=16, kernel=3, padding="same", groups=16)))
+    q = quantized(net)
+    _maps, jobs = lower(q, PRESETS["default"])
+    assert len(jobs[0].blocks) == 9          # one 16x16 block holds all four groups, per tap
+    assert len(jobs[1].blocks) == 9          # the depthwise diagonal
+    _maps, jobs = lower(q, PRESETS["tiny"])
+    assert len(jobs[0].blocks) == 4 * 9 and len(jobs[1].blocks) == 4 * 9
+    check(q, PRESETS["tiny"])
+    check(q, PRESETS["default"])
