@@ -30,6 +30,15 @@ L, C, S = Stage.LOAD, Stage.COMPUTE, Stage.STORE
 FACTOR_MAX, ITER_MAX, DMA_MAX, PAD_MAX = 2047, 16383, 65535, 15
 
 
+@dataclass(frozen=True)
+class Chunk:
+    """What one step loads and runs: input ``planes``, the ``terms`` ``(group position, Term)`` it
+    applies, and the weight blocks ``blks`` they use (in buffer order)."""
+    planes: tuple[int, ...]
+    terms: tuple
+    blks: tuple[int, ...]
+
+
 @dataclass
 class Plan:
     """A job's tiling: ``groups`` (lists of output planes), per group its ``chunks`` (lists of
@@ -39,8 +48,7 @@ class Plan:
     th: int
     tw: int
     groups: list[list[int]]
-    chunks: list[list[list[int]]]
-    packs: dict[tuple[int, int], list[int]]
+    chunks: list[list[Chunk]]
     rows: int
     pitch: int
     ih: int
@@ -110,22 +118,34 @@ def make_plan(job: Job, config: AccelConfig, g: int, q: int, th: int, tw: int) -
     if max(tw, job.stride * pitch, job.stride * r) > FACTOR_MAX or job.w * r > DMA_MAX:
         return None
     groups = _split(list(range(job.out_planes)), g)
-    chunks, packs = [], {}
-    for gi, grp in enumerate(groups):
-        need = sorted({t.p for ob in grp for t in job.terms[ob]})
-        ch = _split(need, q)
-        chunks.append(ch)
-        for ci, planes in enumerate(ch):
-            pset = set(planes)
-            blks = sorted({t.blk for ob in grp for t in job.terms[ob] if t.p in pset})
-            n_uops = sum(1 for ob in grp for t in job.terms[ob] if t.p in pset)
-            if len(blks) > wh or n_uops > c.uop_depth // 2:
-                return None
-            packs[(gi, ci)] = blks
-    plan = Plan(job, th, tw, groups, chunks, packs, rows, pitch, ih, wh, ah, c.acc_depth - consts,
-                ops, 0, q)
+    chunks = [_chunks(job, grp, q, min(wh, c.uop_depth // 2)) for grp in groups]
+    plan = Plan(job, th, tw, groups, chunks, rows, pitch, ih, wh, ah, c.acc_depth - consts, ops, 0, q)
     plan.est_cycles = estimate(plan, config)
     return plan
+
+
+def _chunks(job: Job, grp: list[int], q: int, limit: int) -> list[Chunk]:
+    """The steps of one group: its input planes ``q`` at a time, each cut further where its terms
+    need more than ``limit`` weight blocks or micro-ops (a depthwise plane with many taps)."""
+    need = sorted({t.p for ob in grp for t in job.terms[ob]})
+    out = []
+    for planes in _split(need, q):
+        pset = set(planes)
+        terms = [(oi, t) for oi, ob in enumerate(grp) for t in job.terms[ob] if t.p in pset]
+        piece: list = []
+        blks: dict[int, None] = {}
+        for oi, t in terms:
+            if piece and (len(piece) >= limit or (t.blk not in blks and len(blks) >= limit)):
+                out.append(_chunk(piece, blks))
+                piece, blks = [], {}
+            piece.append((oi, t))
+            blks.setdefault(t.blk)
+        out.append(_chunk(piece, blks))
+    return out
+
+
+def _chunk(piece: list, blks: dict) -> Chunk:
+    return Chunk(tuple(sorted({t.p for _oi, t in piece})), tuple(piece), tuple(sorted(blks)))
 
 
 def plan_job(job: Job, config: AccelConfig) -> Plan:
@@ -186,12 +206,11 @@ def estimate(plan: Plan, config: AccelConfig) -> int:
         n = len(plan.chunks[gi])
         per_tile = 0
         wmax = 0
-        for ci, planes in enumerate(plan.chunks[gi]):
-            pset = set(planes)
-            uops = sum(1 for ob in grp for t in job.terms[ob] if t.p in pset)
+        for ci, ch in enumerate(plan.chunks[gi]):
+            uops, planes = len(ch.terms), ch.planes
             comp = uops * pix + 8 + (job.regions * len(grp) * pix // FACTOR_MAX + 8 if ci == 0 else 0)
             load = len(planes) * (DMA_LATENCY + beats(plan.rows * plan.pitch * c.inp_elem_bytes))
-            wload = DMA_LATENCY + beats(len(plan.packs[(gi, ci)]) * c.wgt_elem_bytes)
+            wload = DMA_LATENCY + beats(len(ch.blks) * c.wgt_elem_bytes)
             wmax = max(wmax, wload)
             per_tile += max(comp, load + (0 if n <= 2 else wload))
         n_alu = len(plan.alu_ops) + job.regions - 1
@@ -230,7 +249,8 @@ def emit(plan: Plan, p, config: AccelConfig, *, src_elem: int, dst_elem: int, wg
     tc = -1
     cur_consts = None
     for s, gi, _ti, (oy0, th, ox0, tw), ci, first, last in steps:
-        grp, planes = plan.groups[gi], plan.chunks[gi][ci]
+        grp, ch = plan.groups[gi], plan.chunks[gi][ci]
+        planes = ch.planes
         half = s % 2
         ibase, wbase = half * plan.ih, half * plan.wh
         if s >= 2:
@@ -248,7 +268,7 @@ def emit(plan: Plan, p, config: AccelConfig, *, src_elem: int, dst_elem: int, wg
             p.load(MemType.INP, ibase + j * slot,
                    src_elem + ((pl_ * job.h + y0 + top) * job.w + x0 + left) * r,
                    ny, nx * r, job.w * r, pad=(top, bot, left * r, right * r))
-        pack = plan.packs[(gi, ci)]
+        pack = ch.blks
         if held[half] != (gi, ci):
             p.load(MemType.WGT, wbase, wgt_elem[(gi, ci)], 1, len(pack), len(pack))
             held[half] = (gi, ci)
@@ -268,7 +288,7 @@ def emit(plan: Plan, p, config: AccelConfig, *, src_elem: int, dst_elem: int, wg
         uops = [(abase + (t.region * len(grp) + oi) * region,
                  ibase + slot_of[t.p] * slot + t.ky * pitch + t.kx * r + t.h,
                  wbase + local[t.blk])
-                for oi, ob in enumerate(grp) for t in job.terms[ob] if t.p in slot_of]
+                for oi, t in ch.terms]
         if uops:
             p.gemm(p.kernel(uops), th, tw, dst=(tw, 1), src=(job.stride * pitch, job.stride * r))
         if s + 2 < n_steps:
@@ -305,5 +325,6 @@ def consts_array(job: Job, config: AccelConfig) -> np.ndarray:
 
 def packed_weights(plan: Plan) -> dict[tuple[int, int], np.ndarray]:
     """The weight blocks of each (group, chunk), in buffer order ``[n][block_out][block_in]``."""
-    return {key: plan.job.blocks[blks] for key, blks in plan.packs.items()}
+    return {(gi, ci): plan.job.blocks[list(ch.blks)]
+            for gi, chs in enumerate(plan.chunks) for ci, ch in enumerate(chs)}
 
