@@ -1,0 +1,123 @@
+"""Network compiler benchmark: prints one JSON object.
+
+- ``fsim``: SkyNet (160x320, random weights, seed 0) compiled for ``default``, ``pynq-z2`` and
+  ``ultra96``, one frame on the functional simulator (cycles are its estimate): cycles per frame
+  (one run), MACs, GEMM utilization (MACs / (MACs per cycle x cycles)), instructions, arena bytes,
+  compile seconds, mismatches against the golden model over every layer, and per job kind the
+  cycles of one run per job (``per_layer``).
+- ``rtl``: skynet-tiny compiled for ``default`` on the generated RTL under Verilator (exact
+  cycles) beside the functional simulator's estimate; mismatches over every layer.
+- ``rtl_full`` (not in the default parts): SkyNet on ``default`` under Verilator (about 7.5 M
+  cycles; a larger DRAM window, so one more Verilator build).
+
+Usage: python bench/compiler.py [--parts fsim,rtl,rtl_full] [--presets default,pynq-z2,ultra96]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from hwgen.accel.presets import PRESETS
+from hwgen.compiler import compile_network
+from hwgen.nn import model as golden
+from hwgen.nn.models import build_model, random_params
+from hwgen.nn.quantize import quantize_network
+from hwgen.runtime import FsimDevice
+from hwgen.runtime.network import NetworkRunner
+
+
+def _quant(name: str):
+    net = build_model(name)
+    return quantize_network(net, random_params(net, 0))
+
+
+def _mismatches(fitted, img, maps) -> int:
+    want = golden.forward(fitted, img)
+    return int(sum((maps[n] != want[n]).sum() for n in want))
+
+
+def _run(cn, fitted, dev, per_layer=False):
+    img = golden.test_images(fitted, 1, 1)[0]
+    r = NetworkRunner(dev, cn)
+    t0 = time.monotonic()
+    res = r.run(img, per_layer=per_layer)
+    dt = time.monotonic() - t0
+    r.close()
+    return res, _mismatches(fitted, img, res.maps), dt
+
+
+def fsim(out: dict, presets: list[str]) -> None:
+    q = _quant("skynet")
+    rows = {}
+    for p in presets:
+        cfg = PRESETS[p]
+        t0 = time.monotonic()
+        cn, fitted = compile_network(q, cfg)
+        comp = time.monotonic() - t0
+        res, bad, dt = _run(cn, fitted, FsimDevice(cfg))
+        layered, bad2, _ = _run(cn, fitted, FsimDevice(cfg), per_layer=True)
+        by_kind: dict[str, int] = {}
+        kinds = {s.name: ("depthwise" if s.kind == "conv" and s.name.endswith("_dw") else s.kind)
+                 for s in cn.segments}
+        for (names, r) in layered.runs:
+            by_kind[kinds[names[0]]] = by_kind.get(kinds[names[0]], 0) + r.cycles
+        macs_kind: dict[str, int] = {}
+        for s in cn.segments:
+            macs_kind[kinds[s.name]] = macs_kind.get(kinds[s.name], 0) + s.macs
+        rows[p] = {"slug": cfg.slug, "cycles": res.cycles, "macs": cn.macs,
+                   "utilization": round(cn.macs / (cfg.macs_per_cycle * res.cycles), 4),
+                   "insns": cn.insn_count, "arena_bytes": len(cn.arena), "compile_s": round(comp, 2),
+                   "run_s": round(dt, 2), "mismatches": bad + bad2,
+                   "per_layer_cycles": layered.cycles, "cycles_by_kind": by_kind,
+                   "utilization_by_kind": {k: round(macs_kind[k] / (cfg.macs_per_cycle * c), 4)
+                                           for k, c in by_kind.items() if macs_kind.get(k)},
+                   "refitted_layers": len(cn.info["refitted_layers"])}
+    out["fsim"] = rows
+
+
+def rtl(out: dict, full: bool = False) -> None:
+    from hwgen.accel.rtl import generate
+    from hwgen.runtime.rtl_device import DEFAULT_SIZE, RtlDevice
+    cfg = PRESETS["default"]
+    name = "skynet" if full else "skynet-tiny"
+    cn, fitted = compile_network(_quant(name), cfg)
+    with tempfile.TemporaryDirectory(prefix="hwgen-bench-") as tmp:
+        v = generate(cfg, Path(tmp) / "v").verilog
+        size = max(DEFAULT_SIZE, -(-(len(cn.arena) + (1 << 20)) // (1 << 20)) << 20)
+        t0 = time.monotonic()
+        with RtlDevice(v, "verilator", size=size, work_dir=Path(tmp) / "w") as dev:
+            res, bad, dt = _run(cn, fitted, dev)
+        total = time.monotonic() - t0
+    est, _bad, _ = _run(cn, fitted, FsimDevice(cfg))
+    out["rtl_full" if full else "rtl"] = {
+        "network": name, "slug": cfg.slug, "cycles": res.cycles, "fsim_estimate": est.cycles,
+        "macs": cn.macs, "utilization": round(cn.macs / (cfg.macs_per_cycle * res.cycles), 4),
+        "mismatches": bad, "run_s": round(dt, 1), "with_build_s": round(total, 1)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--parts", default="fsim,rtl")
+    ap.add_argument("--presets", default="default,pynq-z2,ultra96")
+    a = ap.parse_args(argv)
+    parts = a.parts.split(",")
+    out: dict = {}
+    t0 = time.monotonic()
+    if "fsim" in parts:
+        fsim(out, a.presets.split(","))
+    if "rtl" in parts:
+        rtl(out)
+    if "rtl_full" in parts:
+        rtl(out, full=True)
+    out["bench_s"] = round(time.monotonic() - t0, 1)
+    json.dump(out, sys.stdout, indent=2)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
