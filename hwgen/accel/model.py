@@ -29,7 +29,8 @@ CHUNK = 1 << 14
 # Cost model (cycles), used only for the estimate; fitted to the RTL of 2026-11-27 (default
 # preset, Verilator, no backpressure): a DMA takes DMA_LATENCY + one cycle per AXI beat (+2 in the
 # compute stage) and about 3/4 cycle per padding entry; GEMM one micro-op per cycle, ALU one (a
-# tensor operand in the same accumulator bank as the destination costs one more, not modelled).
+# tensor operand in the same accumulator bank as the destination, i.e. of the same index parity,
+# costs one more).
 DMA_LATENCY = 9
 FETCH_LATENCY = 21
 GEMM_PIPELINE = 13
@@ -205,6 +206,7 @@ class Machine:
         self.inp = np.zeros((c.inp_depth, c.batch, c.block_in), dtype=np.int64)
         self.wgt = np.zeros((c.wgt_depth, c.block_out, c.block_in), dtype=np.int64)
         self.acc = np.zeros((c.acc_depth, c.batch, c.block_out), dtype=np.int64)
+        self._same_bank = 0          # ALU micro-ops of the last instruction with a same-bank operand
 
     def check(self, insn, base: int, limit: int) -> ErrorCode:
         """The fetch-time check of one instruction against the window ``[base, limit)``."""
@@ -284,6 +286,7 @@ class Machine:
         c = self.config
         total = insn.iter_out * insn.iter_in * (insn.uop_end - insn.uop_begin)
         is_gemm = insn.opcode == Opcode.GEMM
+        self._same_bank = 0
         key = "gemm_uops" if is_gemm else "alu_uops"
         for lo in range(0, total, CHUNK):
             hi = min(total, lo + CHUNK)
@@ -304,6 +307,8 @@ class Machine:
                 self._gemm(insn, dst, src, wgt, first)
             else:
                 self._alu(insn, dst, src)
+                if not insn.use_imm:
+                    self._same_bank += int(np.count_nonzero(((dst ^ src) & 1) == 0))
             counters[key] += len(dst)
             if first_bad is not None:
                 raise _Fault(ErrorCode.INDEX_RANGE)
@@ -365,7 +370,8 @@ class Machine:
         if op == Opcode.GEMM:
             return insn.iter_out * insn.iter_in * (insn.uop_end - insn.uop_begin) + GEMM_PIPELINE
         if op == Opcode.ALU:
-            return ALU_CYCLES_PER_UOP * insn.iter_out * insn.iter_in * (insn.uop_end - insn.uop_begin) + ALU_PIPELINE
+            return (ALU_CYCLES_PER_UOP * insn.iter_out * insn.iter_in * (insn.uop_end - insn.uop_begin)
+                    + self._same_bank + ALU_PIPELINE)
         return 2
 
     # ------------------------------------------------------------------ run
