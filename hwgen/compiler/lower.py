@@ -157,7 +157,7 @@ def layouts(net: Network, config: AccelConfig) -> tuple[dict[str, MapLayout], li
                 plane0 += m.planes
             lay[layer.name] = MapLayout(layer.name, oh, ow, plane0, tuple(chans))
             continue
-        if layer.kind == "maxpool" or (layer.kind == "conv" and layer.depthwise):
+        if layer.kind == "maxpool" or (layer.kind == "conv" and layer.groups == oc == len(src.channels)):
             lay[layer.name] = MapLayout(layer.name, oh, ow, src.planes, src.channels)
         else:
             lay[layer.name] = MapLayout(layer.name, oh, ow, _planes(oc, bo), tuple(range(oc)))
@@ -234,11 +234,13 @@ def lower(qnet: QuantNetwork, config: AccelConfig) -> tuple[dict[str, MapLayout]
         if src == "input":
             jobs.append(_copy_like(f"copy_{slot}", "copy", lay[src], lay[slot], config, 1, 1, ()))
     for layer in net.layers:
-        if layer.kind in ("head", "concat"):
+        if layer.kind == "head":
             continue
         src = lay[net.inputs_of(layer)[0]]
         dst = lay[layer.name]
-        if layer.kind == "maxpool":
+        if layer.kind == "concat":
+            pass                          # written in place by its inputs (or their copies)
+        elif layer.kind == "maxpool":
             jobs.append(_copy_like(layer.name, "maxpool", src, dst, config, layer.kernel, layer.stride,
                                    (layer.name,)))
         else:

@@ -64,7 +64,8 @@ def test_per_layer_runs_equal_the_fused_run():
     assert 0.8 < fused[0].cycles / layered[0].cycles < 1.2
 
 
-@pytest.mark.parametrize("seed", range(14))
+#: 147: groups == out_channels < in_channels (not depthwise); 390: a concat feeding two concats
+@pytest.mark.parametrize("seed", [*range(14), 147, 390])
 @pytest.mark.parametrize("cfg", ["tiny", "small", "ultra96"])
 def test_random_networks(seed, cfg):
     check(quantized(random_network(seed), seed), CONFIGS[cfg], images=2, seed=seed)
