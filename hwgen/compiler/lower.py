@@ -111,6 +111,9 @@ def check_network(qnet: QuantNetwork, config: AccelConfig) -> None:
     if c.block_out % c.block_in:
         raise ModelError(f"the network compiler needs block_out to be a multiple of block_in, not "
                          f"block_in {c.block_in} and block_out {c.block_out}")
+    if c.token_depth < 2:
+        raise ModelError(f"the network compiler needs token_depth >= 2 (double buffering keeps two "
+                         f"tokens in flight), not {c.token_depth}")
     if c.input_width != c.output_width:
         raise ModelError(f"the network compiler needs input_width == output_width (a layer's output "
                          f"is the next one's input), not {c.input_width} and {c.output_width}")

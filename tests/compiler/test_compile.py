@@ -24,7 +24,7 @@ from .netgen import quantized, random_network
 #: block 4 x 8 (two input blocks per output plane), buffers that force groups, chunks and
 #: column tiles
 SMALL = AccelConfig(block_in=4, block_out=8, inp_depth=128, wgt_depth=32, acc_depth=64, uop_depth=128,
-                    insn_queue_depth=4, token_depth=2, axi_data_width=32)
+                    insn_queue_depth=2, token_depth=2, axi_data_width=32)
 CONFIGS = {"tiny": PRESETS["tiny"], "ultra96": PRESETS["ultra96"], "small": SMALL}
 
 

@@ -32,6 +32,7 @@ def qtiny():
     (dict(batch=2), "needs a batch = 1 accelerator, not batch 2"),
     (dict(block_in=8, block_out=4), "block_out to be a multiple of block_in, not block_in 8 and block_out 4"),
     (dict(input_width=16, acc_width=32), "input_width == output_width .* not 16 and 8"),
+    (dict(token_depth=1), "needs token_depth >= 2 \\(double buffering keeps two tokens in flight\\), not 1"),
 ])
 def test_configs_it_cannot_map(qtiny, change, match):
     with pytest.raises(ModelError, match=match):
