@@ -58,6 +58,7 @@ class Plan:
     alu_ops: list[tuple[AluOp, int | None, int]]
     est_cycles: int
     q: int
+    init: bool = False
 
     @property
     def g(self) -> int:
@@ -140,6 +141,8 @@ def make_plan(job: Job, config: AccelConfig, g: int, q: int, th: int, tw: int) -
     groups = _split(list(range(job.out_planes)), g)
     chunks = [_chunks(job, grp, q, min(wh, c.uop_depth // 2)) for grp in groups]
     plan = Plan(job, th, tw, groups, chunks, rows, pitch, ih, wh, ah, c.acc_depth - consts, ops, 0, q)
+    plan.init = all(len(first) == len(grp) * job.regions and len(first) * min(th, tw) <= c.uop_depth // 2
+                    for grp, chs in zip(groups, chunks) for first in [_first_terms(chs[0])])
     plan.est_cycles = estimate(plan, config)
     return plan
 
@@ -162,6 +165,14 @@ def _chunks(job: Job, grp: list[int], q: int, limit: int) -> list[Chunk]:
             blks.setdefault(t.blk)
         out.append(_chunk(piece, blks))
     return out
+
+
+def _first_terms(ch: Chunk) -> dict:
+    """The first term of each (group position, region) in ``ch``, by that key."""
+    first: dict = {}
+    for oi, t in ch.terms:
+        first.setdefault((oi, t.region), t)
+    return first
 
 
 def _chunk(piece: list, blks: dict) -> Chunk:
@@ -228,7 +239,7 @@ def estimate(plan: Plan, config: AccelConfig) -> int:
         wmax = 0
         for ci, ch in enumerate(plan.chunks[gi]):
             uops, planes = len(ch.terms), ch.planes
-            comp = uops * pix + 8 + (job.regions * len(grp) * pix // FACTOR_MAX + 8 if ci == 0 else 0)
+            comp = uops * pix + 8 + (job.regions * len(grp) * pix + 8 if ci == 0 and not plan.init else 0)
             load = len(planes) * (DMA_LATENCY + beats(plan.rows * plan.pitch * c.inp_elem_bytes))
             wload = DMA_LATENCY + beats(len(ch.blks) * c.wgt_elem_bytes)
             wmax = max(wmax, wload)
@@ -303,15 +314,31 @@ def emit(plan: Plan, p, config: AccelConfig, *, src_elem: int, dst_elem: int, wg
             if const_elem is not None and cur_consts != gi:
                 p.load(MemType.ACC, plan.const_base, const_elem + CONSTS * grp[0], 1, CONSTS * len(grp))
                 cur_consts = gi
-            _reset(p, abase, _acc_entries(job.regions, len(grp) * region))
+            if not plan.init:
+                _reset(p, abase, _acc_entries(job.regions, len(grp) * region))
         local = {b: i for i, b in enumerate(pack)}
         slot_of = {pl_: j for j, pl_ in enumerate(planes)}
-        uops = [(abase + region_base(job.regions, len(grp) * region, t.region) + oi * region,
-                 ibase + slot_of[t.p] * slot + t.ky * pitch + t.kx * r + t.h,
-                 wbase + local[t.blk])
-                for oi, t in ch.terms]
-        if uops:
-            p.gemm(p.kernel(uops), th, tw, dst=(tw, 1), src=(job.stride * pitch, job.stride * r))
+
+        def uop(oi, t):
+            return (abase + region_base(job.regions, len(grp) * region, t.region) + oi * region,
+                    ibase + slot_of[t.p] * slot + t.ky * pitch + t.kx * r + t.h, wbase + local[t.blk])
+        terms = list(ch.terms)
+        if first and plan.init:
+            # the first term of every accumulator entry writes it (GEMM init: with one inner
+            # iteration every micro-op is in the first), so no reset pass is needed
+            head = _first_terms(ch)
+            terms = [(oi, t) for oi, t in terms if head[(oi, t.region)] is not t]
+            base = [uop(oi, t) for (oi, _reg), t in head.items()]
+            sy, sx = job.stride * pitch, job.stride * r
+            if tw <= th:
+                k = p.kernel([(d + x, i + x * sx, w) for d, i, w in base for x in range(tw)])
+                p.gemm(k, th, 1, init=True, dst=(tw, 0), src=(sy, 0))
+            else:
+                k = p.kernel([(d + y * tw, i + y * sy, w) for d, i, w in base for y in range(th)])
+                p.gemm(k, tw, 1, init=True, dst=(1, 0), src=(sx, 0))
+        if terms:
+            p.gemm(p.kernel([uop(oi, t) for oi, t in terms]), th, tw, dst=(tw, 1),
+                   src=(job.stride * pitch, job.stride * r))
         if s + 2 < n_steps:
             p.push(C, L)
         if not last:
