@@ -1,17 +1,21 @@
 """Tiling and instruction emission for one :class:`~hwgen.compiler.lower.Job`.
 
 A job is cut into output-plane *groups* (``G`` planes whose weights and accumulators are on chip
-together), output-row *tiles* (``th`` rows) and input-plane *chunks* (``Q`` planes loaded at once).
-One *step* loads a chunk's input rows (the LOAD's padding fields make the zero border) and, when its
-half of the weight buffer does not already hold them, the group's weight blocks for the chunk; then
-one GEMM runs every term of the group on that chunk, its outer loop over output rows and its inner
-loop over output columns. Input and weight buffers are used in halves, step by step, the
+together), 2-D output *tiles* (``th x tw`` pixels) and, per group, *chunks* (``Q`` input planes
+loaded at once, cut further where their terms need more weight blocks than half the weight
+buffer). One *step* loads a chunk's input rows (the LOAD's padding fields make the zero border)
+and, when its half of the weight buffer does not already hold them, the chunk's weight blocks;
+then a GEMM runs every term of the chunk, its outer loop over the tile's rows and its inner loop
+over its columns. On a tile's first chunk the first term of every accumulator entry runs as a
+GEMM with ``init`` and one inner iteration (its micro-ops walk the columns or the rows), which
+writes the entry: no reset pass. Input and weight buffers are used in halves step by step, the
 accumulator in halves tile by tile, with VTA-style dependency tokens, so loads, GEMMs and stores
 overlap as in :mod:`hwgen.runtime.matmul`. After a tile's last chunk the epilogue runs on the ALU
-(maxpool MAX, requantization) and one STORE writes the group's rows.
+(maxpool MAX, requantization; every tensor operand in the other accumulator bank than its
+destination, so each micro-op takes one cycle) and STOREs write the group's tile.
 
-The sizes ``(G, Q, th)`` minimize the estimated cycles of the whole job over power-of-two and
-largest-fitting candidates; the estimate walks the same steps the emitter does.
+The sizes ``(G, Q, th, tw)`` minimize an estimate of the job's cycles over power-of-two and
+whole-extent candidates.
 """
 from __future__ import annotations
 
@@ -41,9 +45,10 @@ class Chunk:
 
 @dataclass
 class Plan:
-    """A job's tiling: ``groups`` (lists of output planes), per group its ``chunks`` (lists of
-    input planes), tiles of ``th x tw`` output pixels, the packed weights per (group, chunk) and the buffer
-    split. ``est_cycles`` is the estimate that chose it."""
+    """A job's tiling: ``groups`` (lists of output planes), per group its :class:`Chunk` list,
+    tiles of ``th x tw`` output pixels, the buffer split (``ih``/``wh``/``ah`` entries per half,
+    constants at ``const_base``), the epilogue, and ``init`` (no reset pass: every entry's first
+    term is in its group's first chunk). ``est_cycles`` is the estimate that chose it."""
     job: Job
     th: int
     tw: int
@@ -187,9 +192,6 @@ def plan_job(job: Job, config: AccelConfig) -> Plan:
     if max(pt, pb, pl * r, pr * r) > PAD_MAX:
         raise ProgramError(f"layer {job.name}: padding {job.pads} needs LOAD pad fields over "
                            f"{PAD_MAX} (x padding counts {r} elements per pixel)")
-    if job.ow > FACTOR_MAX:
-        raise ProgramError(f"layer {job.name}: output width {job.ow} exceeds the 11-bit loop factors "
-                           f"({FACTOR_MAX})")
     max_q = max(1, max((len({t.p for t in ts}) for ts in job.terms), default=1))
     best = None
     for g in _cands(job.out_planes):

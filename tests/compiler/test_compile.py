@@ -176,3 +176,11 @@ def test_compiler_and_runner_import_neither_amaranth_nor_jinja2():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "clean"
+
+
+def test_map_wider_than_the_loop_factors():
+    """A 2,100-pixel-wide map (over the 11-bit loop factors) runs in column tiles."""
+    net = Network(name="wide", input_shape=(3, 2100, 4), layers=(
+        Layer(name="c", kind="conv", out_channels=4, kernel=3, padding="same"),))
+    cn, _ = check(quantized(net), PRESETS["tiny"], images=1)
+    assert cn.segments[0].tiling["cols_per_tile"] < 2100
