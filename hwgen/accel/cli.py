@@ -316,15 +316,23 @@ def _infer(args: argparse.Namespace) -> int:
             raise ConfigError(f"--image must hold one integer array [H, W, C] (the quantized input), "
                               f"not {'nothing' if image is None else image.dtype}")
     kw = {}
-    if args.backend != "fsim":
+    if args.backend in ("icarus", "verilator"):
         need = len(cn.arena) + (1 << 20)
         if need > DEFAULT_SIZE:
             kw["size"] = -(-need // (1 << 20)) << 20
 
+    if (args.backend == "pynq") != bool(args.bitfile):
+        raise ConfigError("--bitfile goes with --backend pynq (on the board), and --backend pynq needs it")
+
     def run(work):
         with tempfile.TemporaryDirectory(prefix="hwgen-infer-") as tmp:
-            dev = make_device(cn.config, args.backend, Path(work) if work is not None else Path(tmp),
-                              verilog=Path(args.verilog) if args.verilog else None, **kw)
+            if args.backend == "pynq":
+                from ..runtime.pynq import PynqDevice
+                dev = PynqDevice(cn.config, args.bitfile,
+                                 window_bytes=-(-(len(cn.arena) + (1 << 20)) // (1 << 20)) << 20)
+            else:
+                dev = make_device(cn.config, args.backend, Path(work) if work is not None else Path(tmp),
+                                  verilog=Path(args.verilog) if args.verilog else None, **kw)
             try:
                 return infer(args.compiled, dev, images=args.images, seed=args.seed, image=image,
                              per_layer=args.per_layer)
@@ -399,7 +407,9 @@ def register(sub) -> None:
     inf = s.add_parser("infer", help="run a compiled network on a back end, every layer checked "
                                      "against the golden model")
     inf.add_argument("compiled", metavar="DIR", help="folder written by hwgen accel compile")
-    inf.add_argument("--backend", default="fsim", choices=BACKENDS, help="fsim, icarus or verilator")
+    inf.add_argument("--backend", default="fsim", choices=(*BACKENDS, "pynq"),
+                     help="fsim, icarus, verilator, or pynq (on the board, with --bitfile)")
+    inf.add_argument("--bitfile", help="the overlay's .bit (its .hwh beside it) for --backend pynq")
     inf.add_argument("--verilog", help="accelerator Verilog from hwgen accel generate (RTL back ends; "
                                        "default: generated for the compiled config)")
     inf.add_argument("--images", type=int, default=1, help="test images (random and structured)")

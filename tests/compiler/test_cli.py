@@ -84,3 +84,24 @@ def test_infer_without_quant(tmp_path, capsys):
     (out / "quant.npz").unlink()
     assert main(["accel", "infer", str(out)]) == 2
     assert "has no quant.npz" in capsys.readouterr().err
+
+
+def test_infer_on_the_board_driver(tmp_path, capsys, monkeypatch):
+    """--backend pynq runs the compiled network through PynqDevice (here over a recording stand-in
+    for the pynq module whose START runs the functional simulator on the allocated window)."""
+    import sys
+    from hwgen.accel.presets import PRESETS
+    from tests.accel_sw.test_runtime import FakePynq
+    fake = FakePynq(PRESETS["tiny"])
+    monkeypatch.setitem(sys.modules, "pynq", fake)
+    out = tmp_path / "c"
+    assert main(["accel", "compile", "--preset", "tiny", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["accel", "infer", str(out), "--backend", "pynq", "--bitfile", "net.bit", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["backend"] == "pynq" and r["mismatches"] == 0 and r["cycles_exact"]
+    assert fake.log[0] == ("overlay", "net.bit") and ("flush",) in fake.log
+    assert main(["accel", "infer", str(out), "--backend", "pynq"]) == 2
+    assert "--backend pynq needs it" in capsys.readouterr().err
+    assert main(["accel", "infer", str(out), "--bitfile", "x.bit"]) == 2
+    assert "--bitfile goes with --backend pynq" in capsys.readouterr().err
