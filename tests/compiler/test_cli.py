@@ -105,3 +105,20 @@ def test_infer_on_the_board_driver(tmp_path, capsys, monkeypatch):
     assert "--backend pynq needs it" in capsys.readouterr().err
     assert main(["accel", "infer", str(out), "--bitfile", "x.bit"]) == 2
     assert "--bitfile goes with --backend pynq" in capsys.readouterr().err
+
+
+def test_the_network_hls_generate_quantized(tmp_path, capsys):
+    """The two back ends on one network: hls generate's quant.npz compiles for the accelerator;
+    the fitted network keeps its weights, biases and scales."""
+    assert main(["hls", "generate", "--preset", "skynet-tiny", "--out", str(tmp_path / "hls")]) == 0
+    assert main(["accel", "compile", "--preset", "tiny", "--quant", str(tmp_path / "hls" / "quant.npz"),
+                 "--out", str(tmp_path / "acc")]) == 0
+    hls_q = load_quant(tmp_path / "hls" / "quant.npz")
+    acc_q = load_quant(tmp_path / "acc" / "quant.npz")
+    for name, qc in hls_q.convs.items():
+        f = acc_q.convs[name]
+        assert np.array_equal(qc.weight, f.weight) and np.array_equal(qc.bias, f.bias)
+        assert np.allclose(f.multiplier / 2.0 ** f.shift, qc.multiplier / 2.0 ** qc.shift, rtol=2 ** -6)
+    capsys.readouterr()
+    assert main(["accel", "infer", str(tmp_path / "acc"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["mismatches"] == 0
