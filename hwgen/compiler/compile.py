@@ -48,10 +48,13 @@ class ArenaDevice(Device):
     def _execute(self, insn_offset, insn_count, timeout_s):
         raise ModelError("the compile-time arena cannot run programs")
 
-    def place(self, nbytes: int) -> int:
-        """A zeroed buffer of ``nbytes``; its byte offset."""
-        buf = self.alloc(max(nbytes, 1))
-        self.write(buf, bytes(max(nbytes, 1)))
+    def place(self, data) -> int:
+        """A new buffer holding ``data`` (bytes, an array's raw bytes, or an int: that many zero
+        bytes); its byte offset in the arena."""
+        raw = bytes(data) if isinstance(data, int) else \
+            np.ascontiguousarray(data).view(np.uint8).reshape(-1).tobytes()
+        buf = self.alloc(max(len(raw), 1))
+        self.write(buf, raw or b"\0")
         return buf.offset
 
 
@@ -89,15 +92,11 @@ def compile_network(qnet: QuantNetwork, config: AccelConfig, *, fit: bool = True
         plan = plan_job(job, config)
         wgt_elem = {}
         for key, blocks in packed_weights(plan).items():
-            off = dev.place(blocks.size * config.weight_width // 8)
-            dev.write(dev_buffer(dev, off), blocks.astype(wdt))
-            wgt_elem[key] = off // config.wgt_elem_bytes
+            wgt_elem[key] = dev.place(blocks.astype(wdt)) // config.wgt_elem_bytes
         const_elem = None
         if any(imm is None for _op, imm, _j in plan.alu_ops):
-            arr = consts_array(job, config).astype(_DTYPE[config.acc_width])
-            off = dev.place(arr.nbytes)
-            dev.write(dev_buffer(dev, off), arr)
-            const_elem = off // config.acc_elem_bytes
+            const_elem = dev.place(consts_array(job, config).astype(_DTYPE[config.acc_width])) \
+                // config.acc_elem_bytes
         p = Program(dev)
         emit(plan, p, config, src_elem=offset[job.src] // config.inp_elem_bytes,
              dst_elem=offset[job.dst] // eb, wgt_elem=wgt_elem, const_elem=const_elem)
@@ -127,8 +126,3 @@ def compile_network(qnet: QuantNetwork, config: AccelConfig, *, fit: bool = True
     cn = CompiledNetwork(config, net.to_dict(), mapinfo, segments, bytes(dev.mem), output, head, info)
     return cn, qnet
 
-
-def dev_buffer(dev: ArenaDevice, offset: int):
-    """The arena buffer that starts at ``offset`` (for writing)."""
-    from ..runtime.device import Buffer
-    return Buffer(dev, offset, len(dev.mem) - offset)
