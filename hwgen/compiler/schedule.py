@@ -27,6 +27,7 @@ from ..accel.config import AccelConfig
 from ..accel.isa import AluOp, MemType, Stage
 from ..accel.model import DMA_LATENCY
 from ..errors import ProgramError
+from ..runtime.matmul import candidates
 from .lower import Job
 
 L, C, S = Stage.LOAD, Stage.COMPUTE, Stage.STORE
@@ -116,15 +117,6 @@ def _acc_entries(regions: int, entries: int) -> int:
     return region_base(regions, entries, regions - 1) + entries
 
 
-def _cands(n: int) -> list[int]:
-    c = {n}
-    p = 1
-    while p < n:
-        c.add(p)
-        p *= 2
-    return sorted(c, reverse=True)
-
-
 def _split(items: list[int], n: int) -> list[list[int]]:
     return [items[i:i + n] for i in range(0, len(items), n)] or [[]]
 
@@ -194,10 +186,10 @@ def plan_job(job: Job, config: AccelConfig) -> Plan:
                            f"{PAD_MAX} (x padding counts {r} elements per pixel)")
     max_q = max(1, max((len({t.p for t in ts}) for ts in job.terms), default=1))
     best = None
-    for g in _cands(job.out_planes):
-        for q in _cands(job.in_planes if max_q > 1 else 1):
-            for th in _cands(min(job.oh, ITER_MAX)):
-                for tw in _cands(job.ow):
+    for g in candidates(job.out_planes):
+        for q in candidates(job.in_planes if max_q > 1 else 1):
+            for th in candidates(min(job.oh, ITER_MAX)):
+                for tw in candidates(job.ow):
                     plan = make_plan(job, config, g, q, th, tw)
                     if plan is None:
                         continue

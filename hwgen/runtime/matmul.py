@@ -65,7 +65,8 @@ class MatmulResult:
     insns: int
 
 
-def _cands(n: int) -> list[int]:
+def candidates(n: int) -> list[int]:
+    """Tile sizes worth trying for an extent of ``n``: the powers of two below it and ``n``."""
     c = {n}
     p = 1
     while p < n:
@@ -79,13 +80,13 @@ def plan_tiling(config: AccelConfig, mb: int, kb: int, nb: int) -> Tiling:
     c = config
     ih, wh, ah = c.inp_depth // 2, c.wgt_depth // 2, c.acc_depth // 2
     best = None
-    for tk in _cands(kb):
+    for tk in candidates(kb):
         if tk > min(ih, wh, 2047):
             continue
-        for tn in _cands(nb):
+        for tn in candidates(nb):
             if tn * tk > wh or tn > min(2047, c.uop_depth // 4):
                 continue
-            for tm in _cands(mb):
+            for tm in candidates(mb):
                 if tm * tk > ih or tm * tn > ah or tm > 16383:
                     continue
                 steps_k = math.ceil(kb / tk)
