@@ -21,7 +21,15 @@
   RAMB36 / RAMB18 / DSP48E1, ``equal``; ``fit_all_equal``, ``fit_s`` (``--parts fit``, not in the
   default parts: about 10 min).
 
-Usage: python bench/accel.py [--quick] [--parts sim,synth,synth_ecp5,fmax,fmax_tiny,fmax_default,fit] [--keep-pnr DIR]
+- ``lut_fit``: the LUT model (``estimate(...).luts``, LUTs as logic) against full Yosys
+  ``synth_xilinx`` runs (``LUT``: LUT1..LUT6 cells) of the presets and eight variants that move its
+  terms (LUT products, packing off, other array shapes, 16-bit operands, 16-bit accumulators, a
+  128-deep instruction queue): per config the model, synthesis, the error in percent, and LUTs as
+  memory (model) against LUT-RAM primitives (synthesis); ``lut_fit_max_abs_err_pct``,
+  ``lut_fit_all_within`` (``resources.LUT_TOLERANCE``), ``lut_fit_s`` (``--parts lut_fit``, not in
+  the default parts: about 20 min).
+
+Usage: python bench/accel.py [--quick] [--parts sim,synth,synth_ecp5,fmax,fmax_tiny,fmax_default,fit,lut_fit] [--keep-pnr DIR]
 """
 from __future__ import annotations
 
@@ -171,9 +179,10 @@ def main(argv=None) -> int:
                     help="keep nextpnr's log and report of the fmax parts in DIR")
     args = ap.parse_args(argv)
     parts = set(args.parts.split(","))
-    if not parts <= {"sim", "synth", "synth_ecp5", "fmax", "fmax_tiny", "fmax_default", "fit"}:
-        ap.error(f"--parts takes sim, synth, synth_ecp5, fit, fmax, fmax_tiny, fmax_default, "
-                 f"not {args.parts!r}")
+    if not parts <= {"sim", "synth", "synth_ecp5", "fmax", "fmax_tiny", "fmax_default", "fit",
+                     "lut_fit"}:
+        ap.error(f"--parts takes sim, synth, synth_ecp5, fit, lut_fit, fmax, fmax_tiny, "
+                 f"fmax_default, not {args.parts!r}")
     out: dict = {}
     with tempfile.TemporaryDirectory(prefix="bench-accel-") as tmp:
         tmp = Path(tmp)
@@ -186,6 +195,8 @@ def main(argv=None) -> int:
             synth_ecp5_default(out, cfg, tmp)
         if "fit" in parts:
             fit(out, tmp)
+        if "lut_fit" in parts:
+            lut_fit(out, tmp)
         which = [w for w in ("tiny", "default") if {"fmax", f"fmax_{w}"} & parts]
         if which:
             fmax(out, cfg, tmp, which, keep=args.keep_pnr)
@@ -275,6 +286,49 @@ def fit(out: dict, tmp: Path) -> None:
     out["fit"] = rows
     out["fit_all_equal"] = all(r["equal"] for r in rows)
     out["fit_s"] = round(time.perf_counter() - t, 1)
+
+
+def lut_fit_cases():
+    """(name, config, generation options) the LUT model is checked on: the presets and variants
+    that move its terms."""
+    from dataclasses import replace
+    t, d = PRESETS["tiny"], PRESETS["default"]
+    return [(n, PRESETS[n], {}) for n in ("tiny", "default", "pynq-z2", "ultra96")] + [
+        ("tiny hm0", t, {"hard_mults": 0}),
+        ("tiny unpacked", t, {"dsp_packing": False}),
+        ("tiny q128 a16", replace(t, insn_queue_depth=128, acc_width=16), {}),
+        ("tiny 16-bit", replace(t, input_width=16, weight_width=16, output_width=16,
+                                inp_depth=4096, wgt_depth=1024, acc_depth=16, uop_depth=8192), {}),
+        ("1x8x8", replace(t, block_in=8, block_out=8), {}),
+        ("2x8x4 d64", replace(t, batch=2, block_in=8, block_out=4, inp_depth=2048, wgt_depth=16,
+                              acc_depth=512, uop_depth=16, axi_data_width=64), {}),
+        ("2x4x8 unpacked hm40", replace(t, axi_data_width=64, batch=2, block_out=8, wgt_depth=512,
+                                        uop_depth=16, acc_depth=256),
+         {"dsp_packing": False, "hard_mults": 40}),
+        ("default hm64", d, {"hard_mults": 64}),
+    ]
+
+
+def lut_fit(out: dict, tmp: Path) -> None:
+    """The LUT model against full synth_xilinx runs (:func:`lut_fit_cases`)."""
+    from hwgen.accel.resources import LUT_TOLERANCE, estimate
+    from hwgen.measure import synth_xilinx
+    t = time.perf_counter()
+    rows = []
+    for name, cfg, opts in lut_fit_cases():
+        v = generate(cfg, tmp / f"lut_fit_{len(rows)}", **opts).verilog
+        s = synth_xilinx([v], v.stem)
+        e = estimate(cfg, **opts)
+        err = 100 * (e.luts - s["LUT"]) / s["LUT"]
+        rows.append({"name": name, "slug": cfg.slug, "options": opts, "model_luts": e.luts,
+                     "synth_luts": s["LUT"], "err_pct": round(err, 1),
+                     "within": abs(err) <= 100 * LUT_TOLERANCE, "lut_parts": e.lut_parts,
+                     "model_lutram_luts": e.lutram_luts, "synth_lutram_cells": s["LUTRAM"]})
+    out["lut_fit"] = rows
+    out["lut_fit_tolerance"] = LUT_TOLERANCE
+    out["lut_fit_max_abs_err_pct"] = max(abs(r["err_pct"]) for r in rows)
+    out["lut_fit_all_within"] = all(r["within"] for r in rows)
+    out["lut_fit_s"] = round(time.perf_counter() - t, 1)
 
 
 if __name__ == "__main__":

@@ -46,11 +46,65 @@ multipliers (``batch * block_in * block_out`` MACs, two per multiplier when pack
 block_out``, two 17 x 16 partial products each with 32-bit accumulators, one with 16-bit); the
 fetch unit's two range-check products (16 x 16 and 17 x 17 bits).
 
-LUTs are not estimated: after the adder trees (one LUT per carry-chain bit) most of them come from
-multiplexers, control and comparisons whose size ABC decides; a bound loose enough to be honest
-(the adders alone are about a quarter of the measured count) would not tell a user whether a
-design fits, and LUTs are not what limits these presets (``pynq-z2`` takes about 40% of an
-xc7z020's LUTs, 74% of its DSPs and 84% of its block RAM).
+LUTs. ``luts`` predicts synthesis's LUTs as logic (Yosys's LUT1..LUT6 cells; Vivado's "LUT as
+Logic"), ``lutram_luts`` the LUTs used as memory (four per RAM32M / RAM64M, from the memory mapping
+above plus the DMA and staging FIFOs), and ``total_luts`` their sum, what a part's LUT count must
+hold. ``luts`` is a sum of named terms (``lut_parts``); four are counted from the RTL's structure,
+three coefficients are calibrated against synth_xilinx (least squares on the rows below):
+
+==============  =======================================================  =====================
+term            LUTs                                                     from
+==============  =======================================================  =====================
+control         :data:`CONTROL_LUTS` (3,760): fetch, three stage         calibrated (an
+                FSMs, load engines, burst readers and writer, read       unflattened run of
+                arbiter, register file, 13 counters, the micro-op        ``tiny`` has 3,035 in
+                loop; nearly constant in the config (AXI width and       these units but the
+                queues move it by under 100)                             compute loop)
+lane_logic      :data:`LANE_LUTS_PER_BIT` (19.0) x lanes x acc_width:    calibrated (an
+                forwarding selects, ALU compares, shifter and selects,   inventory of the RTL
+                write-back muxes, output saturation                      gives about 23 per
+                                                                         bit; ABC merges some)
+lane_adders     2 x lanes x acc_width: the GEMM accumulate and ALU ADD   structure: one carry-
+                adders                                                   chain LUT per bit
+dot_trees       outputs x :func:`tree_adder_bits`: the dot products'     structure (the kept
+                adder trees                                              adders' widths)
+dsp_unpack      packed hard multipliers x (input + weight width): the    structure
+                upper product's sign correction
+lut_products    :data:`LUT_PRODUCT_LUTS_PER_BIT` (0.85) x LUT products   structure x calibrated
+                x :func:`lut_product_bits` (partial-product rows and     (per-input recoding
+                their adders)                                            and per-output
+                                                                         corrections included)
+lutram_mux      read multiplexers of LUT RAM deeper than its primitive   structure
+                (a 128-deep compute queue: one LUT per bit)
+==============  =======================================================  =====================
+
+Against full synth_xilinx runs (xc7, Yosys 0.70; ``bench/accel.py --parts lut_fit``), LUTs as
+logic:
+
+=======================================  =========  ========  ======
+config (generation options)              synthesis  model     error
+=======================================  =========  ========  ======
+tiny                                         6,830     6,784   -0.7%
+tiny, hard_mults 0 (16 LUT products)         7,673     7,594   -1.0%
+tiny, dsp_packing off                        6,719     6,656   -0.9%
+tiny, acc_width 16, 128-deep queues          5,404     5,568   +3.0%
+tiny, 16-bit operands and outputs            6,851     6,848   -0.0%
+1x8x8                                       10,708    10,632   -0.7%
+2x8x4, 64-bit AXI                           10,811    10,632   -1.7%
+2x4x8, unpacked, hard_mults 40              17,959    16,752   -6.7%
+default                                     20,274    20,816   +2.7%
+pynq-z2                                     20,298    20,816   +2.6%
+ultra96                                     36,661    37,872   +3.3%
+default, hard_mults 64 (128 LUT products)   26,688    27,299   +2.3%
+=======================================  =========  ========  ======
+
+Every row is within 7%; the stated tolerance, :data:`LUT_TOLERANCE`, is 10%, which is what
+:func:`hwgen.fpga.accel_project.check_project` allows for. LUTs as memory agree within 23% on these
+rows (the model counts 428 for the 64-bit presets, synthesis 118 to 139 primitives, 472 to 556
+LUTs; 4 x the primitives exactly on ``tiny`` variants but 16-bit). It is a model of Yosys, and only
+of the default ``fpga`` adder style (``adder_style="asic"`` builds prefix logic, not modelled);
+Vivado's own synthesis maps differently (not measured: there is no Vivado here), and UltraScale+
+(``ultra96``) was calibrated on xc7 counts only.
 """
 from __future__ import annotations
 
@@ -105,8 +159,13 @@ _XC7_RAMS = (
 #: (1 x 1, one clock, no width conversion: protocol conversion and register slices, LUT/FF logic
 #: and LUT-RAM FIFOs) and a ``proc_sys_reset`` (LUT/FF only). None of them multiplies: 0 DSPs.
 #: Block RAM: one per SmartConnect, for the case where Vivado builds a SmartConnect FIFO in block
-#: RAM, which hwgen cannot check without Vivado (a reserve, not a measurement).
-BLOCK_DESIGN_RESERVE = {"bram36": 2, "dsps": 0}
+#: RAM, which hwgen cannot check without Vivado (a reserve, not a measurement). LUTs: 910 per
+#: SmartConnect, the one public figure found for a 1 x 1 SmartConnect in front of a Zynq-7000
+#: HP port (Vivado 2023.1, "910 LUTs, 904 Registers", analogdevicesinc/hdl pull request 1054),
+#: taken for both (the control one, all of whose endpoints are AXI4-Lite, is in PG247's
+#: Low-Area Mode, without FIFOs or register slices, so smaller); the proc_sys_reset, a reset
+#: sequencer of a few counters, is left inside that margin (no public figure found).
+BLOCK_DESIGN_RESERVE = {"bram36": 2, "dsps": 0, "luts": 2 * 910}
 _FACTOR_MUX = _FACTOR_DEMUX = 0.5
 _FACTOR_EMU = 2
 #: emulation score of our memories: one read port not shared with the write port
@@ -263,6 +322,123 @@ def multiplier_plan(*, batch: int, block_in: int, block_out: int, input_width: i
     return MultiplierPlan(packed, mults, mults if hard_mults is None else min(hard_mults, mults))
 
 
+# ------------------------------------------------------------------------------------ LUTs
+#: Of the LUT model (see the module doc): LUTs per bit per accumulator lane of the compute
+#: stage's lane logic (forwarding selects, the ALU's compares, shifter and selects, write-back
+#: and output saturation), calibrated against synth_xilinx
+LANE_LUTS_PER_BIT = 19.0
+#: LUTs of the control and DMA part, whatever the config (fetch, three stage FSMs, load engines,
+#: burst readers and writer, read arbiter, register file and counters), calibrated
+CONTROL_LUTS = 3760
+#: LUTs per partial-product or adder bit of a LUT product (:func:`lut_product_bits`), calibrated:
+#: some row bits merge into the adders' LUTs
+LUT_PRODUCT_LUTS_PER_BIT = 0.85
+#: The model's stated tolerance against synth_xilinx: every measured row lies within it
+#: (``bench/accel.py --parts lut_fit``)
+LUT_TOLERANCE = 0.10
+#: LUTs per LUT-RAM primitive: RAM32M / RAM64M take a SLICEM's four LUTs, the dual-port
+#: single-bit ones two (RAM64X1D, RAM32X2) or four (RAM128X1D); UG474
+_LUTRAM_LUTS = {"RAM64X1D/RAM32X2": 2, "RAM64X1D": 2, "RAM128X1D": 4, "RAM32M (QP)": 4,
+                "RAM64M (QP)": 4, "RAM32M": 4, "RAM64M": 4}
+
+
+def _fifo_lutram_cells(axi_data_width: int) -> int:
+    """LUT-RAM primitives of the FIFOs outside the buffers, as synth_xilinx maps them: the three
+    DMA readers' beat FIFOs and the store stage's staging FIFO (``axi_data_width / 6`` RAM32M
+    each), the burst routing and burst length FIFOs (one each)."""
+    return 4 * _ceil_div(axi_data_width, 6) + 2
+
+
+def _add_width(a: tuple[int, int], b: tuple[int, int]) -> tuple[tuple[int, int], int]:
+    """Widths of :func:`hwgen.accel.rtl.gemm._add`: terms ``(width, shift)`` (signed); returns
+    the sum's ``(width, shift)`` and the adder's width (its LUTs, one per bit)."""
+    (wa, sa), (wb, sb) = sorted((a, b), key=lambda t: t[1])
+    k = sb - sa
+    hi = max(wa - k, 1)
+    adder = max(hi, wb) + 1
+    return (k + adder, sa), adder
+
+
+def _sum_widths(terms: list[tuple[int, int]]) -> tuple[tuple[int, int], int]:
+    """A balanced sum as :func:`hwgen.accel.rtl.gemm._sum` / ``_tree`` build it: the result's
+    ``(width, shift)`` and the adders' total width."""
+    bits = 0
+    while len(terms) > 1:
+        nxt = []
+        for i in range(0, len(terms) - 1, 2):
+            t, b = _add_width(terms[i], terms[i + 1])
+            nxt.append(t)
+            bits += b
+        terms = nxt + ([terms[-1]] if len(terms) % 2 else [])
+    return terms[0], bits
+
+
+def tree_adder_bits(n: int, width: int) -> int:
+    """Adder bits of one dot product's tree: ``n`` products of ``width`` bits summed pairwise
+    (one carry-chain LUT per bit; every adder is kept, see :func:`hwgen.accel.rtl.gemm._kept`)."""
+    return _sum_widths([(width, 0)] * n)[1]
+
+
+def lut_product_bits(input_width: int, weight_width: int) -> int:
+    """Bits of one LUT product (:func:`hwgen.accel.rtl.gemm.radix4_rows`): ``(input_width + 1) // 2``
+    rows of ``weight_width + 1`` partial-product bits (one LUT each, a function of two digit
+    code bits and two weight bits) plus the adders that sum them in two halves and join the
+    halves."""
+    n = (input_width + 1) // 2
+    rows = [(weight_width + 1, 2 * k) for k in range(n)]
+    half = (n + 1) // 2
+    halves = [_sum_widths(part) for part in (rows[:half], rows[half:]) if part]
+    bits = n * (weight_width + 1) + sum(b for _t, b in halves)
+    if len(halves) == 2:
+        bits += _add_width(halves[0][0], halves[1][0])[1]
+    return bits
+
+
+def lut_terms(config: AccelConfig, plan: MultiplierPlan, mems: tuple) -> dict[str, int]:
+    """The LUT model's terms (see the module doc), each a LUT count."""
+    c = config
+    lanes = c.batch * c.block_out
+    outputs = c.batch * c.block_out
+    prod_width = c.input_width + c.weight_width
+    lut_products = (plan.mults - plan.hard) * (2 if plan.pack else 1)
+    mux = 0
+    for m in mems:
+        if m.kind == "distributed":
+            # LUT RAM deeper than its primitive: a read multiplexer per read bit (one LUT6 is a
+            # 4:1 multiplexer; F7/F8 multiplexers join four of them)
+            abits = next(r.abits for r in _XC7_RAMS if r.name == m.ram)
+            mux += _mux_luts(_ceil_div(m.depth, 1 << abits)) * m.width
+        elif m.kind == "ff":
+            mux += _mux_luts(m.depth) * m.width
+    return {
+        "control": CONTROL_LUTS,
+        "lane_logic": round(LANE_LUTS_PER_BIT * lanes * c.acc_width),
+        "lane_adders": 2 * lanes * c.acc_width,
+        "dot_trees": outputs * tree_adder_bits(c.block_in, prod_width),
+        "dsp_unpack": plan.hard * prod_width if plan.pack else 0,
+        "lut_products": round(LUT_PRODUCT_LUTS_PER_BIT * lut_products
+                              * lut_product_bits(c.input_width, c.weight_width)),
+        "lutram_mux": mux,
+    }
+
+
+def _mux_luts(ways: int) -> int:
+    """LUT6s of a ``ways``:1 multiplexer of one bit: 4:1 per LUT, F7/F8 multiplexers join up to
+    four LUTs for free, another LUT level beyond 16."""
+    if ways <= 1:
+        return 0
+    if ways <= 4:
+        return 1
+    luts = _ceil_div(ways, 4)
+    return luts + (_ceil_div(luts, 4) if luts > 4 else 0)
+
+
+def lutram_luts(config: AccelConfig, mems: tuple) -> int:
+    """LUTs used as memory: the buffers and queues in LUT RAM plus the FIFOs'."""
+    cells = sum(m.units * _LUTRAM_LUTS[m.ram] for m in mems if m.kind == "distributed")
+    return cells + 4 * _fifo_lutram_cells(config.axi_data_width)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Resources:
     """What an accelerator takes of an xc7 / UltraScale+ fabric (model, see the module doc).
@@ -281,6 +457,12 @@ class Resources:
         GEMM MACs per cycle per GEMM DSP (2.0 packed).
     memories : tuple of MemoryUse
         How each buffer maps.
+    luts : int
+        LUTs as logic (Yosys's LUT1..LUT6 cells), within :data:`LUT_TOLERANCE` of synthesis.
+    lut_parts : dict
+        The terms of ``luts`` (see the module doc).
+    lutram_luts : int
+        LUTs used as memory (LUT RAM: buffers, queues, FIFOs), from the memory mapping.
     """
     bram36: float
     ramb36: int
@@ -289,11 +471,21 @@ class Resources:
     dsp_parts: dict = field(default_factory=dict)
     macs_per_dsp: float = 0.0
     memories: tuple = ()
+    luts: int = 0
+    lut_parts: dict = field(default_factory=dict)
+    lutram_luts: int = 0
+
+    @property
+    def total_luts(self) -> int:
+        """LUTs as logic and as memory: what a part's LUT count must hold."""
+        return self.luts + self.lutram_luts
 
     def to_dict(self) -> dict[str, Any]:
         return {"bram36": self.bram36, "ramb36": self.ramb36, "ramb18": self.ramb18,
                 "dsps": self.dsps, "dsp_parts": dict(self.dsp_parts),
                 "macs_per_dsp": self.macs_per_dsp,
+                "luts": self.luts, "lut_parts": dict(self.lut_parts),
+                "lutram_luts": self.lutram_luts, "lut_tolerance": LUT_TOLERANCE,
                 "memories": [{"name": m.name, "width": m.width, "depth": m.depth,
                               "kind": m.kind, "ram": m.ram, "units": m.units,
                               "bram36": m.bram36} for m in self.memories]}
@@ -324,13 +516,16 @@ def estimate(config: AccelConfig, *, dsp_packing: bool | None = None,
     ramb36 = sum(m.ramb36 for m in mems)
     ramb18 = sum(m.ramb18 for m in mems)
     c = config
-    gemm = multiplier_plan(batch=c.batch, block_in=c.block_in, block_out=c.block_out,
+    plan = multiplier_plan(batch=c.batch, block_in=c.block_in, block_out=c.block_out,
                            input_width=c.input_width, weight_width=c.weight_width,
-                           pack=dsp_packing, hard_mults=hard_mults).hard
+                           pack=dsp_packing, hard_mults=hard_mults)
+    gemm = plan.hard
+    lut_parts = lut_terms(config, plan, mems)
     lanes = config.batch * config.block_out
     alu = lanes * (2 if config.acc_width > 16 else 1)
     parts = {"gemm": gemm, "alu": alu, "fetch": 2}
     return Resources(bram36=ramb36 + ramb18 / 2, ramb36=ramb36, ramb18=ramb18,
                      dsps=sum(parts.values()), dsp_parts=parts,
                      macs_per_dsp=round(config.macs_per_cycle / gemm, 2) if gemm else 0.0,
-                     memories=mems)
+                     memories=mems, luts=sum(lut_parts.values()), lut_parts=lut_parts,
+                     lutram_luts=lutram_luts(config, mems))

@@ -38,9 +38,13 @@ CTRL_RANGE = 4 << 10          # the accelerator decodes 256 bytes; 4K is the sma
 
 def check_project(config, board: Board, fclk_mhz: float, **options) -> None:
     """Refuse a config, board and clock that cannot make this block design (one-line errors),
-    among them an accelerator whose block RAMs or DSPs do not fit the board's part
+    among them an accelerator whose block RAMs, DSPs or LUTs do not fit the board's part
     (:func:`hwgen.accel.resources.estimate` with the generation ``options``, less
-    :data:`~hwgen.accel.resources.BLOCK_DESIGN_RESERVE` for the rest of the block design)."""
+    :data:`~hwgen.accel.resources.BLOCK_DESIGN_RESERVE` for the rest of the block design).
+
+    LUTs are a model within :data:`~hwgen.accel.resources.LUT_TOLERANCE` of synthesis, so a
+    design is refused only when it cannot fit even at the low end of that band: when its LUTs
+    (as logic and as memory) less the tolerance exceed the part's LUTs less the reserve."""
     if config.axi_data_width not in board.hp_widths:
         raise ConfigError(f"AccelConfig.axi_data_width must be one of the {board.name} HP port's "
                           f"widths {', '.join(map(str, board.hp_widths))}, not {config.axi_data_width}")
@@ -52,7 +56,7 @@ def check_project(config, board: Board, fclk_mhz: float, **options) -> None:
     if board.ddr_base + board.ddr_bytes > 1 << config.dram_addr_width:
         raise ConfigError(f"AccelConfig.dram_addr_width must reach the {board.name}'s DDR "
                           f"({board.ddr_base:#x}+{board.ddr_bytes:#x}), not {config.dram_addr_width}")
-    from ..accel.resources import BLOCK_DESIGN_RESERVE, estimate
+    from ..accel.resources import BLOCK_DESIGN_RESERVE, LUT_TOLERANCE, estimate
     need = estimate(config, **options)
     for what, n, have, kept in (("BRAM36", need.bram36, board.bram36, BLOCK_DESIGN_RESERVE["bram36"]),
                                 ("DSP", need.dsps, board.dsps, BLOCK_DESIGN_RESERVE["dsps"])):
@@ -60,6 +64,13 @@ def check_project(config, board: Board, fclk_mhz: float, **options) -> None:
             also = f", {kept} of them kept for the block design's SmartConnects" if kept else ""
             raise ConfigError(f"accelerator {config.slug} needs {n:g} {what} (model), "
                               f"{board.name}'s {board.part} has {have}{also}")
+    kept = BLOCK_DESIGN_RESERVE["luts"]
+    low = int(need.total_luts * (1 - LUT_TOLERANCE))
+    if low > board.luts - kept:
+        raise ConfigError(f"accelerator {config.slug} needs at least {low} LUTs (model: "
+                          f"{need.total_luts} -{LUT_TOLERANCE:.0%}), {board.name}'s {board.part} "
+                          f"has {board.luts}, {kept} of them kept for the block design's "
+                          f"SmartConnects")
 
 
 def render_files(config, board: Board, fclk_mhz: float, manifest: dict[str, Any]) -> dict[str, str]:
