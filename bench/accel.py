@@ -24,10 +24,12 @@
 - ``lut_fit``: the LUT model (``estimate(...).luts``, LUTs as logic) against full Yosys
   ``synth_xilinx`` runs (``LUT``: LUT1..LUT6 cells) of the presets and eight variants that move its
   terms (LUT products, packing off, other array shapes, 16-bit operands, 16-bit accumulators, a
-  128-deep instruction queue): per config the model, synthesis, the error in percent, and LUTs as
-  memory (model) against LUT-RAM primitives (synthesis); ``lut_fit_max_abs_err_pct``,
-  ``lut_fit_all_within`` (``resources.LUT_TOLERANCE``), ``lut_fit_s`` (``--parts lut_fit``, not in
-  the default parts: about 20 min).
+  128-deep instruction queue), which calibrated it, and three held out (``calibrated_on`` false: a
+  1024-deep queue, 64 LUT products, 16-bit LUT products): per config the model, synthesis, the
+  error in percent, and LUTs as memory (model) against LUT-RAM primitives (synthesis);
+  ``lut_fit_max_abs_err_pct``, ``lut_fit_held_out_max_abs_err_pct``, ``lut_fit_all_within``
+  (``resources.LUT_TOLERANCE``), ``lut_fit_s`` (``--parts lut_fit``, not in the default parts:
+  about 25 min).
 
 Usage: python bench/accel.py [--quick] [--parts sim,synth,synth_ecp5,fmax,fmax_tiny,fmax_default,fit,lut_fit] [--keep-pnr DIR]
 """
@@ -309,18 +311,35 @@ def lut_fit_cases():
     ]
 
 
+#: configs of :func:`lut_fit_cases` not used to calibrate the LUT model (held out)
+LUT_HELD_OUT = ("tiny q1024", "1x8x8 hm0", "tiny 16-bit hm0")
+
+
+def lut_held_out_cases():
+    """Configs the LUT model was not calibrated on: a 1024-deep compute queue in LUT RAM, 64
+    LUT products, 16-bit LUT products."""
+    from dataclasses import replace
+    t = PRESETS["tiny"]
+    return [("tiny q1024", replace(t, insn_queue_depth=1024), {}),
+            ("1x8x8 hm0", replace(t, block_in=8, block_out=8), {"hard_mults": 0}),
+            ("tiny 16-bit hm0", replace(t, input_width=16, weight_width=16, output_width=16,
+                                        inp_depth=4096, wgt_depth=1024, acc_depth=16,
+                                        uop_depth=8192), {"hard_mults": 0})]
+
+
 def lut_fit(out: dict, tmp: Path) -> None:
     """The LUT model against full synth_xilinx runs (:func:`lut_fit_cases`)."""
     from hwgen.accel.resources import LUT_TOLERANCE, estimate
     from hwgen.measure import synth_xilinx
     t = time.perf_counter()
     rows = []
-    for name, cfg, opts in lut_fit_cases():
+    for name, cfg, opts in lut_fit_cases() + lut_held_out_cases():
         v = generate(cfg, tmp / f"lut_fit_{len(rows)}", **opts).verilog
         s = synth_xilinx([v], v.stem)
         e = estimate(cfg, **opts)
         err = 100 * (e.luts - s["LUT"]) / s["LUT"]
-        rows.append({"name": name, "slug": cfg.slug, "options": opts, "model_luts": e.luts,
+        rows.append({"name": name, "slug": cfg.slug, "options": opts,
+                     "calibrated_on": name not in LUT_HELD_OUT, "model_luts": e.luts,
                      "synth_luts": s["LUT"], "err_pct": round(err, 1),
                      "within": abs(err) <= 100 * LUT_TOLERANCE, "lut_parts": e.lut_parts,
                      "model_lutram_luts": e.lutram_luts, "synth_lutram_cells": s["LUTRAM"]})
@@ -328,6 +347,8 @@ def lut_fit(out: dict, tmp: Path) -> None:
     out["lut_fit_tolerance"] = LUT_TOLERANCE
     out["lut_fit_max_abs_err_pct"] = max(abs(r["err_pct"]) for r in rows)
     out["lut_fit_all_within"] = all(r["within"] for r in rows)
+    out["lut_fit_held_out_max_abs_err_pct"] = max(abs(r["err_pct"]) for r in rows
+                                                  if not r["calibrated_on"])
     out["lut_fit_s"] = round(time.perf_counter() - t, 1)
 
 

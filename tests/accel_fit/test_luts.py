@@ -9,8 +9,8 @@ import re
 import pytest
 
 from hwgen.accel.presets import PRESETS
-from hwgen.accel.resources import (BLOCK_DESIGN_RESERVE, LUT_TOLERANCE, estimate,
-                                   lut_product_bits, tree_adder_bits)
+from hwgen.accel.resources import (BLOCK_DESIGN_RESERVE, LUT_PRODUCT_LUTS_PER_BIT, LUT_TOLERANCE,
+                                   estimate, lut_product_bits, tree_adder_bits)
 from hwgen.cli import main
 from hwgen.errors import ConfigError
 from hwgen.fpga.accel_project import check_project
@@ -53,18 +53,24 @@ def test_adder_bits_are_the_rtl_adders(iw, ww):
 def test_terms_follow_the_structure():
     d = PRESETS["default"]
     p = estimate(d).lut_parts
-    assert set(p) == {"control", "lane_logic", "lane_adders", "dot_trees", "dsp_unpack",
-                      "lut_products", "lutram_mux"}
+    assert set(p) == {"control", "lane_logic", "lane_adders", "dot_trees", "lut_products",
+                      "lutram_mux"}
     assert p["lane_adders"] == 2 * 16 * 32                 # GEMM accumulate + ALU ADD per lane
     assert p["dot_trees"] == 16 * tree_adder_bits(16, 16)
-    assert p["dsp_unpack"] == 128 * 16 and p["lut_products"] == 0
+    assert p["lut_products"] == 0
     assert estimate(d).luts == sum(p.values())
     # LUT products replace DSPs: 64 fewer packed multipliers are 128 LUT products
     q = estimate(d, hard_mults=64).lut_parts
-    assert q["dsp_unpack"] == 64 * 16 and q["lut_products"] > 100 * lut_product_bits(8, 8) * 0.5
+    assert q["lut_products"] == round(LUT_PRODUCT_LUTS_PER_BIT * 128 * lut_product_bits(8, 8))
+    assert q["dot_trees"] == p["dot_trees"]
     assert estimate(d, hard_mults=0).luts > estimate(d, hard_mults=64).luts > estimate(d).luts
-    # unpacked: no packed-product correction adders
-    assert estimate(d, dsp_packing=False).lut_parts["dsp_unpack"] == 0
+    # unpacked: the same adders (a packed product's correction rides on a carry-in)
+    assert estimate(d, dsp_packing=False).luts == estimate(d).luts
+    # 16-bit LUT products: eight rows of 17 bits and their adders
+    w16 = dataclasses.replace(TINY, input_width=16, weight_width=16, output_width=16)
+    assert lut_product_bits(16, 16) == 8 * 17 + 2 * (18 + 18 + 21) + 26
+    assert estimate(w16, hard_mults=0).lut_parts["lut_products"] == round(
+        LUT_PRODUCT_LUTS_PER_BIT * 16 * lut_product_bits(16, 16))
     # lanes and accumulator width scale the lane terms
     a16 = estimate(dataclasses.replace(TINY, acc_width=16)).lut_parts
     assert a16["lane_adders"] * 2 == estimate(TINY).lut_parts["lane_adders"]
