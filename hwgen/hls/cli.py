@@ -24,6 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--clock-mhz", type=float, help="clock in MHz")
     g.add_argument("--weights", help=".npz of float weights (default: random from the seed)")
     g.add_argument("--calibration", help=".npy/.npz of float calibration images [N, H, W, C]")
+    g.add_argument("--quant", help="a quantized network .npz used as it is (e.g. quant.npz of hwgen "
+                                   "accel compile: both back ends then compute the same integers)")
     add_out(g)
     add_json(g)
     g.set_defaults(func=_generate)
@@ -51,7 +53,7 @@ def config_from_args(args: argparse.Namespace) -> HlsConfig:
     else:
         cfg = resolve_config(argparse.Namespace(preset=args.preset, config=args.config, set=[]), HlsConfig, PRESETS)
     flags = {"model": args.model, "board": args.board, "fps": args.fps, "clock_mhz": args.clock_mhz,
-             "weights": args.weights, "calibration": args.calibration}
+             "weights": args.weights, "calibration": args.calibration, "quant": args.quant}
     cfg = dataclasses.replace(cfg, **{k: v for k, v in flags.items() if v is not None})
     return apply_overrides(cfg, args.set)
 

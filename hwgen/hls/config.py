@@ -38,6 +38,11 @@ class HlsConfig:
         activation scales; synthetic images from the seed when empty.
     parallelism : tuple of str
         Per-layer overrides ``"layer=PExSIMD"`` (e.g. ``"b5_pw=8x4"``).
+    quant : str
+        Optional quantized network ``.npz`` (:func:`hwgen.nn.quantize.save_quant`, e.g. the
+        ``quant.npz`` of ``hwgen accel compile``) used as it is instead of quantizing ``weights``:
+        both back ends then compute the same integers. Its network must be ``model`` and its widths
+        ``act_width`` and ``weight_width``.
     """
     model: str = "skynet-tiny"
     board: str = "ultra96"
@@ -50,6 +55,7 @@ class HlsConfig:
     weights: str = ""
     calibration: str = ""
     parallelism: tuple[str, ...] = ()
+    quant: str = ""
 
     def __post_init__(self):
         o = "HlsConfig"
@@ -68,6 +74,10 @@ class HlsConfig:
         check_int(o, "seed", self.seed, 0)
         check_type(o, "weights", self.weights, str)
         check_type(o, "calibration", self.calibration, str)
+        check_type(o, "quant", self.quant, str)
+        if self.quant and (self.weights or self.calibration):
+            raise ConfigError(f"{o}.quant gives the whole quantized network; leave weights and "
+                              f"calibration empty, not {self.weights or self.calibration!r}")
         object.__setattr__(self, "parallelism", tuple(self.parallelism))
         for item in self.parallelism:
             if not isinstance(item, str) or not _PAR.match(item):

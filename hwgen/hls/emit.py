@@ -22,7 +22,8 @@ from ..configbase import config_to_dict
 from ..errors import ModelError
 from ..nn.ir import Network
 from ..nn.models import load_network, load_params, random_params
-from ..nn.quantize import QuantNetwork, calibration_images, load_calibration, quantize_network, save_quant
+from ..nn.quantize import (QuantNetwork, calibration_images, load_calibration, load_quant, quantize_network,
+                           save_quant)
 from ..outdir import staged_output
 from ..resources import resource_dir, template_env
 from . import model as golden
@@ -65,11 +66,31 @@ def build_design(cfg: HlsConfig) -> Design:
     """Load the network, make or load its weights, quantize, and choose the parallelism."""
     net = load_network(cfg.model)
     p = verified_plan(net, cfg)  # fail fast on an unreachable frame rate, before quantizing
+    if cfg.quant:
+        return Design(config=cfg, qnet=_given_quant(cfg, net), plan=p)
     params = load_params(net, cfg.weights) if cfg.weights else random_params(net, cfg.seed)
     calib = load_calibration(cfg.calibration, net) if cfg.calibration else calibration_images(net, 4, cfg.seed)
     qnet = quantize_network(net, params, calib, act_width=cfg.act_width,
                             weight_width=cfg.weight_width, multiplier_width=cfg.multiplier_width)
     return Design(config=cfg, qnet=qnet, plan=p)
+
+
+def _given_quant(cfg: HlsConfig, net: Network) -> QuantNetwork:
+    """``cfg.quant`` loaded and checked against the configured network and widths."""
+    qnet = load_quant(cfg.quant)
+    if qnet.net.to_dict() != net.to_dict():
+        raise ModelError(f"quantized network {cfg.quant} is {qnet.net.name}, which differs from the "
+                         f"configured model {cfg.model!r}; set model to the network it was made from")
+    got = (qnet.act_width, qnet.weight_width)
+    if got != (cfg.act_width, cfg.weight_width):
+        raise ModelError(f"quantized network {cfg.quant} has act/weight widths {got[0]}/{got[1]}, the "
+                         f"config {cfg.act_width}/{cfg.weight_width}")
+    wide = [n for n, qc in qnet.convs.items()
+            if qc.multiplier.size and int(abs(qc.multiplier).max()) >= 1 << (cfg.multiplier_width - 1)]
+    if wide:
+        raise ModelError(f"quantized network {cfg.quant}: layer {wide[0]}'s multipliers do not fit "
+                         f"multiplier_width {cfg.multiplier_width}")
+    return qnet
 
 
 def _ctype_for(width: int, signed: bool = True) -> str:
