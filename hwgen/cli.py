@@ -63,6 +63,22 @@ def _leaf_parsers(parser: argparse.ArgumentParser):
             yield from _leaf_parsers(child)
 
 
+#: packages a capability may need that a board's Python lacks (the runtime needs neither)
+OPTIONAL_PACKAGES = ("amaranth", "jinja2")
+
+
+def _unavailable(sub, cap: str, package: str) -> None:
+    """``hwgen <cap> ...`` where ``cap`` cannot be imported without ``package``: a one-line error
+    naming the install (on a board, only the accelerator's runtime commands are expected)."""
+    p = sub.add_parser(cap, help=f"(needs {package}, which is not installed)")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+
+    def refuse(args):
+        raise HwgenError(f"hwgen {cap} needs the Python package {package}, which is not installed: "
+                         f"pip install {package}")
+    p.set_defaults(func=refuse)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="hwgen", description="DNN hardware design automation")
     p.add_argument("--version", action="version", version=f"hwgen {__version__}")
@@ -77,7 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--quick", action="store_true", help="smaller workloads")
     d.set_defaults(func=_demo)
     for cap in CAPABILITIES:
-        mod = capability_module(cap, "cli")
+        try:
+            mod = capability_module(cap, "cli")
+        except ModuleNotFoundError as e:
+            if e.name not in OPTIONAL_PACKAGES:
+                raise
+            _unavailable(sub, cap, e.name)
+            continue
         if mod is not None:
             mod.register(sub)
     # --debug is accepted after the subcommand too (`hwgen adders generate ... --debug`).

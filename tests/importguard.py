@@ -10,7 +10,7 @@ _PRELUDE = (
     "class Block:\n"
     "    def find_spec(self, name, path=None, target=None):\n"
     "        if name.split('.')[0] in {blocked!r}:\n"
-    "            raise ImportError('blocked ' + name)\n"
+    "            raise ModuleNotFoundError('No module named ' + repr(name), name=name)\n"
     "sys.meta_path.insert(0, Block())\n")
 
 

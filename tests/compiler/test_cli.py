@@ -122,3 +122,21 @@ def test_the_network_hls_generate_quantized(tmp_path, capsys):
     capsys.readouterr()
     assert main(["accel", "infer", str(tmp_path / "acc"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["mismatches"] == 0
+
+
+def test_hwgen_command_on_a_boards_python(tmp_path):
+    """Without amaranth and jinja2 (a PYNQ board's Python) `hwgen accel compile` and `infer` run;
+    a capability that needs them says which package to install."""
+    from ..importguard import run_without
+    out = run_without(
+        "import contextlib, io\n"
+        "from hwgen.cli import main\n"
+        f"assert main(['accel', 'compile', '--preset', 'tiny', '--out', {str(tmp_path / 'c')!r}]) == 0\n"
+        f"assert main(['accel', 'infer', {str(tmp_path / 'c')!r}]) == 0\n"
+        "err = io.StringIO()\n"
+        "with contextlib.redirect_stderr(err):\n"
+        "    assert main(['adders', 'generate', '--width', '8']) == 2\n"
+        "print(err.getvalue())\n")
+    assert "0 mismatches against hwgen.nn.model" in out
+    assert "hwgen: error: hwgen adders needs the Python package amaranth, which is not installed: " \
+           "pip install amaranth" in out
