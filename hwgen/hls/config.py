@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ..configbase import check_choice, check_int, check_type
 from ..errors import ConfigError
 
-BOARD_NAMES = ("pynq-z2", "ultra96", "kv260", "zcu104")
+BOARD_NAMES = ("pynq-z2", "ultra96", "ultra96v2", "kv260", "zcu104")
 _PAR = re.compile(r"^([A-Za-z_]\w*)=(\d+)x(\d+)$")
 
 

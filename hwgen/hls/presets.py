@@ -22,7 +22,8 @@ class Board:
 
 BOARDS: dict[str, Board] = {b.name: b for b in [
     Board("pynq-z2", "xc7z020clg400-1", 53_200, 220, 140),
-    Board("ultra96", "xczu3eg-sbva484-1-e", 70_560, 360, 216),
+    Board("ultra96", "xczu3eg-sbva484-1-e", 70_560, 360, 216),      # Ultra96 (v1)
+    Board("ultra96v2", "xczu3eg-sbva484-1-i", 70_560, 360, 216),    # the same device, industrial grade
     Board("kv260", "xck26-sfvc784-2LV-c", 117_120, 1_248, 144),
     Board("zcu104", "xczu7ev-ffvc1156-2-e", 230_400, 1_728, 312),
 ]}

@@ -40,8 +40,11 @@ from . import model as golden
 from .config import HlsConfig
 from .emit import IP_LIBRARY, IP_VENDOR, Design, build_design, generate, ip_vlnv, render
 
-#: the HLS resource board (hwgen.hls.presets.BOARDS) each project board's part belongs to
-HLS_BOARD = {"pynq-z2": "pynq-z2", "pynq-z1": "pynq-z2", "ultra96v2": "ultra96"}
+#: the HLS resource board (hwgen.hls.presets.BOARDS) each project board's part belongs to: the
+#: IP is synthesized for the part of the board it goes on
+HLS_BOARD = {"pynq-z2": "pynq-z2", "pynq-z1": "pynq-z2", "ultra96v2": "ultra96v2"}
+#: the project board an HLS board's designs go on when no --board is given
+DEFAULT_PROJECT_BOARD = {"pynq-z2": "pynq-z2", "ultra96": "ultra96v2", "ultra96v2": "ultra96v2"}
 
 #: instance names in the block design (keys of the overlay's ``ip_dict``)
 HLS_CELL = "hwgen_hls"
@@ -83,11 +86,10 @@ def driver_module() -> ModuleType:
 def project_board(cfg: HlsConfig, board: str | None) -> Board:
     """The board of the project: ``board`` if given, else the one the config's HLS board names."""
     if board is None:
-        names = [b for b, h in HLS_BOARD.items() if h == cfg.board]
-        if not names:
+        if cfg.board not in DEFAULT_PROJECT_BOARD:
             raise ConfigError(f"HLS board {cfg.board!r} has no Vivado project board yet; pass --board, one "
                               f"of {', '.join(FPGA_BOARDS)}")
-        board = names[0]
+        board = DEFAULT_PROJECT_BOARD[cfg.board]
     return get_board(board)
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import pytest
 
 from hwgen.errors import ConfigError
+from hwgen.fpga.boards import get_board
 from hwgen.hls import perf
 from hwgen.hls.config import HlsConfig
 from hwgen.hls.presets import BOARDS, PRESETS
@@ -90,7 +91,7 @@ def test_parallelism_overrides(skynet):
 @pytest.mark.parametrize("field, value, match", [
     ("act_width", 17, r"HlsConfig.act_width must be an integer in 2..16, not 17"),
     ("weight_width", 1, r"HlsConfig.weight_width must be an integer in 2..16, not 1"),
-    ("board", "zedboard", r"HlsConfig.board must be one of pynq-z2, ultra96, kv260, zcu104, not 'zedboard'"),
+    ("board", "zedboard", r"HlsConfig.board must be one of pynq-z2, ultra96, ultra96v2, kv260, zcu104, not 'zedboard'"),
     ("fps", 0.0, r"HlsConfig.fps must be a positive number, not 0.0"),
     ("clock_mhz", -5.0, r"HlsConfig.clock_mhz must be a positive number, not -5.0"),
     ("parallelism", ("b1_pw:4",), r"parallelism entries must look like layer=PExSIMD \(e.g. b5_pw=8x4\), not 'b1_pw:4'"),
@@ -114,4 +115,5 @@ def test_config_type_error_and_slug():
             HlsConfig(**{field: value})
     assert PRESETS["skynet-ultra96"].slug == "skynet_ultra96_a8w8_25fps_200mhz"
     assert HlsConfig(model="nets/my-net.json", fps=12.5).slug == "my_net_ultra96_a8w8_12p5fps_200mhz"
-    assert set(BOARDS) == {"pynq-z2", "ultra96", "kv260", "zcu104"}
+    assert set(BOARDS) == {"pynq-z2", "ultra96", "ultra96v2", "kv260", "zcu104"}
+    assert BOARDS["ultra96v2"].part == get_board("ultra96v2").part     # the Vivado board's part
