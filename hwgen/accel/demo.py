@@ -34,14 +34,23 @@ def _conv_rows(cfg, verilog: Path, out: Path, quick: bool) -> list[list]:
     return rows
 
 
-def _network_rows(cfg, verilog: Path, out: Path) -> list[list]:
-    """skynet-tiny compiled for ``cfg`` and run on fsim and Verilator, every layer checked."""
+def _network_rows(cfg, verilog: Path, out: Path, quick: bool) -> list[list]:
+    """skynet-tiny compiled for ``cfg`` and run on fsim and Verilator, and (unless ``quick``) the
+    full SkyNet on fsim; every layer checked."""
     from ..compiler.frontend import compile_to, infer, quantized
-    s = compile_to(quantized(cfg, model="skynet-tiny"), cfg, out / "skynet-tiny")
+    runs = [("skynet-tiny", ("fsim", "verilator"))] + ([] if quick else [("skynet", ("fsim",))])
+    rows = []
+    for model, backends in runs:
+        rows += _network(cfg, verilog, out, model, backends, compile_to, infer, quantized)
+    return rows
+
+
+def _network(cfg, verilog, out, model, backends, compile_to, infer, quantized) -> list[list]:
+    s = compile_to(quantized(cfg, model=model), cfg, out / model)
     print(f"compiled {s['network']} for {s['slug']}: {len(s['segments'])} jobs, {s['insns']} "
           f"instructions, arena {s['arena_bytes']} bytes -> {s['out']}")
     rows = []
-    for backend in ("fsim", "verilator"):
+    for backend in backends:
         try:
             dev = make_device(cfg, backend, out / "net", verilog=verilog)
             t0 = time.monotonic()
@@ -73,8 +82,8 @@ def run(out: Path, quick: bool = False) -> None:
     print("convolution (int8, same padding, checked against hwgen.nn.ops.conv2d):")
     print(table(conv, ["backend", "layer", "cycles", "GEMM util", "mismatches", "run s"]))
     print("(~: the functional simulator's estimate; GEMM util = useful MACs / (MACs per cycle x cycles))")
-    net = _network_rows(cfg, verilog, out)
-    print("network (skynet-tiny, int8, random weights; every layer checked against hwgen.nn.model):")
+    net = _network_rows(cfg, verilog, out, quick)
+    print("networks (int8, random weights; every layer checked against hwgen.nn.model):")
     print(table(net, ["backend", "network", "layers", "cycles/frame", "GEMM util", "mismatches", "run s"]))
     from ..fpga.accel_project import accel_project
     p = accel_project(PRESETS["pynq-z2"], "pynq-z2", out / "pynq-z2-project")
