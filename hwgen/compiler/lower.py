@@ -169,20 +169,22 @@ def layouts(net: Network, config: AccelConfig) -> tuple[dict[str, MapLayout], li
         if layer.kind != "concat":
             continue
         plane0 = 0
-        for name in net.inputs_of(layer):
+        for i, name in enumerate(net.inputs_of(layer)):
             m = lay[name]
             if name != "input" and len(concat_of[name]) == 1 and m.parent is None:
                 lay[name] = MapLayout(m.name, m.h, m.w, m.planes, m.channels, layer.name, plane0)
             else:
                 slot = f"{layer.name}__{name}"
+                if slot in lay:                              # the same map twice in one concat
+                    slot = f"{slot}_{i}"
                 lay[slot] = MapLayout(slot, m.h, m.w, m.planes, m.channels, layer.name, plane0)
                 copies.append((name, slot))
             plane0 += m.planes
     return lay, copies
 
 
-def _blocks_of(wp: np.ndarray, config: AccelConfig, in_planes: int, out_planes: int,
-               region_of_tap=None) -> tuple[np.ndarray, list[list[Term]]]:
+def _blocks_of(wp: np.ndarray, config: AccelConfig, in_planes: int,
+               out_planes: int) -> tuple[np.ndarray, list[list[Term]]]:
     """Weight blocks and terms from physical weights ``wp [K, K, in_planes*bo, out_planes*bo]``."""
     bi, bo = config.block_in, config.block_out
     r = bo // bi

@@ -173,3 +173,15 @@ def test_map_wider_than_the_loop_factors():
         Layer(name="c", kind="conv", out_channels=4, kernel=3, padding="same"),))
     cn, _ = check(quantized(net), PRESETS["tiny"], images=1)
     assert cn.segments[0].tiling["cols_per_tile"] < 2100
+
+
+def test_one_map_twice_in_a_concat():
+    net = Network(name="twice", input_shape=(5, 4, 3), layers=(
+        Layer(name="a", kind="conv", out_channels=5, kernel=1),
+        Layer(name="cat", kind="concat", inputs=("a", "a", "input")),
+        Layer(name="b", kind="conv", out_channels=4, kernel=3, padding="same")))
+    q = quantized(net)
+    maps, jobs = lower(q, PRESETS["tiny"])
+    assert {"cat__a", "cat__a_1", "cat__input"} <= set(maps)
+    for cfg in CONFIGS.values():
+        check(q, cfg)
