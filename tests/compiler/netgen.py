@@ -53,7 +53,10 @@ def random_network(seed: int) -> Network:
                     if _shape_of(layers, n, h, w, c)[:2] == hw and n != cur]
             if not same:
                 continue
-            layer = Layer(name=name, kind="concat", inputs=(cur, str(rng.choice(same))))
+            ins = [cur, str(rng.choice(same))]
+            if rng.random() < 0.25:                  # a third input, possibly one already there
+                ins.append(str(rng.choice(same + [cur])))
+            layer = Layer(name=name, kind="concat", inputs=tuple(ins))
         try:
             Network(name="rand", input_shape=(h, w, c), layers=tuple(layers + [layer]))
         except ModelError:
