@@ -76,8 +76,11 @@ def load_compiled(folder: str | Path) -> tuple[CompiledNetwork, QuantNetwork]:
     if not qpath.is_file():
         raise ModelError(f"{folder} has no {QUANT_FILE} (the quantized network the program computes); "
                          f"compile it again with hwgen accel compile")
-    return cn, load_quant(qpath)
-
+    qnet = load_quant(qpath)
+    if qnet.net.to_dict() != cn.network:
+        raise ModelError(f"{qpath} holds network {qnet.net.name}, not the compiled {cn.network['name']} "
+                         f"of {Path(folder) / 'network.json'}; compile it again")
+    return cn, qnet
 
 def infer(folder: str | Path, device, *, images: int = 1, seed: int = 1, image: np.ndarray | None = None,
           per_layer: bool = False) -> dict[str, Any]:

@@ -84,6 +84,11 @@ def test_infer_without_quant(tmp_path, capsys):
     (out / "quant.npz").unlink()
     assert main(["accel", "infer", str(out)]) == 2
     assert "has no quant.npz" in capsys.readouterr().err
+    from hwgen.nn.ir import Layer, Network
+    other = Network(name="other", input_shape=(4, 4, 3), layers=(Layer(name="c", kind="conv", out_channels=2),))
+    save_quant(quantized(other), out / "quant.npz")
+    assert main(["accel", "infer", str(out)]) == 2
+    assert "quant.npz holds network other, not the compiled skynet_tiny" in capsys.readouterr().err
 
 
 def test_infer_on_the_board_driver(tmp_path, capsys, monkeypatch):
