@@ -185,3 +185,16 @@ def test_one_map_twice_in_a_concat():
     assert {"cat__a", "cat__a_1", "cat__input"} <= set(maps)
     for cfg in CONFIGS.values():
         check(q, cfg)
+
+
+#: 16-bit inputs, weights and outputs (10-bit networks on it)
+WIDE = AccelConfig(block_in=8, block_out=8, input_width=16, output_width=16, weight_width=16, acc_width=32,
+                   inp_depth=256, wgt_depth=64, acc_depth=256, uop_depth=256, axi_data_width=64)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sixteen_bit_datapath(seed):
+    from hwgen.nn.models import random_params
+    from hwgen.nn.quantize import quantize_network
+    net = random_network(seed)
+    check(quantize_network(net, random_params(net, seed), act_width=10, weight_width=10), WIDE, seed=seed)
