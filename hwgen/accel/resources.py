@@ -113,13 +113,11 @@ products)
 
 The stated tolerance, :data:`LUT_TOLERANCE`, is 10%, what
 :func:`hwgen.fpga.accel_project.check_project` allows for: wider than these rows because configs
-far from them (other shapes, many more LUT products) are extrapolation. LUTs as memory: 4 x the LUT-RAM primitives exactly on
-most ``tiny`` variants; on the 64-bit presets the model counts 428, synthesis 118 to 139 primitives
-(472 to 556 LUTs).
-It is a model of Yosys, and only
-of the default ``fpga`` adder style (``adder_style="asic"`` builds prefix logic, not modelled);
-Vivado's own synthesis maps differently (not measured: there is no Vivado here), and UltraScale+
-(``ultra96``) was calibrated on xc7 counts only.
+far from them (other shapes, many more LUT products) are extrapolation. LUTs as memory: within
+two primitives (eight LUTs) of four times synthesis's LUT-RAM primitives on all fifteen rows. It
+is a model of Yosys, and only of the default ``fpga`` adder style (``adder_style="asic"`` builds
+prefix logic, not modelled); Vivado's own synthesis maps differently (not measured: there is no
+Vivado here), and UltraScale+ (``ultra96``) was calibrated on xc7 counts only.
 """
 from __future__ import annotations
 
@@ -357,11 +355,13 @@ _LUTRAM_LUTS = {"RAM64X1D/RAM32X2": 2, "RAM64X1D": 2, "RAM128X1D": 4, "RAM32M (Q
                 "RAM64M (QP)": 4, "RAM32M": 4, "RAM64M": 4}
 
 
-def _fifo_lutram_cells(axi_data_width: int) -> int:
-    """LUT-RAM primitives of the FIFOs outside the buffers, as synth_xilinx maps them: the three
-    DMA readers' beat FIFOs and the store stage's staging FIFO (``axi_data_width / 6`` RAM32M
-    each), the burst routing and burst length FIFOs (one each)."""
-    return 4 * _ceil_div(axi_data_width, 6) + 2
+def _fifo_lutram_cells(config: AccelConfig) -> int:
+    """LUT-RAM primitives of the FIFOs outside the buffers, as synth_xilinx maps them (RAM32M: six
+    bits of up to 32 entries): the three DMA readers' beat FIFOs (``axi_data_width`` bits), the
+    store stage's staging FIFO of output entries (``batch * block_out * output_width`` bits), the
+    burst routing and burst length FIFOs (one each)."""
+    out_w = config.batch * config.block_out * config.output_width
+    return 3 * _ceil_div(config.axi_data_width, 6) + _ceil_div(out_w, 6) + 2
 
 
 def _add_width(a: tuple[int, int], b: tuple[int, int]) -> tuple[tuple[int, int], int]:
@@ -450,7 +450,7 @@ def _mux_luts(ways: int) -> int:
 def lutram_luts(config: AccelConfig, mems: tuple) -> int:
     """LUTs used as memory: the buffers and queues in LUT RAM plus the FIFOs'."""
     cells = sum(m.units * _LUTRAM_LUTS[m.ram] for m in mems if m.kind == "distributed")
-    return cells + 4 * _fifo_lutram_cells(config.axi_data_width)
+    return cells + 4 * _fifo_lutram_cells(config)
 
 
 @dataclass(frozen=True, kw_only=True)

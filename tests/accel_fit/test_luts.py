@@ -83,6 +83,11 @@ def test_lutram_luts():
     # tiny: wgt, acc0, acc1 (44 RAM64M each), three queues (21 + 22 + 18 RAM32M) and the FIFOs
     # (3 x 6 + 6 + 2 RAM32M): 219 primitives, synth_xilinx counts 217; four LUTs each
     assert estimate(TINY).lutram_luts == 4 * 219
+    # the 64-bit presets: three queues (61), three 64-bit reader FIFOs (3 x 11), the staging FIFO
+    # of output entries (128 bits: 22; ultra96's 256: 43), routing and lengths (2): synth_xilinx
+    # counts 118 and 139
+    assert estimate(PRESETS["default"]).lutram_luts == 4 * 118
+    assert estimate(PRESETS["ultra96"]).lutram_luts == 4 * 139
     r = estimate(PRESETS["pynq-z2"])
     assert r.total_luts == r.luts + r.lutram_luts
     d = r.to_dict()
