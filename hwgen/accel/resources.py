@@ -49,8 +49,10 @@ fetch unit's two range-check products (16 x 16 and 17 x 17 bits).
 LUTs. ``luts`` predicts synthesis's LUTs as logic (Yosys's LUT1..LUT6 cells; Vivado's "LUT as
 Logic"), ``lutram_luts`` the LUTs used as memory (four per RAM32M / RAM64M, from the memory mapping
 above plus the DMA and staging FIFOs), and ``total_luts`` their sum, what a part's LUT count must
-hold. ``luts`` is a sum of named terms (``lut_parts``); four are counted from the RTL's structure,
-three coefficients are calibrated against synth_xilinx (least squares on the rows below):
+hold. ``luts`` is a sum of named terms (``lut_parts``): three are counted from the RTL's structure
+(``lane_adders``, ``dot_trees``, ``lutram_mux``), one scales a structural count by a calibrated
+coefficient (``lut_products``), two are calibrated (``control``, ``lane_logic``); the three
+coefficients are least squares on relative error over the twelve rows below:
 
 ==============  =======================================================  =====================
 term            LUTs                                                     from
@@ -80,7 +82,7 @@ lutram_mux      read multiplexers of LUT RAM deeper than its primitive   structu
 
 Against full synth_xilinx runs (xc7, Yosys 0.70; ``bench/accel.py --parts lut_fit``), LUTs as
 logic; the coefficients were fitted on these twelve rows, so the error column is in-sample
-(leaving each row out of the fit in turn moves its error by at most 0.6 points, to 2.3% at most):
+(leaving each row out of the fit in turn moves its error by at most 1.3 points, to 2.3% at most):
 
 =======================================  =========  ========  ======
 config (generation options)              synthesis  model     error
