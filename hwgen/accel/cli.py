@@ -201,6 +201,9 @@ def _generate(args: argparse.Namespace) -> int:
         lines.append(table(rows, ["file", "contents"]))
         lines.append("buffers: " + ", ".join(f"{k} {v // 1024} KiB" if v >= 1024 else f"{k} {v} B"
                                              for k, v in s["buffer_bytes"].items()))
+        r = s["resources"]
+        lines.append(f"resources (model of Yosys synth_xilinx): {r['bram36']:g} BRAM36, {r['dsps']} DSP, "
+                     f"{r['luts']} LUTs of logic (+-{100 * r['lut_tolerance']:g}%) and {r['lutram_luts']} as memory")
         return "\n".join(lines)
     emit(s, args, render)
     return 0
@@ -247,7 +250,7 @@ def _conv(args: argparse.Namespace) -> int:
 def _project(args: argparse.Namespace) -> int:
     from ..fpga.accel_project import accel_project
     cfg = resolve_config(args, AccelConfig, PRESETS)
-    s = accel_project(cfg, args.board, args.out, fclk_mhz=args.fclk_mhz)
+    s = accel_project(cfg, args.board, args.out, fclk_mhz=args.fclk_mhz, hard_mults=args.hard_mults)
 
     def render(s):
         what = {"build.tcl": "Vivado block design, wrapper, synthesis, implementation, bitstream",
@@ -424,6 +427,9 @@ def register(sub) -> None:
     add_config_flags(pr, list(PRESETS), "default")
     pr.add_argument("--board", default="pynq-z2",
                     help="pynq-z2, pynq-z1 or ultra96v2 (hwgen.fpga.boards; default pynq-z2)")
+    pr.add_argument("--hard-mults", type=int, default=None, metavar="N",
+                    help="at most N GEMM multipliers for DSP blocks, the other products in LUTs "
+                         "(the fit check counts both; default: no limit)")
     pr.add_argument("--fclk-mhz", type=float, default=100.0,
                     help="fabric clock in MHz (default 100; at most the board's limit)")
     add_out(pr)

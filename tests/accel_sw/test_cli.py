@@ -15,6 +15,7 @@ def test_generate_writes_isa_files_and_verilog(tmp_path, capsys):
     cfg = PRESETS["tiny"]
     out = capsys.readouterr().out
     assert cfg.slug in out and "regmap.json" in out
+    assert "resources (model of Yosys synth_xilinx): 2 BRAM36, 18 DSP, " in out and "LUTs of logic" in out
     a = tmp_path / "a"
     assert (a / "hwgen_accel.h").read_text() == isa.c_header(cfg)
     assert json.loads((a / "regmap.json").read_text())["config"] == cfg.slug

@@ -89,6 +89,10 @@ def test_errors_one_line(tmp_path, capsys):
         (["--board", "ultra96v2", "--fclk-mhz", "5"], r"--fclk-mhz must be in 10\.\.333 MHz for ultra96v2, not 5"),
         (["--set", "dram_addr_width=16"], r"AccelConfig.dram_addr_width must reach the pynq-z2's DDR "
                                           r"\(0x0\+0x20000000\), not 16"),
+        # 1x16x32 with every product in LUTs: its block RAMs and DSPs fit the xc7z020, its LUTs not
+        (["--preset", "ultra96", "--set", "inp_depth=1024", "--set", "wgt_depth=256", "--set", "acc_depth=1024",
+          "--set", "uop_depth=2048", "--hard-mults", "0"], r"accelerator 1x16x32_\w+ needs at least \d+ LUTs "
+                                                           r"\(model: \d+ -10%\), pynq-z2's xc7z020clg400-1 has 53200"),
     ]
     for extra, message in cases:
         out = tmp_path / "bad"
