@@ -87,7 +87,7 @@ def rtl(out: dict, full: bool = False) -> None:
     cn, fitted = compile_network(_quant(name), cfg)
     with tempfile.TemporaryDirectory(prefix="hwgen-bench-") as tmp:
         v = generate(cfg, Path(tmp) / "v").verilog
-        size = max(DEFAULT_SIZE, -(-(len(cn.arena) + (1 << 20)) // (1 << 20)) << 20)
+        size = max(DEFAULT_SIZE, 1 << (len(cn.arena) + (1 << 20) - 1).bit_length())
         t0 = time.monotonic()
         with RtlDevice(v, "verilator", size=size, work_dir=Path(tmp) / "w") as dev:
             res, bad, dt = _run(cn, fitted, dev)

@@ -322,7 +322,7 @@ def _infer(args: argparse.Namespace) -> int:
     if args.backend in ("icarus", "verilator"):
         need = len(cn.arena) + (1 << 20)
         if need > DEFAULT_SIZE:
-            kw["size"] = -(-need // (1 << 20)) << 20
+            kw["size"] = 1 << (need - 1).bit_length()   # a power of two: one simulation build per size
 
     if (args.backend == "pynq") != bool(args.bitfile):
         raise ConfigError("--bitfile goes with --backend pynq (on the board), and --backend pynq needs it")
