@@ -297,7 +297,8 @@ def _compile(args: argparse.Namespace) -> int:
                  f"~{s['est_cycles']} cycles (estimate)"]
         if s["refitted_layers"]:
             lines.append(f"multipliers shortened to stay bit-exact on the accumulators: "
-                         f"{', '.join(s['refitted_layers'])} (quant.npz holds the network the program computes)")
+                         f"{', '.join(s['refitted_layers'])}; scales changed by at most "
+                         f"{100 * s['max_scale_change']:.3g}% (quant.npz holds the network the program computes)")
         lines.append(f"next: hwgen accel infer {s['out']} --backend fsim")
         return "\n".join(lines)
     emit(s, args, render)

@@ -121,8 +121,14 @@ def compile_network(qnet: QuantNetwork, config: AccelConfig, *, fit: bool = True
                       "channels": list(m.channels)} for name, m in maps.items()}
     refitted = sorted(n for n, qc in qnet.convs.items()
                       if not np.array_equal(qc.multiplier, given.convs[n].multiplier))
+    change = max((float(np.max(np.abs(_scale(qnet.convs[n]) / _scale(given.convs[n]) - 1)))
+                  for n in refitted), default=0.0)
     info = {"acc_width": config.acc_width, "layers": len(net.layers), "jobs": len(jobs),
-            "refitted_layers": refitted}
+            "refitted_layers": refitted, "max_scale_change": change}
     cn = CompiledNetwork(config, net.to_dict(), mapinfo, segments, bytes(dev.mem), output, head, info)
     return cn, qnet
 
+
+def _scale(qc) -> np.ndarray:
+    """Each output channel's requantization scale ``multiplier / 2**shift``."""
+    return np.asarray(qc.multiplier, np.float64) / np.exp2(np.asarray(qc.shift, np.float64))

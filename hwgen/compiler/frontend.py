@@ -67,7 +67,8 @@ def summary(cn: CompiledNetwork, out: str | Path | None = None) -> dict[str, Any
     return {"network": cn.network["name"], "slug": cn.config.slug, "out": str(out) if out else None,
             "segments": segs, "insns": cn.insn_count, "macs": cn.macs, "arena_bytes": len(cn.arena),
             "est_cycles": sum(s.est_cycles for s in cn.segments),
-            "refitted_layers": cn.info.get("refitted_layers", [])}
+            "refitted_layers": cn.info.get("refitted_layers", []),
+            "max_scale_change": cn.info.get("max_scale_change", 0.0)}
 
 
 def load_compiled(folder: str | Path) -> tuple[CompiledNetwork, QuantNetwork]:

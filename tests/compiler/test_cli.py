@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ def test_compile_then_infer(tmp_path, capsys):
     assert main(["accel", "compile", "--preset", "tiny", "--model", "skynet-tiny", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "skynet_tiny compiled for 1x4x4" in text and "b6_dw" in text and "est. cycles" in text
+    assert re.search(r"multipliers shortened .*: b3_pw, .*; scales changed by at most 0\.0\d+%", text)
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["arena.bin", "listing.txt", "network.json",
                                                     "program.bin", "quant.npz"]
     assert "GEMM" in (out / "listing.txt").read_text()
