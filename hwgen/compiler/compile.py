@@ -118,7 +118,7 @@ def compile_network(qnet: QuantNetwork, config: AccelConfig, *, fit: bool = True
     else:
         output = out_layer.name
     mapinfo = {name: {"offset": offset[name], "planes": m.planes, "h": m.h, "w": m.w,
-                      "channels": list(m.channels)} for name, m in maps.items()}
+                      "channels": list(m.channels), "pack": m.pack} for name, m in maps.items()}
     refitted = sorted(n for n, qc in qnet.convs.items()
                       if not np.array_equal(qc.multiplier, given.convs[n].multiplier))
     change = max((float(np.max(np.abs(_scale(qnet.convs[n]) / _scale(given.convs[n]) - 1)))

@@ -42,7 +42,10 @@ from ..nn.quantize import QuantNetwork
 class MapLayout:
     """Where a feature map lives: ``planes`` planes of ``block_out`` physical channels,
     ``channels[c]`` the physical channel of logical channel ``c``; ``parent``/``plane0``: a slice
-    of a concat's map (planes ``plane0 ..``) instead of a buffer of its own."""
+    of a concat's map (planes ``plane0 ..``) instead of a buffer of its own. ``pack > 1``: a thin
+    map stored ``pack`` pixels per element (``w`` elements wide, element ``x`` holding pixels
+    ``x * pack ..`` one after the other, ``C`` channels each), i.e. the map reshaped to
+    ``[H, W / pack, pack * C]``."""
     name: str
     h: int
     w: int
@@ -50,18 +53,20 @@ class MapLayout:
     channels: tuple[int, ...]
     parent: str | None = None
     plane0: int = 0
+    pack: int = 1
 
 
 @dataclass(frozen=True)
 class Term:
     """One weight block applied to one input sub-block: ``acc[region][ob] += inp[p, h] (shifted by
-    tap ky, kx) x blocks[blk]``."""
+    tap ky, kx) x blocks[blk]``, into output column ``+ dx`` (the pixel phase of an unpacking job)."""
     region: int
     ky: int
     kx: int
     p: int
     h: int
     blk: int
+    dx: int = 0
 
 
 @dataclass
@@ -72,7 +77,8 @@ class Job:
     ``blocks [n, block_out, block_in]`` the distinct weight blocks; ``regions`` the accumulator
     regions combined by MAX (1 but for maxpool); ``bias``, ``multiplier``, ``shift`` per physical
     output channel (None: identity requantization); ``lo``/``hi`` the clamp; ``macs`` the layer's
-    useful multiply-accumulates.
+    useful multiply-accumulates; ``unpack > 1``: the input is a packed map (``w`` its elements)
+    and output pixel ``x`` comes from element ``x // unpack`` (terms carry the phase in ``dx``).
     """
     name: str
     kind: str
@@ -97,6 +103,7 @@ class Job:
     hi: int | None = None
     macs: int = 0
     layers: tuple[str, ...] = field(default_factory=tuple)
+    unpack: int = 1
 
 
 def _planes(n: int, b: int) -> int:
@@ -231,6 +238,13 @@ def lower(qnet: QuantNetwork, config: AccelConfig) -> tuple[dict[str, MapLayout]
     check_network(qnet, config)
     net = qnet.net
     lay, copies = layouts(net, config)
+    packed = thin_input(net, config)
+    if packed:
+        dw, _pw, pk = packed
+        for name in ("input", dw):
+            m = lay[name]
+            c = len(m.channels)
+            lay[name] = MapLayout(name, m.h, m.w // pk, 1, tuple(range(pk * c)), pack=pk)
     jobs: list[Job] = []
     copy_after: dict[str, list[str]] = {}
     for src, slot in copies:
@@ -248,12 +262,104 @@ def lower(qnet: QuantNetwork, config: AccelConfig) -> tuple[dict[str, MapLayout]
         elif layer.kind == "maxpool":
             jobs.append(_copy_like(layer.name, "maxpool", src, dst, config, layer.kernel, layer.stride,
                                    (layer.name,)))
+        elif packed and layer.name == packed[0]:
+            jobs.append(_packed_depthwise_job(qnet, layer, src, dst, config))
+        elif packed and layer.name == packed[1]:
+            jobs.append(_unpacking_job(qnet, layer, src, dst, config))
         else:
             jobs.append(_conv_job(qnet, layer, src, dst, config) if layer.kind == "conv"
                         else _reorg_job(layer, src, dst, config))
         for slot in copy_after.get(layer.name, ()):
             jobs.append(_copy_like(f"copy_{slot}", "copy", dst, lay[slot], config, 1, 1, ()))
     return lay, jobs
+
+
+def thin_input(net: Network, config: AccelConfig) -> tuple[str, str, int] | None:
+    """``(depthwise, pointwise, pack)`` when the network input is thin enough to store ``pack >= 2``
+    pixels per element and feeds only a 3x3 stride-1 'same' depthwise conv whose only consumer is
+    a 1x1 stride-1 conv (SkyNet's first bundle on RGB): the depthwise conv then runs on packed
+    elements (``pack`` pixels per GEMM micro-op and per ALU micro-op, a Toeplitz weight block per
+    tap column) and the 1x1 conv unpacks (:func:`_unpacking_job`). None otherwise."""
+    h, w, c = net.input_shape
+    pk = max((p for p in range(2, config.block_out // c + 1) if w % p == 0), default=1)
+    users = net.consumers("input")
+    if pk < 2 or len(users) != 1:
+        return None
+    dw = users[0]
+    if not (dw.kind == "conv" and dw.groups == c == dw.out_channels and dw.kernel == 3 and dw.stride == 1
+            and net.pads(dw) == (1, 1, 1, 1)):
+        return None
+    nxt = net.consumers(dw.name)
+    if len(nxt) != 1:
+        return None
+    pw = nxt[0]
+    if not (pw.kind == "conv" and pw.kernel == 1 and pw.stride == 1 and pw.groups == 1 and not any(net.pads(pw))):
+        return None
+    return dw.name, pw.name, pk
+
+
+def _packed_depthwise_job(qnet: QuantNetwork, layer: Layer, src: MapLayout, dst: MapLayout,
+                          config: AccelConfig) -> Job:
+    """A 3x3 depthwise conv on packed maps: element column ``x'`` tap ``kx'`` feeds pixel ``j``
+    from packed pixel ``j'`` when ``kx = pack * (kx' - 1) + j' - j + 1`` is a tap."""
+    bo, pk = config.block_out, src.pack
+    qc = qnet.convs[layer.name]
+    c = len(src.channels) // pk
+    w = np.asarray(qc.weight, np.int64)                      # [3, 3, 1, C]
+    wp = np.zeros((3, 3, bo, bo), dtype=np.int64)
+    for kxp in range(3):
+        for jp in range(pk):
+            for j in range(pk):
+                kx = pk * (kxp - 1) + jp - j + 1
+                if 0 <= kx < 3:
+                    for ch in range(c):
+                        wp[:, kxp, jp * c + ch, j * c + ch] = w[:, kx, 0, ch]
+    blocks, terms = _blocks_of(wp, config, 1, 1)
+
+    def phys(v, fill):
+        out = np.full(bo, fill, dtype=np.int64)
+        out[:pk * c] = np.tile(np.asarray(v, np.int64), pk)
+        return out
+    return Job(name=layer.name, kind="conv", src=src.name, dst=dst.name, kernel=3, stride=1,
+               pads=(1, 1, 1, 1), in_planes=1, h=src.h, w=src.w, out_planes=1, oh=dst.h, ow=dst.w,
+               blocks=blocks, terms=terms, bias=phys(qc.bias, 0), multiplier=phys(qc.multiplier, 1),
+               shift=phys(qc.shift, 0), lo=qc.lo, hi=qc.hi, macs=qnet.net.macs(layer), layers=(layer.name,))
+
+
+def _unpacking_job(qnet: QuantNetwork, layer: Layer, src: MapLayout, dst: MapLayout,
+                   config: AccelConfig) -> Job:
+    """A 1x1 conv from a packed map to a plain one: output pixel ``x`` (phase ``j = x % pack``)
+    applies the weights to lanes ``j * C ..`` of element ``x // pack``."""
+    bi, bo, pk = config.block_in, config.block_out, src.pack
+    r = bo // bi
+    qc = qnet.convs[layer.name]
+    c = len(src.channels) // pk
+    oc = layer.out_channels
+    w = np.asarray(qc.weight, np.int64)[0, 0]                # [C, OC]
+    blocks: list[np.ndarray] = []
+    terms: list[list[Term]] = [[] for _ in range(dst.planes)]
+    for ob in range(dst.planes):
+        for j in range(pk):
+            full = np.zeros((bo, bo), dtype=np.int64)        # [out lane, physical in lane]
+            cols = min(bo, oc - ob * bo)
+            full[:cols, j * c:(j + 1) * c] = w[:, ob * bo:ob * bo + cols].T
+            for h in range(r):
+                blk = full[:, h * bi:(h + 1) * bi]
+                if blk.any():
+                    terms[ob].append(Term(0, 0, 0, 0, h, len(blocks), dx=j))
+                    blocks.append(blk)
+    arr = np.array(blocks, dtype=np.int64).reshape(-1, bo, bi)
+    pout = np.array(dst.channels)
+
+    def phys(v, fill):
+        out = np.full(dst.planes * bo, fill, dtype=np.int64)
+        out[pout] = np.asarray(v, np.int64)
+        return out
+    return Job(name=layer.name, kind="conv", src=src.name, dst=dst.name, kernel=1, stride=1,
+               pads=(0, 0, 0, 0), in_planes=1, h=src.h, w=src.w, out_planes=dst.planes, oh=dst.h, ow=dst.w,
+               blocks=arr, terms=terms, bias=phys(qc.bias, 0), multiplier=phys(qc.multiplier, 1),
+               shift=phys(qc.shift, 0), lo=qc.lo, hi=qc.hi, macs=qnet.net.macs(layer), layers=(layer.name,),
+               unpack=pk)
 
 
 def _conv_job(qnet: QuantNetwork, layer: Layer, src: MapLayout, dst: MapLayout,

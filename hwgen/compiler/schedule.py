@@ -125,8 +125,10 @@ def make_plan(job: Job, config: AccelConfig, g: int, q: int, th: int, tw: int) -
     """The plan for sizes ``(g, q, th, tw)``, or None when it does not fit the buffers or fields."""
     c = config
     r = c.block_out // c.block_in
+    if tw % job.unpack:
+        return None
     rows = (th - 1) * job.stride + job.kernel
-    pitch = ((tw - 1) * job.stride + job.kernel) * r
+    pitch = _tile_cols(job, tw) * r
     ops = alu_ops(job, c)
     consts = CONSTS * g if any(imm is None for _op, imm, _j in ops) else 0
     ih, wh = c.inp_depth // 2, c.wgt_depth // 2
@@ -138,10 +140,19 @@ def make_plan(job: Job, config: AccelConfig, g: int, q: int, th: int, tw: int) -
     groups = _split(list(range(job.out_planes)), g)
     chunks = [_chunks(job, grp, q, min(wh, c.uop_depth // 2)) for grp in groups]
     plan = Plan(job, th, tw, groups, chunks, rows, pitch, ih, wh, ah, c.acc_depth - consts, ops, 0, q)
-    plan.init = all(len(first) == len(grp) * job.regions and len(first) * min(th, tw) <= c.uop_depth // 2
-                    for grp, chs in zip(groups, chunks) for first in [_first_terms(chs[0])])
+    # an unpacking job's first terms are per pixel phase, and its init micro-ops walk the columns
+    walk = tw if job.unpack > 1 else min(th, tw)
+    plan.init = all(
+        len(first) == len(grp) * job.regions * job.unpack
+        and len(first) // job.unpack * walk <= c.uop_depth // 2
+        for grp, chs in zip(groups, chunks) for first in [_first_terms(chs[0])])
     plan.est_cycles = estimate(plan, config)
     return plan
+
+
+def _tile_cols(job: Job, tw: int) -> int:
+    """Input elements per row that a tile ``tw`` output pixels wide reads."""
+    return tw // job.unpack if job.unpack > 1 else (tw - 1) * job.stride + job.kernel
 
 
 def _chunks(job: Job, grp: list[int], q: int, limit: int) -> list[Chunk]:
@@ -165,10 +176,10 @@ def _chunks(job: Job, grp: list[int], q: int, limit: int) -> list[Chunk]:
 
 
 def _first_terms(ch: Chunk) -> dict:
-    """The first term of each (group position, region) in ``ch``, by that key."""
+    """The first term of each (group position, region, pixel phase) in ``ch``, by that key."""
     first: dict = {}
     for oi, t in ch.terms:
-        first.setdefault((oi, t.region), t)
+        first.setdefault((oi, t.region, t.dx), t)
     return first
 
 
@@ -233,7 +244,7 @@ def estimate(plan: Plan, config: AccelConfig) -> int:
         wmax = 0
         for ci, ch in enumerate(plan.chunks[gi]):
             uops, planes = len(ch.terms), ch.planes
-            comp = uops * pix + 8 + (job.regions * len(grp) * pix + 8 if ci == 0 and not plan.init else 0)
+            comp = uops * pix // job.unpack + 8 + (job.regions * len(grp) * pix + 8 if ci == 0 and not plan.init else 0)
             load = len(planes) * (DMA_LATENCY + beats(plan.rows * plan.pitch * c.inp_elem_bytes))
             wload = DMA_LATENCY + beats(len(ch.blks) * c.wgt_elem_bytes)
             wmax = max(wmax, wload)
@@ -282,9 +293,10 @@ def emit(plan: Plan, p, config: AccelConfig, *, src_elem: int, dst_elem: int, wg
         if s >= 2:
             p.pop(C, L)
         rows = (th - 1) * job.stride + job.kernel
-        cols = (tw - 1) * job.stride + job.kernel        # input pixels per row of this tile
+        cols = _tile_cols(job, tw)                        # input elements per row of this tile
         pitch = cols * r                                  # entries per loaded row
-        y0, x0 = oy0 * job.stride - pt, ox0 * job.stride - pl
+        y0 = oy0 * job.stride - pt
+        x0 = ox0 // job.unpack if job.unpack > 1 else ox0 * job.stride - pl
         top, bot = max(0, -y0), max(0, y0 + rows - job.h)
         left, right = max(0, -x0), max(0, x0 + cols - job.w)
         ny, nx = rows - top - bot, cols - left - right
@@ -314,23 +326,31 @@ def emit(plan: Plan, p, config: AccelConfig, *, src_elem: int, dst_elem: int, wg
         slot_of = {pl_: j for j, pl_ in enumerate(planes)}
 
         def uop(oi, t):
-            return (abase + region_base(job.regions, len(grp) * region, t.region) + oi * region,
+            return (abase + region_base(job.regions, len(grp) * region, t.region) + oi * region + t.dx,
                     ibase + slot_of[t.p] * slot + t.ky * pitch + t.kx * r + t.h, wbase + local[t.blk])
         terms = list(ch.terms)
         if first and plan.init:
             # the first term of every accumulator entry writes it (GEMM init: with one inner
             # iteration every micro-op is in the first), so no reset pass is needed
             head = _first_terms(ch)
-            terms = [(oi, t) for oi, t in terms if head[(oi, t.region)] is not t]
-            base = [uop(oi, t) for (oi, _reg), t in head.items()]
+            terms = [(oi, t) for oi, t in terms if head[(oi, t.region, t.dx)] is not t]
+            base = [uop(oi, t) for (oi, _reg, _dx), t in head.items()]
             sy, sx = job.stride * pitch, job.stride * r
-            if tw <= th:
+            if job.unpack > 1:          # pixel x: its phase's first term on element x // unpack
+                k = p.kernel([(d - t.dx + x, i + (x // job.unpack) * r, w)
+                              for ((oi, reg, dx), t), (d, i, w) in zip(head.items(), base)
+                              for x in range(dx, tw, job.unpack)])
+                p.gemm(k, th, 1, init=True, dst=(tw, 0), src=(pitch, 0))
+            elif tw <= th:
                 k = p.kernel([(d + x, i + x * sx, w) for d, i, w in base for x in range(tw)])
                 p.gemm(k, th, 1, init=True, dst=(tw, 0), src=(sy, 0))
             else:
                 k = p.kernel([(d + y * tw, i + y * sy, w) for d, i, w in base for y in range(th)])
                 p.gemm(k, tw, 1, init=True, dst=(1, 0), src=(sx, 0))
-        if terms:
+        if terms and job.unpack > 1:    # pixel phases: micro-op j writes columns j, j + unpack, ..
+            p.gemm(p.kernel([uop(oi, t) for oi, t in terms]), th, tw // job.unpack,
+                   dst=(tw, job.unpack), src=(pitch, r))
+        elif terms:
             p.gemm(p.kernel([uop(oi, t) for oi, t in terms]), th, tw, dst=(tw, 1),
                    src=(job.stride * pitch, job.stride * r))
         if s + 2 < n_steps:

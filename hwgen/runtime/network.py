@@ -123,14 +123,22 @@ class CompiledNetwork:
                    man.get("info", {}))
 
     # ------------------------------------------------------------------ maps
+    def shape(self, name: str) -> tuple[int, int, int]:
+        """The logical ``(H, W, C)`` of map ``name`` (a packed map holds ``pack`` pixels per
+        element, see :mod:`hwgen.compiler.lower`)."""
+        m = self.maps[name]
+        pk = m.get("pack", 1)
+        return (m["h"], m["w"] * pk, len(m["channels"]) // pk)
+
     def pack(self, name: str, x: np.ndarray) -> bytes:
         """``x [H, W, C]`` as the bytes of map ``name`` (see :mod:`hwgen.compiler.lower`)."""
         m = self.maps[name]
         bo = self.config.block_out
         x = np.asarray(x)
-        want = (m["h"], m["w"], len(m["channels"]))
+        want = self.shape(name)
         if x.shape != want:
             raise ModelError(f"map {name} must have shape {want}, not {x.shape}")
+        x = x.reshape(m["h"], m["w"], len(m["channels"]))      # a packed map's elements
         lo, hi = -(1 << (self.config.output_width - 1)), (1 << (self.config.output_width - 1)) - 1
         if not np.issubdtype(x.dtype, np.integer) or (x.size and (x.min() < lo or x.max() > hi)):
             raise ModelError(f"map {name} must hold {self.config.output_width}-bit integers in {lo}..{hi}, "
@@ -145,7 +153,7 @@ class CompiledNetwork:
         bo = self.config.block_out
         v = np.asarray(raw).view(_DTYPE[self.config.output_width]).astype(np.int64)
         planes = v.reshape(m["planes"], m["h"], m["w"], bo).transpose(1, 2, 0, 3)
-        return planes.reshape(m["h"], m["w"], -1)[:, :, m["channels"]]
+        return planes.reshape(m["h"], m["w"], -1)[:, :, m["channels"]].reshape(self.shape(name))
 
     def map_bytes(self, name: str) -> int:
         m = self.maps[name]

@@ -31,6 +31,14 @@ MICRO = Network(name="micro", input_shape=(8, 6, 3), layers=(
     Layer(name="head", kind="head", anchors=2)))
 
 
+#: a thin input stored two pixels per element (tiny's block_out 4 holds 2 x 2 channels): the
+#: packed depthwise job and the unpacking 1x1 job
+THIN = Network(name="thin", input_shape=(6, 10, 2), layers=(
+    Layer(name="dw", kind="conv", out_channels=2, kernel=3, padding="same", groups=2, activation="relu6"),
+    Layer(name="pw", kind="conv", out_channels=6, kernel=1, activation="relu"),
+    Layer(name="mp", kind="maxpool", kernel=2, stride=2)))
+
+
 def _run(verilog, simulator, tmp_path, net, per_layer=False):
     cn, fitted = compile_network(quantized(net), CFG)
     img = golden.test_images(fitted, 1, 5)[0]
@@ -50,6 +58,12 @@ def _run(verilog, simulator, tmp_path, net, per_layer=False):
 def test_micro_network(tiny_verilog, simulator, tmp_path):
     r = _run(tiny_verilog, simulator, tmp_path, MICRO)
     assert r.cycles > 0 and len(r.runs) == 1
+
+
+def test_thin_input_packed(tiny_verilog, simulator, tmp_path):
+    from hwgen.compiler.lower import thin_input
+    assert thin_input(THIN, CFG) == ("dw", "pw", 2)
+    _run(tiny_verilog, simulator, tmp_path, THIN)
 
 
 def test_micro_network_per_layer(tiny_verilog, tmp_path):

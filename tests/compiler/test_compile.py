@@ -198,3 +198,48 @@ def test_sixteen_bit_datapath(seed):
     from hwgen.nn.quantize import quantize_network
     net = random_network(seed)
     check(quantize_network(net, random_params(net, seed), act_width=10, weight_width=10), WIDE, seed=seed)
+
+
+def _first_bundle(h, w, c, oc=5):
+    return Network(name=f"thin{c}", input_shape=(h, w, c), layers=(
+        Layer(name="dw", kind="conv", out_channels=c, kernel=3, padding="same", groups=c,
+              activation="relu6", batchnorm=True),
+        Layer(name="pw", kind="conv", out_channels=oc, kernel=1, activation="relu"),
+        Layer(name="mp", kind="maxpool", kernel=2, stride=2)))
+
+
+@pytest.mark.parametrize("c", [1, 2, 3, 5])
+@pytest.mark.parametrize("cfg", ["small", "ultra96", "default"])
+def test_thin_input_is_packed(c, cfg):
+    """An RGB-like input feeding a 3x3 depthwise conv then a 1x1 conv is stored several pixels per
+    element (as many as fit and divide the width); the results stay bit-exact."""
+    from hwgen.compiler.lower import thin_input
+    config = CONFIGS.get(cfg) or PRESETS[cfg]
+    net = _first_bundle(6, 20, c, oc=3 * config.block_out // 2)
+    pk = thin_input(net, config)
+    want = max((p for p in range(2, config.block_out // c + 1) if 20 % p == 0), default=None)
+    assert (pk[2] if pk else None) == want
+    q = quantized(net, c)
+    maps, jobs = lower(q, config)
+    if pk:
+        assert maps["input"].pack == maps["dw"].pack == want and maps["pw"].pack == 1
+        assert jobs[1].unpack == want
+    check(q, config)
+
+
+def test_packing_needs_the_pattern():
+    from hwgen.compiler.lower import thin_input
+    cfg = PRESETS["default"]
+    net = _first_bundle(6, 20, 3)
+    assert thin_input(net, cfg) == ("dw", "pw", 5)
+    odd = Network(name="odd", input_shape=(6, 19, 3), layers=net.layers)        # 19 is prime
+    assert thin_input(odd, cfg) is None
+    strided = Network(name="s", input_shape=(6, 20, 3), layers=(
+        Layer(name="dw", kind="conv", out_channels=3, kernel=3, stride=2, padding="same", groups=3),
+        Layer(name="pw", kind="conv", out_channels=4, kernel=1)))
+    assert thin_input(strided, cfg) is None
+    dense = Network(name="d", input_shape=(6, 20, 3), layers=(
+        Layer(name="c", kind="conv", out_channels=3, kernel=3, padding="same"),
+        Layer(name="pw", kind="conv", out_channels=4, kernel=1)))
+    assert thin_input(dense, cfg) is None
+    assert thin_input(build_model("skynet"), cfg) == ("b1_dw", "b1_pw", 5)
