@@ -7,7 +7,7 @@
   cycles of one run per job (``per_layer``).
 - ``rtl``: skynet-tiny compiled for ``default`` on the generated RTL under Verilator (exact
   cycles) beside the functional simulator's estimate; mismatches over every layer.
-- ``rtl_full`` (not in the default parts): SkyNet on ``default`` under Verilator (about 7.5 M
+- ``rtl_full`` (not in the default parts): SkyNet on ``default`` under Verilator (about 6.3 M
   cycles; a larger DRAM window, so one more Verilator build).
 
 Usage: python bench/compiler.py [--parts fsim,rtl,rtl_full] [--presets default,pynq-z2,ultra96]
