@@ -15,14 +15,11 @@ from ..accel.isa import Opcode
 from ..errors import ModelError
 from ..nn.quantize import QuantNetwork
 from ..runtime.device import Device
-from ..runtime.network import CompiledNetwork, Segment
+from ..runtime.network import INT_DTYPE, CompiledNetwork, Segment
 from ..runtime.program import Program
 from .lower import lower
 from .quant import check_accumulator, fit_accumulator
 from .schedule import consts_array, emit, packed_weights, plan_job
-
-_DTYPE = {8: np.int8, 16: np.int16, 32: np.int32}
-
 
 class ArenaDevice(Device):
     """Compile-time memory: a window at address 0 that grows as buffers are placed; never runs."""
@@ -87,7 +84,7 @@ def compile_network(qnet: QuantNetwork, config: AccelConfig, *, fit: bool = True
         map_offset(name)
 
     segments = []
-    wdt = _DTYPE[config.weight_width]
+    wdt = INT_DTYPE[config.weight_width]
     for job in jobs:
         plan = plan_job(job, config)
         wgt_elem = {}
@@ -95,7 +92,7 @@ def compile_network(qnet: QuantNetwork, config: AccelConfig, *, fit: bool = True
             wgt_elem[key] = dev.place(blocks.astype(wdt)) // config.wgt_elem_bytes
         const_elem = None
         if any(imm is None for _op, imm, _j in plan.alu_ops):
-            const_elem = dev.place(consts_array(job, config).astype(_DTYPE[config.acc_width])) \
+            const_elem = dev.place(consts_array(job, config).astype(INT_DTYPE[config.acc_width])) \
                 // config.acc_elem_bytes
         p = Program(dev)
         emit(plan, p, config, src_elem=offset[job.src] // config.inp_elem_bytes,

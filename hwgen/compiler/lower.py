@@ -274,6 +274,20 @@ def lower(qnet: QuantNetwork, config: AccelConfig) -> tuple[dict[str, MapLayout]
     return lay, jobs
 
 
+def _requant(qc, dst: MapLayout, config: AccelConfig, tile: int = 1) -> dict:
+    """A conv's requantization on the output map's physical channels (``Job`` fields; padding
+    channels get bias 0, multiplier 1, shift 0). ``tile``: the constants repeat per packed pixel."""
+    size = dst.planes * config.block_out
+    pout = np.array(dst.channels)
+
+    def phys(v, fill):
+        out = np.full(size, fill, dtype=np.int64)
+        out[pout] = np.tile(np.asarray(v, np.int64), tile)
+        return out
+    return dict(bias=phys(qc.bias, 0), multiplier=phys(qc.multiplier, 1), shift=phys(qc.shift, 0),
+                lo=qc.lo, hi=qc.hi)
+
+
 def thin_input(net: Network, config: AccelConfig) -> tuple[str, str, int] | None:
     """``(depthwise, pointwise, pack)`` when the network input is thin enough to store ``pack >= 2``
     pixels per element and feeds only a 3x3 stride-1 'same' depthwise conv whose only consumer is
@@ -315,15 +329,10 @@ def _packed_depthwise_job(qnet: QuantNetwork, layer: Layer, src: MapLayout, dst:
                     for ch in range(c):
                         wp[:, kxp, jp * c + ch, j * c + ch] = w[:, kx, 0, ch]
     blocks, terms = _blocks_of(wp, config, 1, 1)
-
-    def phys(v, fill):
-        out = np.full(bo, fill, dtype=np.int64)
-        out[:pk * c] = np.tile(np.asarray(v, np.int64), pk)
-        return out
     return Job(name=layer.name, kind="conv", src=src.name, dst=dst.name, kernel=3, stride=1,
                pads=(1, 1, 1, 1), in_planes=1, h=src.h, w=src.w, out_planes=1, oh=dst.h, ow=dst.w,
-               blocks=blocks, terms=terms, bias=phys(qc.bias, 0), multiplier=phys(qc.multiplier, 1),
-               shift=phys(qc.shift, 0), lo=qc.lo, hi=qc.hi, macs=qnet.net.macs(layer), layers=(layer.name,))
+               blocks=blocks, terms=terms, **_requant(qc, dst, config, pk), macs=qnet.net.macs(layer),
+               layers=(layer.name,))
 
 
 def _unpacking_job(qnet: QuantNetwork, layer: Layer, src: MapLayout, dst: MapLayout,
@@ -349,17 +358,10 @@ def _unpacking_job(qnet: QuantNetwork, layer: Layer, src: MapLayout, dst: MapLay
                     terms[ob].append(Term(0, 0, 0, 0, h, len(blocks), dx=j))
                     blocks.append(blk)
     arr = np.array(blocks, dtype=np.int64).reshape(-1, bo, bi)
-    pout = np.array(dst.channels)
-
-    def phys(v, fill):
-        out = np.full(dst.planes * bo, fill, dtype=np.int64)
-        out[pout] = np.asarray(v, np.int64)
-        return out
     return Job(name=layer.name, kind="conv", src=src.name, dst=dst.name, kernel=1, stride=1,
                pads=(0, 0, 0, 0), in_planes=1, h=src.h, w=src.w, out_planes=dst.planes, oh=dst.h, ow=dst.w,
-               blocks=arr, terms=terms, bias=phys(qc.bias, 0), multiplier=phys(qc.multiplier, 1),
-               shift=phys(qc.shift, 0), lo=qc.lo, hi=qc.hi, macs=qnet.net.macs(layer), layers=(layer.name,),
-               unpack=pk)
+               blocks=arr, terms=terms, **_requant(qc, dst, config), macs=qnet.net.macs(layer),
+               layers=(layer.name,), unpack=pk)
 
 
 def _conv_job(qnet: QuantNetwork, layer: Layer, src: MapLayout, dst: MapLayout,
@@ -378,16 +380,10 @@ def _conv_job(qnet: QuantNetwork, layer: Layer, src: MapLayout, dst: MapLayout,
         grp = o // opg
         wp[:, :, pin[grp * cpg:(grp + 1) * cpg], pout[o]] = w[:, :, :, o]
     blocks, terms = _blocks_of(wp, config, src.planes, dst.planes)
-
-    def phys(v, fill):
-        out = np.full(dst.planes * bo, fill, dtype=np.int64)
-        out[pout] = np.asarray(v, np.int64)
-        return out
     oh, ow, _ = net.shape(layer.name)
     return Job(name=layer.name, kind="conv", src=src.name, dst=dst.name, kernel=k, stride=layer.stride,
                pads=net.pads(layer), in_planes=src.planes, h=src.h, w=src.w, out_planes=dst.planes,
-               oh=oh, ow=ow, blocks=blocks, terms=terms, bias=phys(qc.bias, 0),
-               multiplier=phys(qc.multiplier, 1), shift=phys(qc.shift, 0), lo=qc.lo, hi=qc.hi,
+               oh=oh, ow=ow, blocks=blocks, terms=terms, **_requant(qc, dst, config),
                macs=net.macs(layer), layers=(layer.name,))
 
 

@@ -270,8 +270,7 @@ def emit(plan: Plan, p, config: AccelConfig, *, src_elem: int, dst_elem: int, wg
 
     ``src_elem`` is the input map's first INP element, ``dst_elem`` the output map's (slice's) first
     OUT element, ``wgt_elem[(gi, ci)]`` the first WGT element of that pack, ``const_elem`` the first
-    ACC element of the ``[out_planes][3]`` bias/multiplier/shift entries (when the epilogue needs
-    them)."""
+    ACC element of the :func:`consts_array` entries (when the epilogue needs them)."""
     c = config
     job = plan.job
     r = c.block_out // c.block_in

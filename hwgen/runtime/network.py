@@ -30,7 +30,8 @@ from ..errors import DeviceError, ModelError
 
 FORMAT = "hwgen-compiled-network"
 FORMAT_VERSION = 1
-_DTYPE = {8: np.int8, 16: np.int16, 32: np.int32}
+#: numpy type of a signed integer of each element width
+INT_DTYPE = {8: np.int8, 16: np.int16, 32: np.int32}
 
 
 @dataclass
@@ -146,12 +147,12 @@ class CompiledNetwork:
         phys = np.zeros((m["h"], m["w"], m["planes"] * bo), dtype=np.int64)
         phys[:, :, m["channels"]] = x
         planes = phys.reshape(m["h"], m["w"], m["planes"], bo).transpose(2, 0, 1, 3)
-        return np.ascontiguousarray(planes).astype(_DTYPE[self.config.output_width]).tobytes()
+        return np.ascontiguousarray(planes).astype(INT_DTYPE[self.config.output_width]).tobytes()
 
     def unpack(self, name: str, raw: np.ndarray) -> np.ndarray:
         m = self.maps[name]
         bo = self.config.block_out
-        v = np.asarray(raw).view(_DTYPE[self.config.output_width]).astype(np.int64)
+        v = np.asarray(raw).view(INT_DTYPE[self.config.output_width]).astype(np.int64)
         planes = v.reshape(m["planes"], m["h"], m["w"], bo).transpose(1, 2, 0, 3)
         return planes.reshape(m["h"], m["w"], -1)[:, :, m["channels"]].reshape(self.shape(name))
 
