@@ -92,6 +92,7 @@ def infer(folder: str | Path, device, *, images: int = 1, seed: int = 1, image: 
         raise ConfigError(f"--images must be a positive integer, not {images}")
     imgs = [np.asarray(image)] if image is not None else test_images(qnet, images, seed)
     runner = NetworkRunner(device, cn)
+    segments = {s.name: s for s in cn.segments}
     frames = []
     layers: dict[str, dict[str, Any]] = {}
     try:
@@ -111,8 +112,7 @@ def infer(folder: str | Path, device, *, images: int = 1, seed: int = 1, image: 
             if per_layer:
                 for (names, r) in res.runs:
                     for name in names:
-                        seg = next(s for s in cn.segments if s.name == name)
-                        for lname in seg.layers or (name,):
+                        for lname in segments[name].layers or (name,):
                             row = layers.setdefault(lname, {"layer": lname, "mismatches": 0})
                             row["cycles"] = r.cycles
             frames.append({"cycles": res.cycles, "cycles_exact": res.exact_cycles, "mismatches": bad,

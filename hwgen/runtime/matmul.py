@@ -26,6 +26,7 @@ from ..accel.isa import AluOp, MemType, Stage
 from ..accel.model import DMA_LATENCY, RunResult, wrap
 from ..errors import ProgramError
 from ..nn.quant import round_shift
+from .network import INT_DTYPE
 from .program import Program
 
 L, C, S = Stage.LOAD, Stage.COMPUTE, Stage.STORE
@@ -145,7 +146,6 @@ def _check_operand(name: str, x: np.ndarray, width: int) -> np.ndarray:
     return x.astype(np.int64)
 
 
-_INT_DTYPE = {8: np.int8, 16: np.int16}
 
 
 def utilization(cfg: AccelConfig, macs: int, cycles: int) -> float:
@@ -168,14 +168,14 @@ def run_job(device, x: np.ndarray, w: np.ndarray, out_blocks: int, build, timeou
         bufs.append(bw)
         by = device.alloc(out_blocks * cfg.out_elem_bytes)
         bufs.append(by)
-        bx.write(x.astype(_INT_DTYPE[cfg.input_width]))
-        bw.write(w.astype(_INT_DTYPE[cfg.weight_width]))
+        bx.write(x.astype(INT_DTYPE[cfg.input_width]))
+        bw.write(w.astype(INT_DTYPE[cfg.weight_width]))
         prog = build(bx.elem(cfg.inp_elem_bytes), bw.elem(cfg.wgt_elem_bytes), by.elem(cfg.out_elem_bytes))
         try:
             res = device.run(prog, timeout_s=timeout_s)
         finally:
             prog.release()
-        raw = by.read().view(_INT_DTYPE[cfg.output_width]).astype(np.int64)
+        raw = by.read().view(INT_DTYPE[cfg.output_width]).astype(np.int64)
     finally:
         for buf in bufs:
             device.free(buf)
