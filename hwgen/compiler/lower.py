@@ -131,6 +131,9 @@ def check_network(qnet: QuantNetwork, config: AccelConfig) -> None:
         raise ModelError(f"network weights are {qnet.weight_width} bits; the accelerator's weight_width "
                          f"is {c.weight_width}")
     for layer in qnet.net.layers:
+        if layer.kind in ("add", "avgpool"):
+            raise ModelError(f"layer {layer.name}: {layer.kind} layers are not supported by the "
+                             f"accelerator compiler yet; supported kinds: conv, maxpool, reorg, concat, head")
         if layer.kind == "head" and layer is not qnet.net.output:
             raise ModelError(f"layer {layer.name}: a head must be the last layer")
         if layer.kind == "maxpool" and any(qnet.net.pads(layer)):

@@ -62,9 +62,25 @@ class Design:
         return f"hwgen_hls_{self.config.slug}"
 
 
+#: layer kinds the HLS templates implement
+HLS_KINDS = ("conv", "maxpool", "reorg", "concat", "head")
+
+
+def check_network(net: Network) -> None:
+    """Refuse a network the HLS back end cannot build (one-line errors)."""
+    for layer in net.layers:
+        if layer.kind not in HLS_KINDS:
+            raise ModelError(f"layer {layer.name}: {layer.kind} layers are not supported by the HLS back end "
+                             f"yet; supported kinds: {', '.join(HLS_KINDS)}")
+    if net.output.kind != "head":
+        raise ModelError(f"network {net.name} must end in a head layer for the HLS back end, not "
+                         f"{net.output.kind}")
+
+
 def build_design(cfg: HlsConfig) -> Design:
     """Load the network, make or load its weights, quantize, and choose the parallelism."""
     net = load_network(cfg.model)
+    check_network(net)
     p = verified_plan(net, cfg)  # fail fast on an unreachable frame rate, before quantizing
     if cfg.quant:
         return Design(config=cfg, qnet=_given_quant(cfg, net), plan=p)

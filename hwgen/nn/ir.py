@@ -11,6 +11,11 @@ Layer kinds
 ``maxpool``  KxK max pooling with stride.
 ``reorg``    space-to-depth by ``stride`` (``[H, W, C] -> [H/s, W/s, s*s*C]``, see :func:`hwgen.nn.ops.reorg`).
 ``concat``   channel concatenation of two or more maps of equal height and width.
+``add``      elementwise sum of two or more maps of equal shape (a residual connection), then the
+             activation clamp. Quantized as ``sum_i w_i[c] * x_i[c]`` with small integer weights that
+             bring the inputs to a common scale, then requantized (:class:`hwgen.nn.QuantConv`).
+``avgpool``  KxK average pooling with stride and padding (padding counts as zeros, the sum is
+             divided by K*K); ``kernel`` equal to the map's height and width is a global average pool.
 ``head``     detection head on ``anchors * 5`` channels (per anchor: tx, ty, tw, th, confidence);
              its decode picks the cell and anchor with the highest confidence.
 """
@@ -27,7 +32,9 @@ import numpy as np
 from ..errors import ModelError
 from ..linebuf.model import Padding, output_size, pad_amounts
 
-LAYER_KINDS = ("conv", "maxpool", "reorg", "concat", "head")
+LAYER_KINDS = ("conv", "maxpool", "avgpool", "reorg", "concat", "add", "head")
+#: kinds that carry integer weights and requantization constants (a QuantConv each)
+WEIGHTED_KINDS = ("conv", "add", "avgpool")
 ACTIVATIONS = ("none", "relu", "relu6")
 #: values per anchor in a detection head: tx, ty, tw, th, confidence
 HEAD_VALUES = 5
@@ -250,6 +257,13 @@ def _layer_shape(layer: Layer, ins: list[Shape]) -> Shape:
             raise ModelError(f"layer {name}: shapes do not chain: concat inputs have different sizes "
                              f"{' vs '.join(f'{s[0]}x{s[1]}' for s in ins)}")
         return (ins[0][0], ins[0][1], sum(s[2] for s in ins))
+    if layer.kind == "add":
+        if len(ins) < 2:
+            raise ModelError(f"layer {name}: add needs at least two inputs, not {len(ins)}")
+        if len(set(ins)) != 1:
+            raise ModelError(f"layer {name}: shapes do not chain: add inputs must have equal shapes, not "
+                             f"{' vs '.join('x'.join(map(str, s)) for s in ins)}")
+        return ins[0]
     if len(ins) != 1:
         raise ModelError(f"layer {name}: a {layer.kind} layer takes one input, not {len(ins)}")
     h, w, c = ins[0]
@@ -272,7 +286,7 @@ def _layer_shape(layer: Layer, ins: list[Shape]) -> Shape:
     if oh < 1 or ow < 1:
         raise ModelError(f"layer {name}: shapes do not chain: a {layer.kernel}x{layer.kernel} window does not "
                          f"fit the {h}x{w} input")
-    if layer.kind == "maxpool":
+    if layer.kind in ("maxpool", "avgpool"):
         return (oh, ow, c)
     # conv
     oc = layer.out_channels

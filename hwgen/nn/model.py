@@ -47,6 +47,15 @@ def forward(qnet: QuantNetwork, image: np.ndarray) -> dict[str, np.ndarray]:
             acc = ops.conv2d(ins[0], qc.weight, stride=layer.stride, padding=layer.padding,
                              groups=layer.groups)
             y = requantize(acc, qc.bias, qc.multiplier, qc.shift, qc.lo, qc.hi)
+        elif layer.kind == "avgpool":
+            qc = qnet.convs[layer.name]
+            acc = ops.conv2d(ins[0], qc.weight, stride=layer.stride, padding=layer.padding,
+                             groups=ins[0].shape[2])
+            y = requantize(acc, qc.bias, qc.multiplier, qc.shift, qc.lo, qc.hi)
+        elif layer.kind == "add":
+            qc = qnet.convs[layer.name]
+            acc = sum(x * qc.weight[0, 0, i] for i, x in enumerate(ins))
+            y = requantize(acc, qc.bias, qc.multiplier, qc.shift, qc.lo, qc.hi)
         elif layer.kind == "maxpool":
             # padding never wins a max: every window holds a real pixel (padding < kernel)
             y = ops.maxpool2d(ins[0], layer.kernel, layer.stride, layer.padding)

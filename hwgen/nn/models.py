@@ -6,6 +6,17 @@ pooling after the first three bundles, the 192-channel map reorganised (space-to
 concatenated with the 512-channel map (1280 channels), one more bundle to 96 channels, and a 1x1
 head to 10 outputs (2 anchors x (4 box values + confidence)). Input 160 x 320 x 3.
 ``skynet-tiny`` has the same shape with few channels and a 32 x 64 input.
+
+``resnet18`` is ResNet-18 (He et al., 2016; torchvision's layout and padding): a 7x7 stride-2 conv,
+a padded 3x3 stride-2 max pool, four stages of two basic blocks (3x3 conv + BN + ReLU, 3x3 conv + BN,
+residual ``add`` + ReLU; a 1x1 stride-2 conv + BN on the shortcut where a stage halves the map),
+a global 7x7 average pool and a 1000-way classifier as a 1x1 conv. Input 224 x 224 x 3.
+``mobilenetv2`` is MobileNetV2 1.0 (Sandler et al., 2018): a 3x3 stride-2 conv, 17 inverted
+residual blocks (1x1 expansion + BN + ReLU6, 3x3 depthwise + BN + ReLU6, linear 1x1 projection + BN,
+and an ``add`` without activation where the block keeps its shape), a 1x1 conv to 1280 channels,
+a global average pool and a 1000-way classifier. Input 224 x 224 x 3.
+``resnet-tiny`` has the same structure with two stages of one block, few channels, a 32 x 32 input
+and 10 classes.
 """
 from __future__ import annotations
 
@@ -18,7 +29,7 @@ from ..errors import ModelError
 from .arrays import load_arrays, numeric
 from .ir import HEAD_VALUES, Layer, Network
 
-MODEL_NAMES = ("skynet", "skynet-tiny")
+MODEL_NAMES = ("skynet", "skynet-tiny", "resnet18", "resnet-tiny", "mobilenetv2")
 
 #: float parameters of one conv layer: ``weight`` [K, K, Cin/groups, Cout], ``bias`` [Cout], and
 #: for batch-norm layers ``bn_gamma``, ``bn_beta``, ``bn_mean``, ``bn_var`` [Cout]
@@ -52,12 +63,97 @@ def skynet_like(name: str, height: int, width: int, channels: tuple[int, ...], l
     return Network(name=name, input_shape=(height, width, 3), layers=tuple(layers))
 
 
+def _basic_block(name: str, src: str, cin: int, cout: int, stride: int) -> list[Layer]:
+    layers = [
+        Layer(name=f"{name}_conv1", kind="conv", inputs=(src,), out_channels=cout, kernel=3, stride=stride,
+              padding=(1, 1, 1, 1), activation="relu", batchnorm=True),
+        Layer(name=f"{name}_conv2", kind="conv", out_channels=cout, kernel=3, padding=(1, 1, 1, 1),
+              batchnorm=True),
+    ]
+    shortcut = src
+    if stride != 1 or cin != cout:
+        shortcut = f"{name}_down"
+        layers.append(Layer(name=shortcut, kind="conv", inputs=(src,), out_channels=cout, kernel=1,
+                            stride=stride, batchnorm=True))
+    layers.append(Layer(name=f"{name}_add", kind="add", inputs=(f"{name}_conv2", shortcut), activation="relu"))
+    return layers
+
+
+def resnet_like(name: str, size: int, stem: int, stem_kernel: int, stem_stride: int,
+                stages: tuple[int, ...], blocks: int, classes: int) -> Network:
+    """A ResNet with basic blocks: a stem conv, a padded 3x3 stride-2 max pool, ``stages`` of
+    ``blocks`` blocks each (every stage after the first halves the map), a global average pool and
+    a classifier (1x1 conv)."""
+    p = stem_kernel // 2
+    layers = [Layer(name="conv1", kind="conv", out_channels=stem, kernel=stem_kernel, stride=stem_stride,
+                    padding=(p, p, p, p), activation="relu", batchnorm=True),
+              Layer(name="pool1", kind="maxpool", kernel=3, stride=2, padding=(1, 1, 1, 1))]
+    src, cin = "pool1", stem
+    for i, cout in enumerate(stages):
+        for j in range(blocks):
+            blk = f"l{i + 1}_{j}"
+            layers += _basic_block(blk, src, cin, cout, 2 if (i > 0 and j == 0) else 1)
+            src, cin = f"{blk}_add", cout
+    net = Network(name=name, input_shape=(size, size, 3), layers=tuple(layers))
+    h = net.shape(src)[0]
+    layers += [Layer(name="avgpool", kind="avgpool", kernel=h, stride=h),
+               Layer(name="fc", kind="conv", out_channels=classes, kernel=1)]
+    return Network(name=name, input_shape=(size, size, 3), layers=tuple(layers))
+
+
+def _same(k: int) -> tuple[int, int, int, int]:
+    return (k // 2,) * 4
+
+
+def _inverted_residual(name: str, src: str, cin: int, cout: int, stride: int, expand: int) -> list[Layer]:
+    hidden = cin * expand
+    layers: list[Layer] = []
+    x = src
+    if expand != 1:
+        layers.append(Layer(name=f"{name}_exp", kind="conv", inputs=(x,), out_channels=hidden, kernel=1,
+                            activation="relu6", batchnorm=True))
+        x = f"{name}_exp"
+    layers += [Layer(name=f"{name}_dw", kind="conv", inputs=(x,), out_channels=hidden, kernel=3, stride=stride,
+                     padding=_same(3), groups=hidden, activation="relu6", batchnorm=True),
+               Layer(name=f"{name}_proj", kind="conv", out_channels=cout, kernel=1, batchnorm=True)]
+    if stride == 1 and cin == cout:
+        layers.append(Layer(name=f"{name}_add", kind="add", inputs=(f"{name}_proj", src)))
+    return layers
+
+
+def mobilenetv2_like(name: str, size: int, stem: int, blocks: tuple[tuple[int, int, int, int], ...],
+                     last: int, classes: int) -> Network:
+    """MobileNetV2 with inverted residual ``blocks`` given as (expansion, channels, repeats, stride)."""
+    layers = [Layer(name="conv1", kind="conv", out_channels=stem, kernel=3, stride=2, padding=_same(3),
+                    activation="relu6", batchnorm=True)]
+    src, cin = "conv1", stem
+    for i, (t, c, n, s) in enumerate(blocks):
+        for j in range(n):
+            blk = f"b{i + 1}_{j}"
+            layers += _inverted_residual(blk, src, cin, c, s if j == 0 else 1, t)
+            src, cin = layers[-1].name, c
+    layers.append(Layer(name="conv_last", kind="conv", inputs=(src,), out_channels=last, kernel=1,
+                        activation="relu6", batchnorm=True))
+    h = Network(name=name, input_shape=(size, size, 3), layers=tuple(layers)).shape("conv_last")[0]
+    layers += [Layer(name="avgpool", kind="avgpool", kernel=h, stride=h),
+               Layer(name="fc", kind="conv", out_channels=classes, kernel=1)]
+    return Network(name=name, input_shape=(size, size, 3), layers=tuple(layers))
+
+
 def build_model(name: str) -> Network:
     """A built-in network by name (one of :data:`MODEL_NAMES`)."""
     if name == "skynet":
         return skynet_like("skynet", 160, 320, (48, 96, 192, 384, 512), 96)
     if name == "skynet-tiny":
         return skynet_like("skynet_tiny", 32, 64, (8, 16, 16, 24, 32), 16)
+    if name == "resnet18":
+        return resnet_like("resnet18", 224, 64, 7, 2, (64, 128, 256, 512), 2, 1000)
+    if name == "resnet-tiny":
+        return resnet_like("resnet_tiny", 32, 8, 3, 1, (8, 16), 1, 10)
+    if name == "mobilenetv2":
+        return mobilenetv2_like("mobilenetv2", 224, 32, ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2),
+                                                         (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                                                         (6, 320, 1, 1)), 1280, 1000)
     raise ModelError(f"unknown model {name!r}; built-in models: {', '.join(MODEL_NAMES)}")
 
 

@@ -7,6 +7,11 @@ the bias in accumulator units (``round(b / s_w)``) and requantizes to the output
 integer multiplier and shift (:func:`hwgen.nn.quant.quantize_multiplier`). Output scales are one
 per map, from the largest activation seen on the calibration images (6.0 at most after ReLU6).
 Because input scales may differ per channel, a concat of differently scaled maps is exact.
+
+An ``add`` is quantized like a 1x1 conv over its inputs with one weight per input and channel:
+``w_i[c] = round(s_i[c] / s_w[c])`` with ``s_w[c] = max_i s_i[c] / qmax``, so the largest-scaled input
+gets the full weight and the others their scale ratio; an ``avgpool`` like a depthwise conv with unit
+weights and ``s_w[c] = s_in[c] / K**2``. Both have zero bias and requantize like a conv.
 """
 from __future__ import annotations
 
@@ -18,15 +23,19 @@ from ..errors import ConfigError, ModelError
 from ..linebuf.model import windows
 from . import ops
 from .arrays import load_arrays, numeric
-from .ir import Network
+from .ir import WEIGHTED_KINDS, Network
 from .models import Params, fold_batchnorm
 from .quant import activation_range, quantize_multiplier
 
 
 @dataclass(frozen=True)
 class QuantConv:
-    """Integer parameters of one conv layer (channels on the last axis)."""
-    weight: np.ndarray        # int64 [K, K, Cin/groups, Cout]
+    """Integer parameters of one conv, add or avgpool layer (channels on the last axis).
+
+    A conv's ``weight`` is ``[K, K, Cin/groups, Cout]``; an add's ``[1, 1, inputs, C]`` (input ``i``
+    of channel ``c`` is multiplied by ``weight[0, 0, i, c]``); an avgpool's ``[K, K, 1, C]`` of ones
+    (a depthwise conv). Their biases are zero."""
+    weight: np.ndarray        # int64, see above
     bias: np.ndarray          # int64 [Cout], accumulator units
     multiplier: np.ndarray    # int64 [Cout]
     shift: np.ndarray         # int64 [Cout]
@@ -44,7 +53,7 @@ class QuantNetwork:
     act_width, weight_width, multiplier_width : int
         Signed widths of activations, weights and requantization multipliers.
     convs : dict
-        :class:`QuantConv` per conv layer name.
+        :class:`QuantConv` per conv, add and avgpool layer name (:data:`hwgen.nn.ir.WEIGHTED_KINDS`).
     scales : dict
         Float scale per channel of every map (``"input"`` included), for decoding results.
     """
@@ -80,12 +89,13 @@ def float_forward(net: Network, folded: Params, image: np.ndarray) -> dict[str, 
             cpg, opg = x.shape[2] // g, layer.out_channels // g
             y = np.einsum("hwijgc,ijcgo->hwgo", win.reshape(oh, ow, k, k, g, cpg),
                           w.reshape(k, k, cpg, g, opg), optimize=True).reshape(oh, ow, -1) + p["bias"]
-            if layer.activation == "relu":
-                y = np.maximum(y, 0)
-            elif layer.activation == "relu6":
-                y = np.clip(y, 0, 6)
+            y = _activate(y, layer.activation)
         elif layer.kind == "maxpool":
             y = windows(x, layer.kernel, layer.stride, layer.padding, -np.inf).max(axis=(2, 3))
+        elif layer.kind == "avgpool":
+            y = windows(x, layer.kernel, layer.stride, layer.padding, 0.0).mean(axis=(2, 3))
+        elif layer.kind == "add":
+            y = _activate(sum(ins), layer.activation)
         elif layer.kind == "reorg":
             y = ops.reorg(x, layer.stride)
         elif layer.kind == "concat":
@@ -94,6 +104,14 @@ def float_forward(net: Network, folded: Params, image: np.ndarray) -> dict[str, 
             y = x
         maps[layer.name] = y
     return maps
+
+
+def _activate(y: np.ndarray, activation: str) -> np.ndarray:
+    if activation == "relu":
+        return np.maximum(y, 0)
+    if activation == "relu6":
+        return np.clip(y, 0, 6)
+    return y
 
 
 def calibration_images(net: Network, count: int = 4, seed: int = 0) -> list[np.ndarray]:
@@ -155,6 +173,20 @@ def quantize_network(net: Network, params: Params, calibration: list[np.ndarray]
             s_w = np.where(s_w > 0, s_w, 1.0)
             wq_arr = np.clip(np.round(w_eff / s_w), -wq, wq).astype(np.int64)
             bias = np.round(b / s_w).astype(np.int64)
+            taps = k * k * cpg
+        elif layer.kind == "add":
+            s_ins = np.stack([scales[n] for n in srcs])         # [inputs, C]
+            s_w = np.max(s_ins, axis=0) / wq
+            wq_arr = np.clip(np.round(s_ins / s_w), 0, wq).astype(np.int64)[None, None]
+            bias = np.zeros(s_w.shape, np.int64)
+            taps = len(srcs)
+        elif layer.kind == "avgpool":
+            k = layer.kernel
+            s_w = s_in / (k * k)
+            wq_arr = np.ones((k, k, 1, s_in.size), np.int64)
+            bias = np.zeros(s_w.shape, np.int64)
+            taps = k * k
+        if layer.kind in WEIGHTED_KINDS:
             top = amax.get(layer.name, 0.0)
             if layer.activation == "relu6":
                 top = min(top, 6.0)
@@ -164,9 +196,9 @@ def quantize_network(net: Network, params: Params, calibration: list[np.ndarray]
             lo, hi = activation_range(layer.activation, act_width, six)
             qc = QuantConv(weight=wq_arr, bias=bias, multiplier=np.array(mult, np.int64),
                            shift=np.array(shift, np.int64), lo=lo, hi=hi)
-            _check_ranges(net, layer.name, qc, act_width, k * k * cpg)
+            _check_ranges(net, layer.name, qc, act_width, taps)
             convs[layer.name] = qc
-            scales[layer.name] = np.full(cout, s_out)
+            scales[layer.name] = np.full(s_w.size, s_out)
         elif layer.kind == "maxpool":
             scales[layer.name] = s_in
         elif layer.kind == "reorg":
@@ -230,7 +262,7 @@ def load_quant(path) -> QuantNetwork:
     aw, ww, mw = (int(v) for v in get("widths"))
     convs = {}
     for layer in net.layers:
-        if layer.kind == "conv":
+        if layer.kind in WEIGHTED_KINDS:
             n = layer.name
             lo, hi = (int(v) for v in get(f"{n}.range"))
             convs[n] = QuantConv(weight=get(f"{n}.weight"), bias=get(f"{n}.bias"),
