@@ -280,7 +280,7 @@ def _project(args: argparse.Namespace) -> int:
 
 
 def _compile(args: argparse.Namespace) -> int:
-    from ..compiler.frontend import compile_to, quantized
+    from ..compiler.frontend import compile_to, describe_output, quantized
     cfg = resolve_config(args, AccelConfig, PRESETS)
     _check_seed(args.seed)
     qnet = quantized(cfg, model=args.model, weights=args.weights, calibration=args.calibration,
@@ -295,6 +295,8 @@ def _compile(args: argparse.Namespace) -> int:
                               "est. cycles"]),
                  f"{s['insns']} instructions, arena {s['arena_bytes']} bytes, {s['macs']} MACs, "
                  f"~{s['est_cycles']} cycles (estimate)"]
+        if s.get("output"):
+            lines.append(f"output: {describe_output(s['output'])}")
         if s["refitted_layers"]:
             lines.append(f"multipliers shortened to stay bit-exact on the accumulators: "
                          f"{', '.join(s['refitted_layers'])}; scales changed by at most "
@@ -354,6 +356,12 @@ def _infer(args: argparse.Namespace) -> int:
                  f"{r['mismatches']} mismatches against hwgen.nn.model"]
         if not r["cycles_exact"]:
             lines.append("(~: the functional simulator's cycle estimate)")
+        for i, f in enumerate(r["frames"]):
+            if "top1" in f:
+                t, g = f["top1"], f["golden_top1"]
+                real = f" = {t['logit_real']:.4g}" if "logit_real" in t else ""
+                lines.append(f"image {i}: top-1 class {t['class']} (logit {t['logit']}{real}); golden model: "
+                             f"class {g['class']} (logit {g['logit']})")
         return "\n".join(lines)
     emit(r, args, render)
     return 0 if r["mismatches"] == 0 else 1

@@ -95,8 +95,11 @@ def compile_network(qnet: QuantNetwork, config: AccelConfig, *, fit: bool = True
             const_elem = dev.place(consts_array(job, config).astype(INT_DTYPE[config.acc_width])) \
                 // config.acc_elem_bytes
         p = Program(dev)
-        emit(plan, p, config, src_elem=offset[job.src] // config.inp_elem_bytes,
-             dst_elem=offset[job.dst] // eb, wgt_elem=wgt_elem, const_elem=const_elem)
+        ie = config.inp_elem_bytes
+        plane_elem = [offset[m] // ie + pl * job.h * job.w * (eb // ie) for m, pl in job.inputs] \
+            if job.inputs else None
+        emit(plan, p, config, src_elem=offset[job.src] // ie, dst_elem=offset[job.dst] // eb,
+             wgt_elem=wgt_elem, const_elem=const_elem, plane_elem=plane_elem)
         insns = p.finalize()
         fin = insns[-1]
         if fin.opcode != Opcode.FINISH or any(getattr(fin, f) for f in ("pop_prev", "pop_next",
@@ -121,9 +124,26 @@ def compile_network(qnet: QuantNetwork, config: AccelConfig, *, fit: bool = True
     change = max((float(np.max(np.abs(_scale(qnet.convs[n]) / _scale(given.convs[n]) - 1)))
                   for n in refitted), default=0.0)
     info = {"acc_width": config.acc_width, "layers": len(net.layers), "jobs": len(jobs),
-            "refitted_layers": refitted, "max_scale_change": change}
+            "refitted_layers": refitted, "max_scale_change": change,
+            "output": output_info(qnet)}
     cn = CompiledNetwork(config, net.to_dict(), mapinfo, segments, bytes(dev.mem), output, head, info)
     return cn, qnet
+
+
+def output_info(qnet: QuantNetwork) -> dict:
+    """What the network's result is: ``kind`` ``"head"`` (a decoded detection record),
+    ``"classifier"`` (a ``1 x 1 x classes`` map of logits, e.g. a 1x1 conv after a global pool:
+    the top-1 class is its argmax) or ``"map"`` (a feature map); ``name`` and ``shape`` of the
+    layer whose output that is."""
+    out = qnet.net.output
+    shape = list(qnet.net.shape(out.name))
+    if out.kind == "head":
+        kind = "head"
+    elif shape[:2] == [1, 1] and shape[2] >= 2:
+        kind = "classifier"
+    else:
+        kind = "map"
+    return {"name": out.name, "kind": kind, "shape": shape}
 
 
 def _scale(qc) -> np.ndarray:

@@ -16,7 +16,7 @@ from ..nn.quantize import (QuantNetwork, calibration_images, load_calibration, l
                            save_quant)
 from ..outdir import staged_output
 from ..runtime.network import CompiledNetwork, NetworkRunner
-from .compile import compile_network
+from .compile import compile_network, output_info
 
 #: the quantized network the compiled program computes, beside it
 QUANT_FILE = "quant.npz"
@@ -47,12 +47,35 @@ def compile_to(qnet: QuantNetwork, config: AccelConfig, out: str | Path) -> dict
         for name, data in cn.files().items():
             (stage / name).write_bytes(data)
         save_quant(fitted, stage / QUANT_FILE)
-        lines = []
+        lines = [f"# output: {describe_output(cn.info['output'])}"]
         for seg in cn.segments:
             lines.append(f"# {seg.name} ({seg.kind}): {len(seg.insns)} instructions")
             lines += [f"{i:6d}  {describe(x)}" for i, x in enumerate(seg.insns)]
         (stage / "listing.txt").write_text("\n".join(lines) + "\n")
     return summary(cn, out)
+
+
+def describe_output(o: dict[str, Any]) -> str:
+    """One line saying what a compiled network's result is (see
+    :func:`hwgen.compiler.compile.output_info`)."""
+    shape = "x".join(map(str, o["shape"]))
+    if o["kind"] == "head":
+        return f"{o['name']}: the detection head's decoded record (1x1x8), from the map before it"
+    if o["kind"] == "classifier":
+        return (f"{o['name']}: {o['shape'][2]} class logits ({shape}); the top-1 class is their argmax "
+                f"(first on ties)")
+    return f"{o['name']}: the feature map {shape}"
+
+
+def top1(logits: np.ndarray, scales: np.ndarray | None = None) -> dict[str, Any]:
+    """The top-1 class of a classifier's ``1 x 1 x classes`` output (first maximum on ties), its
+    integer logit and, given the map's scales, the logit as a real number."""
+    v = np.asarray(logits).reshape(-1)
+    c = int(np.argmax(v))
+    out = {"class": c, "logit": int(v[c])}
+    if scales is not None:
+        out["logit_real"] = round(float(v[c] * np.asarray(scales).reshape(-1)[c]), 6)
+    return out
 
 
 def summary(cn: CompiledNetwork, out: str | Path | None = None) -> dict[str, Any]:
@@ -67,6 +90,7 @@ def summary(cn: CompiledNetwork, out: str | Path | None = None) -> dict[str, Any
     return {"network": cn.network["name"], "slug": cn.config.slug, "out": str(out) if out else None,
             "segments": segs, "insns": cn.insn_count, "macs": cn.macs, "arena_bytes": len(cn.arena),
             "est_cycles": sum(s.est_cycles for s in cn.segments),
+            "output": cn.info.get("output"),
             "refitted_layers": cn.info.get("refitted_layers", []),
             "max_scale_change": cn.info.get("max_scale_change", 0.0)}
 
@@ -93,6 +117,7 @@ def infer(folder: str | Path, device, *, images: int = 1, seed: int = 1, image: 
     imgs = [np.asarray(image)] if image is not None else test_images(qnet, images, seed)
     runner = NetworkRunner(device, cn)
     segments = {s.name: s for s in cn.segments}
+    output = cn.info.get("output") or output_info(qnet)
     frames = []
     layers: dict[str, dict[str, Any]] = {}
     try:
@@ -115,14 +140,19 @@ def infer(folder: str | Path, device, *, images: int = 1, seed: int = 1, image: 
                         for lname in segments[name].layers or (name,):
                             row = layers.setdefault(lname, {"layer": lname, "mismatches": 0})
                             row["cycles"] = r.cycles
-            frames.append({"cycles": res.cycles, "cycles_exact": res.exact_cycles, "mismatches": bad,
-                           "run_s": round(dt, 3), "record": res.maps.get(cn.head["name"]).reshape(-1).tolist()
-                           if cn.head else None})
+            frame = {"cycles": res.cycles, "cycles_exact": res.exact_cycles, "mismatches": bad,
+                     "run_s": round(dt, 3), "record": res.maps.get(cn.head["name"]).reshape(-1).tolist()
+                     if cn.head else None}
+            if output["kind"] == "classifier":
+                name = output["name"]
+                frame["top1"] = top1(res.maps[name], qnet.scales.get(name))
+                frame["golden_top1"] = top1(want[name], qnet.scales.get(name))
+            frames.append(frame)
     finally:
         runner.close()
     cycles = frames[0]["cycles"]
     return {"network": cn.network["name"], "slug": cn.config.slug, "backend": device.name,
-            "per_layer": per_layer, "images": len(imgs), "frames": frames, "layers": list(layers.values()),
+            "output": output, "per_layer": per_layer, "images": len(imgs), "frames": frames, "layers": list(layers.values()),
             "cycles": cycles, "cycles_exact": frames[0]["cycles_exact"], "macs": cn.macs,
             "utilization": round(cn.macs / (cn.config.macs_per_cycle * max(cycles, 1)), 4),
             "mismatches": sum(f["mismatches"] for f in frames)}

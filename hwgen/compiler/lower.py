@@ -9,8 +9,8 @@ a STORE writes and, because ``block_out = r * block_in``, ``r`` consecutive INP 
 for the next layer's LOAD. Logical channel ``c`` lives at *physical* channel ``channels[c]``:
 
 - the network input, a conv and a reorg are compact (``channels = 0..C-1``);
-- a depthwise conv and a maxpool keep their input's channels (so depthwise weight blocks stay on
-  the diagonal);
+- a depthwise conv, a maxpool and an avgpool keep their input's channels (so depthwise weight
+  blocks stay on the diagonal);
 - a concat places its inputs' planes one after the other (zero-copy: each input is written straight
   into its slice of the concat; where it cannot be, because it is the network input or feeds two
   concats, a copy job moves it).
@@ -22,9 +22,13 @@ Every job is one convolution-shaped pass ``GEMM -> epilogue -> STORE`` over outp
 and, per output plane, its *terms* (tap, input plane, input sub-block, weight block, output region).
 A conv uses its weights (groups expanded, all-zero blocks skipped: a depthwise conv has only its
 diagonal blocks); a reorg is a conv with 0/1 weights (kernel = stride); a maxpool and a copy use
-identity blocks, a maxpool with one accumulator region per window tap and ALU MAX to combine them.
-The epilogue of a conv is the requantization (ADD bias, MUL, SHR, MAX lo, MIN hi, each left out
-when it would change nothing).
+identity blocks, a maxpool with one accumulator region per window tap and ALU MAX to combine them
+(a padded maxpool only on a map whose values are all >= 0: the LOAD pads with zeros, which then
+never win a max). An avgpool is a depthwise conv with unit weights (one diagonal block shared by
+every tap). An add reads several maps: its input planes are *virtual* (``Job.inputs`` names the
+map and plane of each), and input ``i``'s channel ``c`` meets ``weight[0, 0, i, c]`` in a diagonal
+block. The epilogue of a conv, an avgpool and an add is the requantization (ADD bias, MUL, SHR,
+MAX lo, MIN hi, each left out when it would change nothing).
 """
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ from ..accel.config import AccelConfig
 from ..errors import ModelError
 from ..nn.ir import Layer, Network
 from ..nn.quantize import QuantNetwork
+from .quant import map_ranges
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,9 @@ class Job:
     regions combined by MAX (1 but for maxpool); ``bias``, ``multiplier``, ``shift`` per physical
     output channel (None: identity requantization); ``lo``/``hi`` the clamp; ``macs`` the layer's
     useful multiply-accumulates; ``unpack > 1``: the input is a packed map (``w`` its elements)
-    and output pixel ``x`` comes from element ``x // unpack`` (terms carry the phase in ``dx``).
+    and output pixel ``x`` comes from element ``x // unpack`` (terms carry the phase in ``dx``);
+    ``inputs``: for a job reading several maps (an add), the ``(map, plane)`` of each input plane
+    ``p`` (``src`` is then the first map); empty: plane ``p`` of ``src``.
     """
     name: str
     kind: str
@@ -104,6 +111,7 @@ class Job:
     macs: int = 0
     layers: tuple[str, ...] = field(default_factory=tuple)
     unpack: int = 1
+    inputs: tuple[tuple[str, int], ...] = ()
 
 
 def _planes(n: int, b: int) -> int:
@@ -130,16 +138,22 @@ def check_network(qnet: QuantNetwork, config: AccelConfig) -> None:
     if qnet.weight_width > c.weight_width:
         raise ModelError(f"network weights are {qnet.weight_width} bits; the accelerator's weight_width "
                          f"is {c.weight_width}")
+    ranges = map_ranges(qnet)
     for layer in qnet.net.layers:
-        if layer.kind in ("add", "avgpool"):
-            raise ModelError(f"layer {layer.name}: {layer.kind} layers are not supported by the "
-                             f"accelerator compiler yet; supported kinds: conv, maxpool, reorg, concat, head")
         if layer.kind == "head" and layer is not qnet.net.output:
             raise ModelError(f"layer {layer.name}: a head must be the last layer")
         if layer.kind == "maxpool" and any(qnet.net.pads(layer)):
-            raise ModelError(f"layer {layer.name}: maxpool with padding is not supported by the "
-                             f"accelerator compiler (its zero padding could win the max); "
-                             f"allowed: padding that comes to zero, e.g. 'none'")
+            src = qnet.net.inputs_of(layer)[0]
+            lo, hi = ranges[src]
+            if lo < 0:
+                raise ModelError(f"layer {layer.name}: a padded maxpool needs an input whose values are all "
+                                 f">= 0 (the accelerator pads with zeros, which could win the max), but "
+                                 f"{src} ranges over {lo}..{hi}; allowed: padding 'none', or a ReLU/ReLU6 "
+                                 f"(or other clamp at >= 0) on {src}")
+            if max(qnet.net.pads(layer)) >= layer.kernel:
+                raise ModelError(f"layer {layer.name}: maxpool padding must be smaller than the "
+                                 f"{layer.kernel}x{layer.kernel} window (a window of padding only has no "
+                                 f"max), not {qnet.net.pads(layer)}")
 
 
 def layouts(net: Network, config: AccelConfig) -> tuple[dict[str, MapLayout], list[tuple[str, str]]]:
@@ -170,7 +184,7 @@ def layouts(net: Network, config: AccelConfig) -> tuple[dict[str, MapLayout], li
                 plane0 += m.planes
             lay[layer.name] = MapLayout(layer.name, oh, ow, plane0, tuple(chans))
             continue
-        if layer.kind == "maxpool" or (layer.kind == "conv" and layer.groups == oc == len(src.channels)):
+        if layer.kind in ("maxpool", "avgpool") or (layer.kind == "conv" and layer.groups == oc == len(src.channels)):
             lay[layer.name] = MapLayout(layer.name, oh, ow, src.planes, src.channels)
         else:
             lay[layer.name] = MapLayout(layer.name, oh, ow, _planes(oc, bo), tuple(range(oc)))
@@ -225,13 +239,14 @@ def _identity_blocks(config: AccelConfig) -> np.ndarray:
 
 
 def _copy_like(name: str, kind: str, src: MapLayout, dst: MapLayout, config: AccelConfig,
-               kernel: int, stride: int, layers: tuple[str, ...]) -> Job:
+               kernel: int, stride: int, layers: tuple[str, ...],
+               pads: tuple[int, int, int, int] = (0, 0, 0, 0)) -> Job:
     r = config.block_out // config.block_in
     taps = [(ky, kx) for ky in range(kernel) for kx in range(kernel)]
     terms = [[Term(t, ky, kx, ob, h, h) for t, (ky, kx) in enumerate(taps) for h in range(r)]
              for ob in range(src.planes)]
     return Job(name=name, kind=kind, src=src.name, dst=dst.name, kernel=kernel, stride=stride,
-               pads=(0, 0, 0, 0), in_planes=src.planes, h=src.h, w=src.w, out_planes=dst.planes,
+               pads=pads, in_planes=src.planes, h=src.h, w=src.w, out_planes=dst.planes,
                oh=dst.h, ow=dst.w, blocks=_identity_blocks(config), terms=terms, regions=len(taps),
                layers=layers)
 
@@ -264,7 +279,11 @@ def lower(qnet: QuantNetwork, config: AccelConfig) -> tuple[dict[str, MapLayout]
             pass                          # written in place by its inputs (or their copies)
         elif layer.kind == "maxpool":
             jobs.append(_copy_like(layer.name, "maxpool", src, dst, config, layer.kernel, layer.stride,
-                                   (layer.name,)))
+                                   (layer.name,), net.pads(layer)))
+        elif layer.kind == "avgpool":
+            jobs.append(_avgpool_job(qnet, layer, src, dst, config))
+        elif layer.kind == "add":
+            jobs.append(_add_job(qnet, layer, [lay[n] for n in net.inputs_of(layer)], dst, config))
         elif packed and layer.name == packed[0]:
             jobs.append(_packed_depthwise_job(qnet, layer, src, dst, config))
         elif packed and layer.name == packed[1]:
@@ -403,3 +422,66 @@ def _reorg_job(layer: Layer, src: MapLayout, dst: MapLayout, config: AccelConfig
     return Job(name=layer.name, kind="reorg", src=src.name, dst=dst.name, kernel=s, stride=s,
                pads=(0, 0, 0, 0), in_planes=src.planes, h=src.h, w=src.w, out_planes=dst.planes,
                oh=dst.h, ow=dst.w, blocks=blocks, terms=terms, layers=(layer.name,))
+
+
+def _avgpool_job(qnet: QuantNetwork, layer: Layer, src: MapLayout, dst: MapLayout,
+                 config: AccelConfig) -> Job:
+    """A depthwise conv with unit weights on the input's own channels: per input sub-block one
+    diagonal block (the same for every tap), then the requantization (the division by K*K)."""
+    bi, bo = config.block_in, config.block_out
+    r = bo // bi
+    qc = qnet.convs[layer.name]
+    k = layer.kernel
+    w = np.asarray(qc.weight, np.int64)                      # [K, K, 1, C]
+    diag = np.zeros((src.planes * bo,), dtype=np.int64)
+    if np.all(w == w[:1, :1]):                               # unit (tap-independent) weights
+        diag[np.array(src.channels)] = w[0, 0, 0]
+        blocks: list[np.ndarray] = []
+        index: dict[tuple[int, bytes], int] = {}
+        terms: list[list[Term]] = [[] for _ in range(dst.planes)]
+        for ob in range(dst.planes):
+            for h in range(r):
+                lanes = diag[ob * bo + h * bi: ob * bo + (h + 1) * bi]
+                if not lanes.any():
+                    continue
+                key = (h, lanes.tobytes())
+                if key not in index:
+                    blk = np.zeros((bo, bi), dtype=np.int64)
+                    blk[h * bi + np.arange(bi), np.arange(bi)] = lanes
+                    index[key] = len(blocks)
+                    blocks.append(blk)
+                terms[ob] += [Term(0, ky, kx, ob, h, index[key]) for ky in range(k) for kx in range(k)]
+        arr = np.array(blocks, dtype=np.int64).reshape(-1, bo, bi)
+    else:                                                    # a quantizer that weights the taps
+        wp = np.zeros((k, k, src.planes * bo, dst.planes * bo), dtype=np.int64)
+        for c, ch in enumerate(src.channels):
+            wp[:, :, ch, dst.channels[c]] = w[:, :, 0, c]
+        arr, terms = _blocks_of(wp, config, src.planes, dst.planes)
+    oh, ow, _ = qnet.net.shape(layer.name)
+    return Job(name=layer.name, kind="avgpool", src=src.name, dst=dst.name, kernel=k, stride=layer.stride,
+               pads=qnet.net.pads(layer), in_planes=src.planes, h=src.h, w=src.w, out_planes=dst.planes,
+               oh=oh, ow=ow, blocks=arr, terms=terms, **_requant(qc, dst, config),
+               macs=qnet.net.macs(layer), layers=(layer.name,))
+
+
+def _add_job(qnet: QuantNetwork, layer: Layer, srcs: list[MapLayout], dst: MapLayout,
+             config: AccelConfig) -> Job:
+    """``sum_i weight[0, 0, i, c] * x_i[c]`` as a 1x1 GEMM over virtual input planes: input ``i``'s
+    planes follow input ``i - 1``'s; each input channel meets its output channel in a diagonal
+    block; then the requantization."""
+    bo = config.block_out
+    qc = qnet.convs[layer.name]
+    w = np.asarray(qc.weight, np.int64)[0, 0]                # [inputs, C]
+    planes = sum(m.planes for m in srcs)
+    wp = np.zeros((1, 1, planes * bo, dst.planes * bo), dtype=np.int64)
+    inputs: list[tuple[str, int]] = []
+    for i, m in enumerate(srcs):
+        base = len(inputs) * bo
+        for c, ch in enumerate(m.channels):
+            wp[0, 0, base + ch, dst.channels[c]] = w[i, c]
+        inputs += [(m.name, p) for p in range(m.planes)]
+    blocks, terms = _blocks_of(wp, config, planes, dst.planes)
+    return Job(name=layer.name, kind="add", src=srcs[0].name, dst=dst.name, kernel=1, stride=1,
+               pads=(0, 0, 0, 0), in_planes=planes, h=dst.h, w=dst.w, out_planes=dst.planes,
+               oh=dst.h, ow=dst.w, blocks=blocks, terms=terms, **_requant(qc, dst, config),
+               macs=qnet.net.macs(layer), layers=(layer.name,), inputs=tuple(inputs))

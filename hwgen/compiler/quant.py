@@ -13,7 +13,9 @@ channel and every input the layer can see,
 
 The bounds are worst cases over the input map's value range (``lo..hi`` of the layer that made it,
 or the activation range for the network input): ``max |acc| = max(sum_k max(w lo, w hi),
--sum_k min(w lo, w hi))``. :func:`fit_accumulator` keeps the network's real scale and drops the
+-sum_k min(w lo, w hi))``. Every weighted layer (:data:`hwgen.nn.ir.WEIGHTED_KINDS`) is checked:
+a conv, an avgpool (unit weights over its window) and an add, whose weight row ``i`` sees input
+``i``'s own range. :func:`fit_accumulator` keeps the network's real scale and drops the
 multiplier's low bits (``m' = round(m / 2**d)``, ``shift' = shift - d``, the smallest ``d`` that
 satisfies the bounds), so the golden model of the fitted network is what the accelerator computes.
 """
@@ -24,6 +26,7 @@ import dataclasses
 import numpy as np
 
 from ..errors import ModelError
+from ..nn.ir import WEIGHTED_KINDS, Layer
 from ..nn.quantize import QuantConv, QuantNetwork
 
 #: the ALU multiplies by ``sext16(y & 0xffff)``
@@ -36,7 +39,7 @@ def map_ranges(qnet: QuantNetwork) -> dict[str, tuple[int, int]]:
     out = {"input": qnet.act_range}
     for layer in net.layers:
         ins = [out[n] for n in net.inputs_of(layer)]
-        if layer.kind == "conv":
+        if layer.kind in WEIGHTED_KINDS:
             qc = qnet.convs[layer.name]
             out[layer.name] = (qc.lo, qc.hi)
         elif layer.kind == "concat":
@@ -46,18 +49,30 @@ def map_ranges(qnet: QuantNetwork) -> dict[str, tuple[int, int]]:
     return out
 
 
-def acc_bounds(weight: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def acc_bounds(weight: np.ndarray, lo, hi) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per output channel: smallest and largest accumulator, and the largest ``|partial sum|``,
-    for ``weight [K, K, Cin/groups, Cout]`` over inputs in ``lo..hi``."""
+    for ``weight [K, K, Cin/groups, Cout]`` over inputs in ``lo..hi`` (ints, or arrays with one
+    value per row of ``weight.reshape(-1, Cout)``: an add's per-input ranges)."""
     w = np.asarray(weight, dtype=np.int64).reshape(-1, weight.shape[-1])
+    lo = np.asarray(lo, np.int64).reshape(-1, 1)
+    hi = np.asarray(hi, np.int64).reshape(-1, 1)
     a, b = w * lo, w * hi
     amax = np.maximum(a, b).sum(axis=0)
     amin = np.minimum(a, b).sum(axis=0)
-    partial = np.abs(w).sum(axis=0) * max(abs(lo), abs(hi))
+    partial = (np.abs(w) * np.maximum(np.abs(lo), np.abs(hi))).sum(axis=0)
     return amin, amax, partial
 
 
-def layer_violation(qc: QuantConv, lo: int, hi: int, acc_width: int) -> str | None:
+def input_range(qnet: QuantNetwork, layer: Layer, ranges: dict[str, tuple[int, int]]):
+    """``(lo, hi)`` of what a weighted layer multiplies: its input map's range, or for an add one
+    range per input (arrays, matching the rows of its ``[1, 1, inputs, C]`` weight)."""
+    ins = qnet.net.inputs_of(layer)
+    if layer.kind == "add":
+        return np.array([ranges[n][0] for n in ins]), np.array([ranges[n][1] for n in ins])
+    return ranges[ins[0]]
+
+
+def layer_violation(qc: QuantConv, lo, hi, acc_width: int) -> str | None:
     """Why ``qc`` does not run bit-exactly on ``acc_width``-bit accumulators, or None."""
     top = (1 << (acc_width - 1)) - 1
     amin, amax, partial = acc_bounds(qc.weight, lo, hi)
@@ -90,16 +105,16 @@ def check_accumulator(qnet: QuantNetwork, acc_width: int) -> None:
     """Raise :class:`ModelError` naming the first layer that would not be bit-exact."""
     ranges = map_ranges(qnet)
     for layer in qnet.net.layers:
-        if layer.kind != "conv":
+        if layer.kind not in WEIGHTED_KINDS:
             continue
-        lo, hi = ranges[qnet.net.inputs_of(layer)[0]]
+        lo, hi = input_range(qnet, layer, ranges)
         why = layer_violation(qnet.convs[layer.name], lo, hi, acc_width)
         if why:
             raise ModelError(f"layer {layer.name} does not run bit-exactly on {acc_width}-bit "
                              f"accumulators: {why}; quantize it with hwgen.compiler.fit_accumulator")
 
 
-def _fit_conv(name: str, qc: QuantConv, lo: int, hi: int, acc_width: int) -> QuantConv:
+def _fit_conv(name: str, qc: QuantConv, lo, hi, acc_width: int) -> QuantConv:
     top = (1 << (acc_width - 1)) - 1
     amin, amax, partial = acc_bounds(qc.weight, lo, hi)
     bias = np.asarray(qc.bias, np.int64)
@@ -129,7 +144,7 @@ def _fit_conv(name: str, qc: QuantConv, lo: int, hi: int, acc_width: int) -> Qua
 
 
 def fit_accumulator(qnet: QuantNetwork, acc_width: int) -> QuantNetwork:
-    """``qnet`` with each conv's multipliers shortened just enough to be bit-exact on
+    """``qnet`` with each weighted layer's multipliers shortened just enough to be bit-exact on
     ``acc_width``-bit accumulators (see module doc). Layers that already fit are unchanged.
 
     Raises :class:`ModelError` when a layer's accumulator itself cannot fit.
@@ -137,9 +152,9 @@ def fit_accumulator(qnet: QuantNetwork, acc_width: int) -> QuantNetwork:
     ranges = map_ranges(qnet)
     convs = {}
     for layer in qnet.net.layers:
-        if layer.kind != "conv":
+        if layer.kind not in WEIGHTED_KINDS:
             continue
-        lo, hi = ranges[qnet.net.inputs_of(layer)[0]]
+        lo, hi = input_range(qnet, layer, ranges)
         qc = qnet.convs[layer.name]
         convs[layer.name] = qc if layer_violation(qc, lo, hi, acc_width) is None else \
             _fit_conv(layer.name, qc, lo, hi, acc_width)

@@ -265,10 +265,11 @@ def _reset(p, base: int, n: int) -> None:
 
 
 def emit(plan: Plan, p, config: AccelConfig, *, src_elem: int, dst_elem: int, wgt_elem: dict,
-         const_elem: int | None) -> None:
+         const_elem: int | None, plane_elem: list[int] | None = None) -> None:
     """Append the job's instructions to Program ``p``.
 
-    ``src_elem`` is the input map's first INP element, ``dst_elem`` the output map's (slice's) first
+    ``src_elem`` is the input map's first INP element (``plane_elem[p]``, when given, input plane
+    ``p``'s first INP element: a job reading several maps), ``dst_elem`` the output map's (slice's) first
     OUT element, ``wgt_elem[(gi, ci)]`` the first WGT element of that pack, ``const_elem`` the first
     ACC element of the :func:`consts_array` entries (when the epilogue needs them)."""
     c = config
@@ -302,8 +303,8 @@ def emit(plan: Plan, p, config: AccelConfig, *, src_elem: int, dst_elem: int, wg
         if ny <= 0 or nx <= 0:
             raise ProgramError(f"layer {job.name}: output tile at ({oy0}, {ox0}) sees only padding")
         for j, pl_ in enumerate(planes):
-            p.load(MemType.INP, ibase + j * slot,
-                   src_elem + ((pl_ * job.h + y0 + top) * job.w + x0 + left) * r,
+            base = plane_elem[pl_] if plane_elem is not None else src_elem + pl_ * job.h * job.w * r
+            p.load(MemType.INP, ibase + j * slot, base + ((y0 + top) * job.w + x0 + left) * r,
                    ny, nx * r, job.w * r, pad=(top, bot, left * r, right * r))
         pack = ch.blks
         if held[half] != (gi, ci):

@@ -77,3 +77,85 @@ def _shape(rng, layers, h, w, c):
 
 def quantized(net: Network, seed: int = 0):
     return quantize_network(net, random_params(net, seed))
+
+
+def random_residual_network(seed: int) -> Network:
+    """A chain of 4..8 layers from ``seed`` over the residual kinds: convs (stride 1 'same' most
+    of the time, so shapes repeat), adds of the current map with one or two earlier maps of its
+    shape (the network input among them, a map possibly twice; each activation), avgpools (kernel
+    2/3, stride 1/2/kernel, padded or not, sometimes global), padded maxpools after a ReLU, and
+    concats."""
+    rng = np.random.default_rng(seed)
+    h, w = int(rng.integers(3, 15)), int(rng.integers(3, 15))
+    c = int(rng.integers(1, 9))
+    layers: list[Layer] = []
+    nonneg = {"input": False}
+    n_layers = int(rng.integers(4, 9))
+    tries = 0
+    while len(layers) < n_layers and tries < 300:
+        tries += 1
+        i = len(layers)
+        name = f"l{i}"
+        cur = layers[-1].name if layers else "input"
+        shape = _shape(rng, layers, h, w, c)
+        earlier = [n for n in ["input"] + [l.name for l in layers[:-1]] if n != cur]
+        kind = str(rng.choice(["conv", "conv", "add", "add", "add", "avgpool", "maxpool", "concat"]))
+        pos = False
+        if kind == "conv":
+            same_hw = [_shape_of(layers, n, h, w, c)[2] for n in earlier
+                       if _shape_of(layers, n, h, w, c)[:2] == shape[:2]]
+            oc = int(rng.choice(same_hw)) if same_hw and rng.random() < 0.7 else int(rng.integers(1, 10))
+            stride = 1 if rng.random() < 0.8 else 2
+            k = int(rng.choice([1, 3]))
+            act = str(rng.choice(["none", "relu", "relu6"]))
+            pos = act != "none"
+            layer = Layer(name=name, kind="conv", out_channels=oc, kernel=k, stride=stride, padding="same",
+                          activation=act, batchnorm=bool(rng.random() < 0.5))
+        elif kind == "add":
+            same = [n for n in earlier if _shape_of(layers, n, h, w, c) == shape]
+            if not same:                     # a conv to an earlier map's channels, then the add
+                hw = [n for n in earlier if _shape_of(layers, n, h, w, c)[:2] == shape[:2]]
+                if not hw:
+                    continue
+                same = [str(rng.choice(hw))]
+                conv = Layer(name=name, kind="conv", out_channels=_shape_of(layers, same[0], h, w, c)[2],
+                             kernel=int(rng.choice([1, 3])), padding="same",
+                             activation=str(rng.choice(["none", "relu"])))
+                layers.append(conv)
+                nonneg[name] = conv.activation != "none"
+                cur, name = name, f"l{i + 1}"
+            ins = [cur, str(rng.choice(same))]
+            if rng.random() < 0.35:
+                ins.append(str(rng.choice(same + [cur])))
+            rng.shuffle(ins)
+            act = str(rng.choice(["none", "relu", "relu6"]))
+            pos = act != "none"
+            layer = Layer(name=name, kind="add", inputs=tuple(ins), activation=act)
+        elif kind == "avgpool":
+            if rng.random() < 0.2 and max(shape[:2]) <= 7:
+                k, stride, pad = max(shape[:2]), max(shape[:2]), (0, 0, 0, 0)     # global
+            else:
+                k = int(rng.choice([2, 3]))
+                stride = int(rng.choice([1, 2, k]))
+                pad = tuple(int(v) for v in rng.integers(0, k, 4)) if rng.random() < 0.5 else (0, 0, 0, 0)
+            layer = Layer(name=name, kind="avgpool", kernel=k, stride=stride, padding=pad)
+        elif kind == "maxpool":
+            k = int(rng.choice([2, 3]))
+            padded = nonneg[cur] and rng.random() < 0.8
+            pad = tuple(int(v) for v in rng.integers(0, k, 4)) if padded else (0, 0, 0, 0)
+            pos = nonneg[cur]
+            layer = Layer(name=name, kind="maxpool", kernel=k, stride=int(rng.choice([1, 2])), padding=pad)
+        else:
+            same = [n for n in earlier if _shape_of(layers, n, h, w, c)[:2] == shape[:2]]
+            if not same:
+                continue
+            ins = (cur, str(rng.choice(same)))
+            pos = all(nonneg[n] for n in ins)
+            layer = Layer(name=name, kind="concat", inputs=ins)
+        try:
+            Network(name="rand", input_shape=(h, w, c), layers=tuple(layers + [layer]))
+        except ModelError:
+            continue
+        layers.append(layer)
+        nonneg[name] = pos
+    return Network(name=f"res{seed}", input_shape=(h, w, c), layers=tuple(layers))

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from hwgen.accel import isa
 from hwgen.accel.config import AccelConfig
 from hwgen.accel.presets import PRESETS
 from hwgen.compiler import check_accumulator, compile_network, fit_accumulator
@@ -49,9 +50,18 @@ def test_wider_network_than_accelerator():
 
 
 def test_padded_maxpool_refused():
+    """A padded maxpool runs only where zeros cannot win the max (its input is >= 0)."""
     net = Network(name="p", input_shape=(5, 5, 3),
                   layers=(Layer(name="mp", kind="maxpool", kernel=3, stride=2, padding="same"),))
-    with pytest.raises(ModelError, match="layer mp: maxpool with padding is not supported"):
+    with pytest.raises(ModelError, match=r"layer mp: a padded maxpool needs an input whose values are all >= 0 "
+                                         r"\(the accelerator pads with zeros, which could win the max\), but "
+                                         r"input ranges over -128\.\.127; allowed: padding 'none', or a ReLU"):
+        compile_network(quantized(net), TINY)
+    net = Network(name="p", input_shape=(5, 5, 3), layers=(
+        Layer(name="c", kind="conv", out_channels=3, kernel=1, activation="relu"),
+        Layer(name="mp", kind="maxpool", kernel=2, stride=2, padding=(2, 0, 0, 0))))
+    with pytest.raises(ModelError, match=r"layer mp: maxpool padding must be smaller than the 2x2 window "
+                                         r"\(a window of padding only has no max\), not \(2, 0, 0, 0\)"):
         compile_network(quantized(net), TINY)
 
 
@@ -138,7 +148,7 @@ def test_compiled_folder_errors(qtiny, tmp_path):
     man = json.loads(cn.files()["network.json"])
     man["version"] = 99
     (tmp_path / "network.json").write_text(json.dumps(man))
-    with pytest.raises(ModelError, match="is format 99 for ISA 1; this hwgen reads format 1"):
+    with pytest.raises(ModelError, match=f"is format 99 for ISA {isa.ISA_VERSION}; this hwgen reads format 1"):
         CompiledNetwork.load(tmp_path)
     (tmp_path / "network.json").write_text("{")
     with pytest.raises(ModelError, match="is not valid JSON"):
