@@ -407,7 +407,8 @@ def register(sub) -> None:
     c.set_defaults(func=_conv)
     cp = s.add_parser("compile", help="compile a network (hwgen.nn) to the accelerator's microcode")
     add_config_flags(cp, list(PRESETS), "default")
-    cp.add_argument("--model", help="skynet, skynet-tiny (default) or a network JSON file")
+    cp.add_argument("--model", help="a built-in network (skynet, skynet-tiny (default), resnet18, "
+                                    "resnet-tiny, mobilenetv2) or a network JSON file")
     cp.add_argument("--weights", help=".npz of float weights (default: random from the seed)")
     cp.add_argument("--calibration", help=".npy/.npz of float calibration images [N, H, W, C]")
     cp.add_argument("--quant", help="a quantized network .npz (e.g. quant.npz of hwgen hls generate) "

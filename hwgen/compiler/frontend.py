@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..accel.config import AccelConfig
-from ..accel.isa import describe
+from ..accel.isa import EXACT_COUNTERS, describe
 from ..errors import ConfigError, ModelError
 from ..nn.model import forward, test_images
 from ..nn.quantize import (QuantNetwork, calibration_images, load_calibration, load_quant, quantize_network,
@@ -110,7 +110,9 @@ def load_compiled(folder: str | Path) -> tuple[CompiledNetwork, QuantNetwork]:
 def infer(folder: str | Path, device, *, images: int = 1, seed: int = 1, image: np.ndarray | None = None,
           per_layer: bool = False) -> dict[str, Any]:
     """Run a compiled folder on ``device`` for ``images`` test images (or one given ``image``) and
-    compare every layer's map with :func:`hwgen.nn.model.forward`."""
+    compare every layer's map with :func:`hwgen.nn.model.forward`. Each frame reports its cycles,
+    its exact operation counters (:data:`hwgen.accel.isa.EXACT_COUNTERS`: equal on every back end),
+    its mismatches and its result (a head's record, a classifier's top-1 class)."""
     cn, qnet = load_compiled(folder)
     if not isinstance(images, int) or images < 1:
         raise ConfigError(f"--images must be a positive integer, not {images}")
@@ -141,6 +143,8 @@ def infer(folder: str | Path, device, *, images: int = 1, seed: int = 1, image: 
                             row = layers.setdefault(lname, {"layer": lname, "mismatches": 0})
                             row["cycles"] = r.cycles
             frame = {"cycles": res.cycles, "cycles_exact": res.exact_cycles, "mismatches": bad,
+                     "counters": {c: sum(int(r.counters.get(c, 0)) for _n, r in res.runs)
+                                  for c in EXACT_COUNTERS},
                      "run_s": round(dt, 3), "record": res.maps.get(cn.head["name"]).reshape(-1).tolist()
                      if cn.head else None}
             if output["kind"] == "classifier":

@@ -74,3 +74,25 @@ def test_micro_network_per_layer(tiny_verilog, tmp_path):
 def test_skynet_tiny_on_verilator(tiny_verilog, tmp_path):
     r = _run(tiny_verilog, "verilator", tmp_path, build_model("skynet-tiny"))
     assert r.maps["head"].shape == (1, 1, 8)
+
+
+def test_resnet_tiny_through_compile_and_infer(tiny_verilog, simulator, tmp_path, capsys):
+    """resnet-tiny (padded max pool, residual adds, a global average pool, a classifier) compiled
+    with ``hwgen accel compile`` and run by what ``hwgen accel infer`` runs: bit-exact on the RTL,
+    the same top-1 class and the same exact counters as the functional simulator."""
+    import json
+
+    from hwgen.cli import main
+    from hwgen.compiler.frontend import infer
+    out = tmp_path / "c"
+    assert main(["accel", "compile", "--preset", "tiny", "--model", "resnet-tiny", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["accel", "infer", str(out), "--backend", "fsim", "--json"]) == 0
+    ref = json.loads(capsys.readouterr().out)
+    with RtlDevice(verilog=tiny_verilog, simulator=simulator, size=FUZZ_MEM_BYTES, work_dir=tmp_path / "w") as dev:
+        rtl = infer(out, dev)
+    assert rtl["mismatches"] == 0 and ref["mismatches"] == 0 and rtl["cycles_exact"]
+    assert rtl["output"]["kind"] == "classifier"
+    f, g = rtl["frames"][0], ref["frames"][0]
+    assert f["top1"] == g["top1"] == f["golden_top1"]
+    assert f["counters"] == g["counters"] and f["counters"]["gemm_uops"] > 0
