@@ -213,7 +213,7 @@ class _Gen:
                 op = AluOp(self.r(0, len(AluOp) - 1))
                 use_imm = self.chance(0.5)
                 imm = self.r(0, self.c.acc_width - 1) if op == AluOp.SHR and self.chance(0.7) else self.r(-32768, 32767)
-                out.append(Alu(alu_op=op, use_imm=use_imm, imm=imm, **common))
+                out.append(Alu(alu_op=op, use_imm=use_imm, imm=imm, relu=self.chance(0.3), **common))
         return out
 
 

@@ -114,6 +114,9 @@ ALU has the same loops and index rules with ``d = a`` (dst, acc entry) and ``s``
          shift: round half up; the sum never wraps)
     CLIP min(max(x, ~y), y)   (~y = -y-1, so CLIP 127 saturates to int8)
 
+With ``relu`` the result written is ``max(result, 0)`` (a requantization's ReLU clamp costs no
+micro-op of its own).
+
 Counters
 ========
 :data:`COUNTERS` are read from the register map. The *operation* counters (``exact=True``) are
@@ -134,7 +137,7 @@ from typing import Any, Iterable, Sequence
 from ..errors import ProgramError
 
 #: Version of the instruction set and register map; bump on any incompatible change.
-ISA_VERSION = 1
+ISA_VERSION = 2
 INSN_BITS = 128
 INSN_BYTES = INSN_BITS // 8
 UOP_BITS = 64
@@ -359,6 +362,7 @@ ALU_FIELDS = COMMON_FIELDS + _layout(_C, [
     *_LOOP,
     ("alu_op", 3, "AluOp: 0 MIN, 1 MAX, 2 ADD, 3 MUL, 4 SHR, 5 CLIP"),
     ("imm", 16, "immediate operand, signed", True),
+    ("relu", 1, "write max(result, 0): a ReLU fused into the operation (ISA 2)"),
 ])
 FINISH_FIELDS = COMMON_FIELDS
 
@@ -473,6 +477,7 @@ class Alu(_Insn):
     dst_factor_in: int = 0
     src_factor_out: int = 0
     src_factor_in: int = 0
+    relu: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -535,7 +540,7 @@ def decode(word: int) -> Insn:
     return cls(**kw)
 
 
-_BOOL_FIELDS = set(FLAGS) | {"reset", "init", "use_imm"}
+_BOOL_FIELDS = set(FLAGS) | {"reset", "init", "use_imm", "relu"}
 
 
 def to_bytes(insns: Iterable[Insn]) -> bytes:

@@ -347,11 +347,13 @@ class Machine:
         if not conflict:
             x = self.acc[dst]
             y = np.int64(insn.imm) if insn.use_imm else self.acc[src]
-            self.acc[dst] = alu_apply(op, x, y, aw)
+            r = alu_apply(op, x, y, aw)
+            self.acc[dst] = np.maximum(r, 0) if insn.relu else r
             return
         for d, s in zip(dst.tolist(), src.tolist()):
             y = np.int64(insn.imm) if insn.use_imm else self.acc[s]
-            self.acc[d] = alu_apply(op, self.acc[d], y, aw)
+            r = alu_apply(op, self.acc[d], y, aw)
+            self.acc[d] = np.maximum(r, 0) if insn.relu else r
 
     # ------------------------------------------------------------------ cost model
     def _cost(self, insn) -> int:

@@ -110,8 +110,9 @@ class Program:
 
     def alu(self, op: AluOp, kernel: Kernel, iter_out: int = 1, iter_in: int = 1, *,
             imm: int | None = None, dst: tuple[int, int] = (0, 0),
-            src: tuple[int, int] = (0, 0)) -> int:
-        """ALU ``op`` over ``kernel``; ``imm`` given: immediate operand, else ``acc[src]``.
+            src: tuple[int, int] = (0, 0), relu: bool = False) -> int:
+        """ALU ``op`` over ``kernel``; ``imm`` given: immediate operand, else ``acc[src]``;
+        ``relu``: write ``max(result, 0)``.
 
         With a tensor operand the hardware runs one micro-op per cycle when each micro-op's
         ``acc[dst]`` and ``acc[src]`` indices differ in parity (the accumulator's two banks) and
@@ -120,7 +121,7 @@ class Program:
         return self.emit(Alu(alu_op=op, use_imm=imm is not None, imm=0 if imm is None else imm,
                              uop_begin=kernel.begin, uop_end=kernel.end, iter_out=iter_out,
                              iter_in=iter_in, dst_factor_out=dst[0], dst_factor_in=dst[1],
-                             src_factor_out=src[0], src_factor_in=src[1]))
+                             src_factor_out=src[0], src_factor_in=src[1], relu=relu))
 
     # ------------------------------------------------------------------ micro-op kernels
     def kernel(self, uops: Sequence[Uop | tuple[int, int, int]]) -> Kernel:

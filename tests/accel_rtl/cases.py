@@ -175,6 +175,11 @@ def directed_cases(c: AccelConfig) -> list[Case]:
             alu = Alu(alu_op=op, use_imm=use_imm, imm=imms[op], uop_begin=8, uop_end=12)
             cases.append(Case(f"alu_{op.name.lower()}_{'imm' if use_imm else 'tensor'}",
                               seq([], [b.load_acc(8), lu, alu], [b.store(8)]), alu_uops))
+    # relu (ISA 2): each op family's result clamped at zero, as the requantization uses it
+    for op in (AluOp.ADD, AluOp.MUL, AluOp.SHR, AluOp.MIN):
+        alu = Alu(alu_op=op, use_imm=op != AluOp.ADD, imm=imms[op], uop_begin=8, uop_end=12, relu=True)
+        cases.append(Case(f"alu_{op.name.lower()}_relu", seq([], [b.load_acc(8), lu, alu], [b.store(8)]),
+                          alu_uops))
     # SHR edge amounts, MUL wrap-around, and a chain on one entry (forwarding)
     for n in (0, 1, c.acc_width - 1):
         cases.append(Case(f"alu_shr_{n}", seq([], [b.load_acc(8), lu,

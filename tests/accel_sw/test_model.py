@@ -143,6 +143,27 @@ def test_alu_ops(op, use_imm):
     assert r.m.acc[:8].min() >= -(1 << 31) and r.m.acc[:8].max() < (1 << 31)
 
 
+@pytest.mark.parametrize("op", list(AluOp))
+def test_alu_relu_clamps_the_result_at_zero(op):
+    """ISA 2: ``relu`` writes max(result, 0), for every op, tensor operand and immediate."""
+    rng = np.random.default_rng(int(op))
+    x = rng.integers(-(1 << 20), 1 << 20, (8, 1, 4))
+    y = rng.integers(-(1 << 12), 1 << 12, (8, 1, 4))
+    want = {}
+    for relu in (False, True):
+        r = Rig()
+        r.m.acc[:8], r.m.acc[8:16] = x, y
+        prog = [r.uop_load([isa.Uop(0, 8, 0)]),
+                isa.Alu(alu_op=op, uop_begin=0, uop_end=1, iter_out=8, dst_factor_out=1, src_factor_out=1,
+                        relu=relu), isa.Finish()]
+        assert r.run(prog).ok
+        want[relu] = r.m.acc[:8].copy()
+    assert (want[False] < 0).any() and np.array_equal(want[True], np.maximum(want[False], 0))
+    # the flag is bit 126 of the instruction word and survives encode/decode
+    insn = isa.Alu(alu_op=op, relu=True)
+    assert (isa.encode(insn) >> 126) & 1 and isa.decode(isa.encode(insn)) == insn
+
+
 def test_alu_shr_rounds_half_up_and_clip_saturates_int8():
     x = np.array([5, 6, 7, -5, -6, -7, (1 << 31) - 1, -(1 << 31)], dtype=np.int64)
     assert list(alu_apply(AluOp.SHR, x, np.int64(1), 32)) == [3, 3, 4, -2, -3, -3, 1 << 30, -(1 << 30)]

@@ -178,7 +178,7 @@ class ComputeStage(wiring.Component):
         Y1 computes and Y2 finishes each operation, one shallow step each: MIN, MAX and CLIP
         compare in Y1 and pick x, y or ~y in Y2 (one select per lane, then one gate per bit);
         ADD adds and SHR shifts in Y1; Y2 adds SHR's rounding bit or MUL's two partial products
-        with one adder."""
+        with one adder; ``relu`` then zeroes a negative result."""
         c = self.config
         aw_ = c.acc_width
         nsh = log2(aw_)
@@ -187,10 +187,11 @@ class ComputeStage(wiring.Component):
         ops = {"min": aop == AluOp.MIN, "max": aop == AluOp.MAX, "clip": aop == AluOp.CLIP,
                "add": aop == AluOp.ADD, "shr": aop == AluOp.SHR, "mul": aop == AluOp.MUL}
         ops["cmp"] = ops["min"] | ops["max"] | ops["clip"]
+        ops["relu"] = A["relu"]
         ctl = {k: Signal(name=f"alu_is_{k}", reset_less=True) for k in ops}
         m.d.sync += [ctl[k].eq(v) for k, v in ops.items()]
         is_min, is_max, is_clip, is_cmp = ctl["min"], ctl["max"], ctl["clip"], ctl["cmp"]
-        is_add, is_shr, is_mul = ctl["add"], ctl["shr"], ctl["mul"]
+        is_add, is_shr, is_mul, relu = ctl["add"], ctl["shr"], ctl["mul"], ctl["relu"]
         for k in range(c.batch * c.block_out):
             x = x_op[k * aw_:(k + 1) * aw_].as_signed()
             y = y_op[k * aw_:(k + 1) * aw_].as_signed()
@@ -227,7 +228,9 @@ class ComputeStage(wiring.Component):
             hi_part = (p_hi << 16)[:aw_] if aw_ > 16 else 0
             total = (Mux(is_mul, p_lo, r1) + Mux(is_mul, hi_part, rb))[:aw_]
             picked = Mux(pick_x, r1, Mux(pick_lo, ~r2, r2))
-            alu_lanes.append(Mux(is_cmp, picked, total))
+            res = Mux(is_cmp, picked, total)
+            # relu: a negative result (sign bit set) becomes 0, one gate per bit
+            alu_lanes.append(res & ~(relu & res[aw_ - 1]).replicate(aw_))
         return alu_lanes
 
     def _write_ports(self, m, ld: LoadWrite, wv, w_addr, w_data) -> None:
