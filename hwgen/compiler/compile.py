@@ -91,7 +91,7 @@ def compile_network(qnet: QuantNetwork, config: AccelConfig, *, fit: bool = True
         for key, blocks in packed_weights(plan).items():
             wgt_elem[key] = dev.place(blocks.astype(wdt)) // config.wgt_elem_bytes
         const_elem = None
-        if any(imm is None for _op, imm, _j in plan.alu_ops):
+        if any(a.imm is None for a in plan.alu_ops):
             const_elem = dev.place(consts_array(job, config).astype(INT_DTYPE[config.acc_width])) \
                 // config.acc_elem_bytes
         p = Program(dev)

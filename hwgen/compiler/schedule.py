@@ -20,6 +20,7 @@ whole-extent candidates.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -61,7 +62,7 @@ class Plan:
     wh: int
     ah: int
     const_base: int
-    alu_ops: list[tuple[AluOp, int | None, int]]
+    alu_ops: list[AluStep]
     est_cycles: int
     q: int
     init: bool = False
@@ -78,22 +79,34 @@ class Plan:
                 for oy0 in range(0, job.oh, self.th) for ox0 in range(0, job.ow, self.tw)]
 
 
-def alu_ops(job: Job, config: AccelConfig) -> list[tuple[AluOp, int | None, int]]:
-    """The requantization epilogue: ``(op, imm or None, const index)`` in order."""
+class AluStep(NamedTuple):
+    """One epilogue operation: ``imm`` or else the plane's constant ``const`` as the operand;
+    ``relu`` clamps its result at zero (ISA 2)."""
+    op: AluOp
+    imm: int | None
+    const: int
+    relu: bool = False
+
+
+def alu_ops(job: Job, config: AccelConfig) -> list[AluStep]:
+    """The requantization epilogue in order. A ReLU's ``MAX 0`` rides on the operation before it
+    as its ``relu`` flag (no micro-op of its own)."""
     if job.bias is None:
         return []
-    ops: list[tuple[AluOp, int | None, int]] = []
+    ops: list[AluStep] = []
     if np.any(job.bias != 0):
-        ops.append((AluOp.ADD, None, 0))
+        ops.append(AluStep(AluOp.ADD, None, 0))
     if np.any(job.multiplier != 1):
-        ops.append((AluOp.MUL, None, 1))
+        ops.append(AluStep(AluOp.MUL, None, 1))
     if np.any(job.shift != 0):
-        ops.append((AluOp.SHR, None, 2))
+        ops.append(AluStep(AluOp.SHR, None, 2))
     lo, hi = -(1 << (config.output_width - 1)), (1 << (config.output_width - 1)) - 1
-    if job.lo > lo:
-        ops.append((AluOp.MAX, job.lo, 0))
+    if job.lo == 0 and ops:
+        ops[-1] = ops[-1]._replace(relu=True)
+    elif job.lo > lo:
+        ops.append(AluStep(AluOp.MAX, job.lo, 0))
     if job.hi < hi:
-        ops.append((AluOp.MIN, job.hi, 0))
+        ops.append(AluStep(AluOp.MIN, job.hi, 0))
     return ops
 
 
@@ -130,7 +143,7 @@ def make_plan(job: Job, config: AccelConfig, g: int, q: int, th: int, tw: int) -
     rows = (th - 1) * job.stride + job.kernel
     pitch = _tile_cols(job, tw) * r
     ops = alu_ops(job, c)
-    consts = CONSTS * g if any(imm is None for _op, imm, _j in ops) else 0
+    consts = CONSTS * g if any(a.imm is None for a in ops) else 0
     ih, wh = c.inp_depth // 2, c.wgt_depth // 2
     ah = (c.acc_depth - consts) // 2
     if q * rows * pitch > ih or _acc_entries(job.regions, g * th * tw) > ah:
@@ -152,7 +165,7 @@ def make_plan(job: Job, config: AccelConfig, g: int, q: int, th: int, tw: int) -
 
 def _tile_cols(job: Job, tw: int) -> int:
     """Input elements per row that a tile ``tw`` output pixels wide reads."""
-    return tw // job.unpack if job.unpack > 1 else (tw - 1) * job.stride + job.kernel
+    return tw // job.unpack + job.taps_x - 1 if job.unpack > 1 else (tw - 1) * job.stride + job.kernel
 
 
 def _chunks(job: Job, grp: list[int], q: int, limit: int) -> list[Chunk]:
@@ -196,11 +209,16 @@ def plan_job(job: Job, config: AccelConfig) -> Plan:
         raise ProgramError(f"layer {job.name}: padding {job.pads} needs LOAD pad fields over "
                            f"{PAD_MAX} (x padding counts {r} elements per pixel)")
     max_q = max(1, max((len({t.p for t in ts}) for ts in job.terms), default=1))
+    # a packed conv's tiles are whole elements wide: multiples of unpack too (SkyNet's 1x1
+    # unpacking job keeps its widths, so its program and measured cycles stay as published)
+    more = job.unpack > 1 and (job.kernel > 1 or job.stride > 1)
+    widths = sorted(set(candidates(job.ow)) | ({job.unpack * t for t in candidates(job.ow // job.unpack)}
+                                               if more else set()))
     best = None
     for g in candidates(job.out_planes):
         for q in candidates(job.in_planes if max_q > 1 else 1):
             for th in candidates(min(job.oh, ITER_MAX)):
-                for tw in candidates(job.ow):
+                for tw in widths:
                     plan = make_plan(job, config, g, q, th, tw)
                     if plan is None:
                         continue
@@ -249,7 +267,7 @@ def estimate(plan: Plan, config: AccelConfig) -> int:
             wload = DMA_LATENCY + beats(len(ch.blks) * c.wgt_elem_bytes)
             wmax = max(wmax, wload)
             per_tile += max(comp, load + (0 if n <= 2 else wload))
-        tensor = sum(1 for _op, imm, _j in plan.alu_ops if imm is None)
+        tensor = sum(1 for a in plan.alu_ops if a.imm is None)
         per_entry = (len(plan.alu_ops) - tensor) + job.regions - 1 + tensor * (1 if plan.tw % 2 == 0 else 1.5)
         per_tile += int(per_entry * len(grp) * pix) + 8 * (len(plan.alu_ops) + job.regions - 1)
         total += n_tiles * per_tile + (2 * wmax if n <= 2 else 0)
@@ -296,7 +314,7 @@ def emit(plan: Plan, p, config: AccelConfig, *, src_elem: int, dst_elem: int, wg
         cols = _tile_cols(job, tw)                        # input elements per row of this tile
         pitch = cols * r                                  # entries per loaded row
         y0 = oy0 * job.stride - pt
-        x0 = ox0 // job.unpack if job.unpack > 1 else ox0 * job.stride - pl
+        x0 = ox0 // job.unpack - pl if job.unpack > 1 else ox0 * job.stride - pl
         top, bot = max(0, -y0), max(0, y0 + rows - job.h)
         left, right = max(0, -x0), max(0, x0 + cols - job.w)
         ny, nx = rows - top - bot, cols - left - right
@@ -340,7 +358,7 @@ def emit(plan: Plan, p, config: AccelConfig, *, src_elem: int, dst_elem: int, wg
                 k = p.kernel([(d - t.dx + x, i + (x // job.unpack) * r, w)
                               for ((oi, reg, dx), t), (d, i, w) in zip(head.items(), base)
                               for x in range(dx, tw, job.unpack)])
-                p.gemm(k, th, 1, init=True, dst=(tw, 0), src=(pitch, 0))
+                p.gemm(k, th, 1, init=True, dst=(tw, 0), src=(job.stride * pitch, 0))
             elif tw <= th:
                 k = p.kernel([(d + x, i + x * sx, w) for d, i, w in base for x in range(tw)])
                 p.gemm(k, th, 1, init=True, dst=(tw, 0), src=(sy, 0))
@@ -349,7 +367,7 @@ def emit(plan: Plan, p, config: AccelConfig, *, src_elem: int, dst_elem: int, wg
                 p.gemm(k, tw, 1, init=True, dst=(1, 0), src=(sx, 0))
         if terms and job.unpack > 1:    # pixel phases: micro-op j writes columns j, j + unpack, ..
             p.gemm(p.kernel([uop(oi, t) for oi, t in terms]), th, tw // job.unpack,
-                   dst=(tw, job.unpack), src=(pitch, r))
+                   dst=(tw, job.unpack), src=(job.stride * pitch, r))
         elif terms:
             p.gemm(p.kernel([uop(oi, t) for oi, t in terms]), th, tw, dst=(tw, 1),
                    src=(job.stride * pitch, job.stride * r))
@@ -368,17 +386,17 @@ def emit(plan: Plan, p, config: AccelConfig, *, src_elem: int, dst_elem: int, wg
         def const(oi: int, j: int, d: int) -> int:
             """The copy of constant ``j`` of plane ``oi`` in the other bank than entry ``d``."""
             return cb + CONSTS * oi + 2 * j + (d + cb + 1) % 2
-        for op, imm, j in plan.alu_ops:
+        for op, imm, j, relu in plan.alu_ops:
             if imm is not None:
                 k = p.kernel([(abase + oi * region, 0, 0) for oi in range(n)])
-                p.alu(op, k, th, tw, imm=imm, dst=(tw, 1))
+                p.alu(op, k, th, tw, imm=imm, dst=(tw, 1), relu=relu)
             elif tw % 2 == 0:            # pairs of columns: even and odd entries read their copies
                 d = [abase + oi * region + e for oi in range(n) for e in (0, 1)]
                 k = p.kernel([(x, const(i // 2, j, x), 0) for i, x in enumerate(d)])
-                p.alu(op, k, th, tw // 2, dst=(tw, 2))
+                p.alu(op, k, th, tw // 2, dst=(tw, 2), relu=relu)
             else:
                 k = p.kernel([(abase + oi * region, const(oi, j, abase + oi * region), 0) for oi in range(n)])
-                p.alu(op, k, th, tw, dst=(tw, 1))
+                p.alu(op, k, th, tw, dst=(tw, 1), relu=relu)
         p.push(C, S)
         p.pop(C, S)
         if tw == job.ow and th * tw == region and plane_words <= DMA_MAX:
