@@ -335,6 +335,147 @@ void concat2(hls::stream<typename CFG::in_t>& a, hls::stream<typename CFG::in_t>
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Residual add: the elementwise weighted sum of N (2..4) maps of the same shape, then the
+// per-channel requantization and activation clamp of a conv (hwgen/nn/model.py):
+//   y[c] = requantize(sum_i w[i][c] * x_i[c] + bias[c])
+// The integer weights bring the inputs to a common scale (hwgen/nn/quantize.py). Per pixel and
+// channel, one word of every input is read and one written: one cycle per output word.
+template <class CFG>
+typename CFG::out_t add_channel(const typename CFG::in_t v[CFG::inputs], int c,
+                                const typename CFG::weight_store_t w[CFG::inputs][CFG::out_channels],
+                                const typename CFG::bias_store_t bias[], const typename CFG::mult_store_t mult[],
+                                const typename CFG::shift_store_t shift[]) {
+    static_assert(CFG::inputs >= 2 && CFG::inputs <= 4, "add: 2..4 inputs");
+    static_assert(CFG::in_height == CFG::out_height && CFG::in_width == CFG::out_width &&
+                      CFG::in_channels == CFG::out_channels, "add: the inputs and the output have one shape");
+    static_assert(CFG::accum_width >= CFG::act_width + CFG::weight_width + clog2(CFG::inputs) - 1,
+                  "add: accumulator too narrow for the sum");
+    static_assert(CFG::accum_width <= 48, "add: accumulator wider than 48 bits");
+    typename CFG::accum_t acc = 0;
+    for (int i = 0; i < CFG::inputs; i++) acc += v[i] * typename CFG::weight_t(w[i][c]);
+    return requantize<CFG>(acc, bias[c], mult[c], shift[c]);
+}
+
+#define HWGEN_ADD_ROMS                                                                             \
+    const typename CFG::weight_store_t w[CFG::inputs][CFG::out_channels],                          \
+        const typename CFG::bias_store_t bias[], const typename CFG::mult_store_t mult[],          \
+        const typename CFG::shift_store_t shift[]
+
+template <class CFG>
+void add(hls::stream<typename CFG::in_t>& a, hls::stream<typename CFG::in_t>& b,
+         hls::stream<typename CFG::out_t>& out, HWGEN_ADD_ROMS) {
+    static_assert(CFG::inputs == 2, "add: this form takes 2 inputs");
+    HWGEN_PRAGMA(HLS ARRAY_PARTITION variable=w complete dim=1)
+    for (int i = 0; i < CFG::out_height * CFG::out_width; i++) {
+        HWGEN_TICK(CFG, CFG::out_channels);
+        for (int c = 0; c < CFG::out_channels; c++) {
+            HWGEN_PRAGMA(HLS PIPELINE II=1)
+            const typename CFG::in_t v[2] = {a.read(), b.read()};
+            out.write(add_channel<CFG>(v, c, w, bias, mult, shift));
+        }
+    }
+}
+
+template <class CFG>
+void add(hls::stream<typename CFG::in_t>& a, hls::stream<typename CFG::in_t>& b,
+         hls::stream<typename CFG::in_t>& d, hls::stream<typename CFG::out_t>& out, HWGEN_ADD_ROMS) {
+    static_assert(CFG::inputs == 3, "add: this form takes 3 inputs");
+    HWGEN_PRAGMA(HLS ARRAY_PARTITION variable=w complete dim=1)
+    for (int i = 0; i < CFG::out_height * CFG::out_width; i++) {
+        HWGEN_TICK(CFG, CFG::out_channels);
+        for (int c = 0; c < CFG::out_channels; c++) {
+            HWGEN_PRAGMA(HLS PIPELINE II=1)
+            const typename CFG::in_t v[3] = {a.read(), b.read(), d.read()};
+            out.write(add_channel<CFG>(v, c, w, bias, mult, shift));
+        }
+    }
+}
+
+template <class CFG>
+void add(hls::stream<typename CFG::in_t>& a, hls::stream<typename CFG::in_t>& b,
+         hls::stream<typename CFG::in_t>& d, hls::stream<typename CFG::in_t>& e,
+         hls::stream<typename CFG::out_t>& out, HWGEN_ADD_ROMS) {
+    static_assert(CFG::inputs == 4, "add: this form takes 4 inputs");
+    HWGEN_PRAGMA(HLS ARRAY_PARTITION variable=w complete dim=1)
+    for (int i = 0; i < CFG::out_height * CFG::out_width; i++) {
+        HWGEN_TICK(CFG, CFG::out_channels);
+        for (int c = 0; c < CFG::out_channels; c++) {
+            HWGEN_PRAGMA(HLS PIPELINE II=1)
+            const typename CFG::in_t v[4] = {a.read(), b.read(), d.read(), e.read()};
+            out.write(add_channel<CFG>(v, c, w, bias, mult, shift));
+        }
+    }
+}
+#undef HWGEN_ADD_ROMS
+
+// ---------------------------------------------------------------------------------------------
+// KxK average pooling: the window sum (padding counts as zero) requantized per channel, i.e. a
+// depthwise conv with unit weights whose 1/(K*K) lives in the multiplier (hwgen/nn/model.py).
+// avgpool_tiled: non-overlapping pooling without padding that tiles the map (a global pool
+// included) keeps one row of partial sums (W/K x C accumulators; C for a global pool), no line
+// buffer, and any kernel size. avgpool2d: anything else, on the sliding window with built-in
+// zero padding.
+template <class CFG>
+void avgpool_tiled(hls::stream<typename CFG::in_t>& in, hls::stream<typename CFG::out_t>& out,
+                   const typename CFG::bias_store_t bias[], const typename CFG::mult_store_t mult[],
+                   const typename CFG::shift_store_t shift[]) {
+    static const int K = CFG::kernel;
+    static const int C = CFG::in_channels;
+    static_assert(CFG::in_channels == CFG::out_channels, "avgpool_tiled: channels must not change");
+    static_assert(CFG::stride == K && CFG::in_height % K == 0 && CFG::in_width % K == 0 &&
+                      CFG::pad_top + CFG::pad_bottom + CFG::pad_left + CFG::pad_right == 0,
+                  "avgpool_tiled: needs kernel == stride, no padding and an exact tiling");
+    static_assert(CFG::out_height == CFG::in_height / K && CFG::out_width == CFG::in_width / K,
+                  "avgpool_tiled: output size must be the input's divided by the kernel");
+    static_assert(CFG::accum_width >= CFG::act_width + clog2(K * K), "avgpool_tiled: accumulator too narrow for the sum");
+    static_assert(CFG::accum_width <= 48, "avgpool_tiled: accumulator wider than 48 bits");
+    typedef typename CFG::in_t T;
+    typedef typename CFG::accum_t acc_t;
+    static acc_t part[CFG::out_width][C];
+    for (int y = 0; y < CFG::in_height; y++) {
+        for (int x = 0; x < CFG::in_width; x++) {
+            for (int c = 0; c < C; c++) {
+                HWGEN_PRAGMA(HLS PIPELINE II=1)
+                HWGEN_TICK(CFG, 1);
+                const T v = in.read();
+                const bool first = y % K == 0 && x % K == 0;
+                const acc_t s = (first ? acc_t(0) : part[x / K][c]) + v;
+                part[x / K][c] = s;
+                if (y % K == K - 1 && x % K == K - 1) out.write(requantize<CFG>(s, bias[c], mult[c], shift[c]));
+            }
+        }
+    }
+}
+
+template <class CFG>
+void avgpool2d(hls::stream<typename CFG::in_t>& in, hls::stream<typename CFG::out_t>& out,
+               const typename CFG::bias_store_t bias[], const typename CFG::mult_store_t mult[],
+               const typename CFG::shift_store_t shift[]) {
+    static const int K = CFG::kernel;
+    static const int C = CFG::in_channels;
+    static_assert(CFG::in_channels == CFG::out_channels, "avgpool2d: channels must not change");
+    static_assert(CFG::pad_value == 0, "avgpool2d: padding counts as zero");
+    static_assert(CFG::accum_width >= CFG::act_width + clog2(K * K), "avgpool2d: accumulator too narrow for the sum");
+    static_assert(CFG::accum_width <= 48, "avgpool2d: accumulator wider than 48 bits");
+    typedef typename CFG::accum_t acc_t;
+    static SlidingWindow<CFG> sw;
+    for (int py = 0; py < CFG::in_height + CFG::pad_top + CFG::pad_bottom; py++) {
+        for (int px = 0; px < CFG::in_width + CFG::pad_left + CFG::pad_right; px++) {
+            sw.advance(in, py, px);
+            if (!SlidingWindow<CFG>::ready(py, px)) continue;
+            HWGEN_TICK(CFG, C);
+            for (int c = 0; c < C; c++) {
+                HWGEN_PRAGMA(HLS PIPELINE II=1)
+                acc_t s = 0;
+                for (int ky = 0; ky < K; ky++)
+                    for (int kx = 0; kx < K; kx++) s += sw.win[c][ky][kx];
+                out.write(requantize<CFG>(s, bias[c], mult[c], shift[c]));
+            }
+        }
+    }
+}
+
 // Copies a stream of `words` words to two consumers.
 template <class T, int WORDS>
 void fork2(hls::stream<T>& in, hls::stream<T>& a, hls::stream<T>& b) {

@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     g = hs.add_parser("generate", help="generate a Vivado/Vitis-HLS project (C++, testbench, Tcl, model.json)")
     add_config_flags(g, presets=list(PRESETS))
-    g.add_argument("--model", help="skynet, skynet-tiny, or a network JSON file")
+    g.add_argument("--model", help="a built-in model (skynet, skynet-tiny, mbv2-det, resnet-tiny, ...) or a network JSON file")
     g.add_argument("--board", help=f"target board: {', '.join(BOARD_NAMES)}")
     g.add_argument("--fps", type=float, help="target frame rate")
     g.add_argument("--clock-mhz", type=float, help="clock in MHz")

@@ -20,7 +20,8 @@ class HlsConfig:
     Attributes
     ----------
     model : str
-        Built-in model name (``skynet``, ``skynet-tiny``) or a network JSON file.
+        Built-in model name (:data:`hwgen.nn.models.MODEL_NAMES`: ``skynet``, ``mbv2-det``, ...) or a
+        network JSON file.
     board : str
         Target board (resources and part), one of :data:`BOARD_NAMES`.
     fps, clock_mhz : float

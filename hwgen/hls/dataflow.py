@@ -6,7 +6,9 @@ Each process follows the read/write pattern of its template in ``hwgen_nn.h`` at
 granularity (a step reads or writes one pixel's words, which needs at least as much room as
 word-by-word transfers): a window layer reads each real pixel, then writes each output pixel whose
 window it completes; tiled pooling and reorg write when a block is complete; a concat copies a
-pixel of each input in turn; a fork copies each pixel to all consumers.
+pixel of each input in turn; an add reads a pixel of every input and writes one; a fork copies
+each pixel to all consumers. A network without a head ends in a sink that reads its output map
+pixel by pixel.
 
 Timing (:func:`simulate_timing`): each step also takes the cycles its loop takes in the template
 (the same counts as :mod:`hwgen.hls.perf`, which the C simulation measures), and moves its words
@@ -57,7 +59,8 @@ def _window_process(net: Network, layer, fin: str, fout: str, pixel_cycles: int,
 
 def _processes(net: Network, depths: dict[tuple[str, str], int], frames: int = 1,
                pixel_cycles: dict[str, int] | None = None):
-    """(name, generator of actions) for every process, and the FIFO capacities.
+    """(name, generator of actions) for every process, the FIFO capacities, and the sink's actions
+    per frame.
 
     ``pixel_cycles`` gives a conv layer's cycles per output pixel (default: its output channels)."""
     consumers = {n: [l.name for l in net.consumers(n)] for n in ["input"] + [l.name for l in net.layers]}
@@ -67,6 +70,10 @@ def _processes(net: Network, depths: dict[tuple[str, str], int], frames: int = 1
 
     def out_fifo(name: str, channels: int) -> str:
         outs = consumers[name]
+        if not outs:                     # the network's output map, read by the sink
+            f = _edge(name, "sink")
+            caps[f] = max(2, channels)
+            return f
         if len(outs) == 1:
             f = _edge(name, outs[0])
             caps[f] = depths[(name, outs[0])]
@@ -98,16 +105,24 @@ def _processes(net: Network, depths: dict[tuple[str, str], int], frames: int = 1
         fout = out_fifo(layer.name, oc)
         if layer.kind == "conv":
             gen = _window_process(net, layer, ins[0], fout, pixel_cycles.get(layer.name, oc), frames)
-        elif layer.kind == "maxpool" and not pool_is_tiled(net, layer):
+        elif layer.kind in ("maxpool", "avgpool") and not pool_is_tiled(net, layer):
             gen = _window_process(net, layer, ins[0], fout, oc, frames)
-        elif layer.kind == "maxpool":
+        elif layer.kind in ("maxpool", "avgpool"):
             gen = _blocks(ins[0], fout, ih, iw, ic, layer.kernel, oc, 0, frames)
         elif layer.kind == "reorg":
             gen = _blocks(ins[0], fout, ih, iw, ic, layer.stride, oc, oc, frames)
+        elif layer.kind == "add":
+            step = (oc, tuple((f, -oc) for f in ins) + ((fout, oc),))
+            gen = iter([step] * (oh * ow * frames))
         else:
             gen = _concat(ins, fout, [net.shape(s)[2] for s in net.inputs_of(layer)], oh * ow, frames)
         procs.append((layer.name, gen))
-    return procs, caps
+    out = net.output
+    if out.kind == "head":
+        return procs, caps, 1
+    oh, ow, oc = net.shape(out.name)
+    procs.append(("sink", iter([(oc, ((_edge(out.name, "sink"), -oc),))] * (oh * ow * frames))))
+    return procs, caps, oh * ow
 
 
 def _blocks(fin: str, fout: str, h: int, w: int, c: int, k: int, out_words: int, out_cycles: int,
@@ -158,7 +173,7 @@ def _schedule(procs: list[tuple[str, Iterator[Action]]], fire) -> list[str]:
 
 def run_dataflow(net: Network, depths: dict[tuple[str, str], int]) -> DataflowResult:
     """Execute the design with the given FIFO depths until it finishes or deadlocks."""
-    procs, caps = _processes(net, depths)
+    procs, caps, _ = _processes(net, depths)
     for f, cap in caps.items():
         if cap < 1:
             raise ConfigError(f"FIFO {f} needs a positive depth, not {cap}")
@@ -232,7 +247,8 @@ class TimingResult:
 def simulate_timing(net: Network, depths: dict[tuple[str, str], int], pixel_cycles: dict[str, int],
                     frames: int = 3) -> TimingResult:
     """Timed execution (see the module notes); ``pixel_cycles`` as in :func:`hwgen.hls.perf`."""
-    procs, caps = _processes(net, depths, frames, pixel_cycles)
+    procs, caps, sink_steps = _processes(net, depths, frames, pixel_cycles)
+    sink_fired = [0]
     fifos = {f: _TimedFifo(cap) for f, cap in caps.items()}
     clock = {name: 0.0 for name, _ in procs}
     done: list[float] = []
@@ -274,7 +290,9 @@ def simulate_timing(net: Network, depths: dict[tuple[str, str], int], pixel_cycl
                 q.written += n
         clock[name] = end
         if name == "sink":
-            done.append(end)
+            sink_fired[0] += 1
+            if sink_fired[0] % sink_steps == 0:      # the frame's last output has left
+                done.append(end)
         return True
 
     stuck = _schedule(procs, fire)

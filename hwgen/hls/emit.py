@@ -10,7 +10,6 @@ testbench and the HLS Tcl script. Output files (``<top>`` is ``hwgen_hls_<slug>`
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from ..resources import resource_dir, template_env
 from . import model as golden
 from .config import HlsConfig
 from .dataflow import verified_plan
-from .perf import Plan, pool_is_tiled
+from .perf import Plan, accum_bits, pool_is_tiled
 from .presets import BOARDS
 
 #: vendor, library and version of the IP that build.tcl exports; block designs find it by them
@@ -63,7 +62,11 @@ class Design:
 
 
 #: layer kinds the HLS templates implement
-HLS_KINDS = ("conv", "maxpool", "reorg", "concat", "head")
+HLS_KINDS = ("conv", "maxpool", "avgpool", "reorg", "concat", "add", "head")
+#: inputs an ``add`` may have (``hwgen::add`` has a form for each count)
+ADD_INPUTS = (2, 4)
+#: the largest kernel and stride of hwgen::SlidingWindow (its static_asserts)
+MAX_WINDOW_KERNEL, MAX_WINDOW_STRIDE = 7, 4
 
 
 def check_network(net: Network) -> None:
@@ -72,9 +75,21 @@ def check_network(net: Network) -> None:
         if layer.kind not in HLS_KINDS:
             raise ModelError(f"layer {layer.name}: {layer.kind} layers are not supported by the HLS back end "
                              f"yet; supported kinds: {', '.join(HLS_KINDS)}")
-    if net.output.kind != "head":
-        raise ModelError(f"network {net.name} must end in a head layer for the HLS back end, not "
-                         f"{net.output.kind}")
+        srcs = net.inputs_of(layer)
+        if len(set(srcs)) != len(srcs):
+            twice = next(s for s in srcs if srcs.count(s) > 1)
+            raise ModelError(f"layer {layer.name}: the HLS back end needs distinct inputs for a "
+                             f"{layer.kind} (each input is its own stream), not {twice!r} twice")
+        lo, hi = ADD_INPUTS
+        if layer.kind == "add" and not lo <= len(srcs) <= hi:
+            raise ModelError(f"layer {layer.name}: an add takes {lo}..{hi} inputs in the HLS back end, "
+                             f"not {len(srcs)}")
+        windowed = layer.kind in ("conv", "maxpool") or (layer.kind == "avgpool" and not pool_is_tiled(net, layer))
+        if windowed and not (layer.kernel <= MAX_WINDOW_KERNEL and layer.stride <= MAX_WINDOW_STRIDE):
+            raise ModelError(f"layer {layer.name}: a {layer.kernel}x{layer.kernel} stride-{layer.stride} window "
+                             f"exceeds the HLS line buffer (kernel at most {MAX_WINDOW_KERNEL}, stride at most "
+                             f"{MAX_WINDOW_STRIDE}); only an average pool that tiles its input exactly "
+                             f"(kernel == stride, no padding) may be larger")
 
 
 def build_design(cfg: HlsConfig) -> Design:
@@ -128,6 +143,11 @@ def _banks(arr: np.ndarray) -> str:
                        for bank in arr)
 
 
+def _rows(arr: np.ndarray) -> str:
+    """Initializer of a ``[rows][cols]`` array, one braced row per line."""
+    return ",\n".join("    {" + ", ".join(str(int(v)) for v in row) + "}" for row in arr)
+
+
 def weight_banks(weight: np.ndarray, pe: int, simd: int) -> np.ndarray:
     """Golden ``[K, K, CPG, COUT]`` weights as ``[PE, (COUT/PE)*(CPG/SIMD), SIMD*K*K]`` ROM banks
     (the layout ``conv2d`` in ``hwgen_nn.h`` reads)."""
@@ -137,8 +157,21 @@ def weight_banks(weight: np.ndarray, pe: int, simd: int) -> np.ndarray:
 
 
 def accum_width(design: Design, layer) -> int:
-    taps = layer.kernel * layer.kernel * (design.net.in_shape(layer)[2] // layer.groups)
-    return design.config.act_width + design.config.weight_width + math.ceil(math.log2(max(taps, 2)))
+    """Accumulator bits of a weighted layer (:func:`hwgen.hls.perf.accum_bits`)."""
+    return accum_bits(design.net, layer, design.config)
+
+
+def out_axis_width(design: Design) -> int:
+    """TDATA bits of the top's output: 32-bit head records, else activations as the input's."""
+    if design.net.output.kind == "head":
+        return 32
+    return 8 if design.config.act_width <= 8 else 16
+
+
+def top_out_words(net: Network) -> int:
+    """Words the top writes per frame: the head record, or the last layer's whole map."""
+    h, w, c = net.shape(net.output.name)
+    return h * w * c
 
 
 def render(design: Design) -> dict[str, str]:
@@ -161,6 +194,8 @@ def render(design: Design) -> dict[str, str]:
     def produce(name: str, words: int, channels: int) -> str:
         """Stream a layer writes; forks it when several layers read it."""
         outs = consumers[name]
+        if not outs:                        # the network's output: read by the AXI-Stream adapter
+            return add_stream(f"s_{name}", name, channels)
         if len(outs) == 1:
             var = add_stream(f"s_{name}", name, depths[(name, outs[0])])
             edge[(name, outs[0])] = var
@@ -196,7 +231,7 @@ def render(design: Design) -> dict[str, str]:
                                        ("out_height", oh), ("out_width", ow), ("out_channels", oc)]
         bools: list[tuple[str, str]] = []
         types = [("in_t", "act_t"), ("out_t", "act_t")]
-        if layer.kind in ("conv", "maxpool"):
+        if layer.kind in ("conv", "maxpool", "avgpool"):
             t, b, l, r = net.pads(layer)
             ints += [("kernel", layer.kernel), ("stride", layer.stride), ("pad_top", t), ("pad_bottom", b),
                      ("pad_left", l), ("pad_right", r)]
@@ -213,7 +248,38 @@ def render(design: Design) -> dict[str, str]:
             fork_calls.clear()
             out_var = produce(layer.name, out_words, oc)
         ins = [edge[(s, layer.name)] for s in srcs]
-        if layer.kind == "conv":
+        if layer.kind in ("add", "avgpool"):
+            qc = qnet.convs[layer.name]
+            acc_w = accum_width(design, layer)
+            ints += [("act_width", aw), ("weight_width", cfg.weight_width), ("accum_width", acc_w),
+                     ("act_lo", qc.lo), ("act_hi", qc.hi)]
+            types += [("weight_t", f"ap_int<{cfg.weight_width}>"), ("accum_t", f"ap_int<{acc_w}>"),
+                      ("weight_store_t", _ctype_for(cfg.weight_width)), ("bias_store_t", "int"),
+                      ("mult_store_t", "int"), ("shift_store_t", "unsigned char")]
+            pre = layer.name
+            roms = [{"name": f"{pre}_bias", "ctype": "int", "size": qc.bias.size, "data": _values(qc.bias)},
+                    {"name": f"{pre}_mult", "ctype": "int", "size": qc.multiplier.size, "data": _values(qc.multiplier)},
+                    {"name": f"{pre}_shift", "ctype": "unsigned char", "size": qc.shift.size, "data": _values(qc.shift)}]
+        if layer.kind == "add":
+            qc = qnet.convs[layer.name]
+            ints += [("inputs", len(srcs))]
+            arrays.append({"name": f"{layer.name}_w", "ctype": _ctype_for(cfg.weight_width),
+                           "size": f"{len(srcs)}][{oc}", "data": _rows(qc.weight[0, 0])})
+            arrays += roms
+            act = "" if layer.activation == "none" else f", {layer.activation}"
+            comment = f"{layer.name}: residual add of {', '.join(srcs)}{act}"
+            calls.append(f"hwgen::add<{st}>({', '.join(ins)}, {out_var}, {pre}_w, {pre}_bias, {pre}_mult, "
+                         f"{pre}_shift)")
+        elif layer.kind == "avgpool":
+            ints += [("pad_value", 0)]
+            arrays += roms
+            tiled = pool_is_tiled(net, layer)
+            kind = "global " if tiled and (oh, ow) == (1, 1) else ""
+            comment = (f"{layer.name}: {kind}{layer.kernel}x{layer.kernel} average pooling, stride {layer.stride}"
+                       f"{', tiled (partial sums, no line buffer)' if tiled else ''}")
+            fn = "avgpool_tiled" if tiled else "avgpool2d"
+            calls.append(f"hwgen::{fn}<{st}>({ins[0]}, {out_var}, {pre}_bias, {pre}_mult, {pre}_shift)")
+        elif layer.kind == "conv":
             qc = qnet.convs[layer.name]
             banks = weight_banks(qc.weight, lp.pe, lp.simd)
             ints += [("groups", layer.groups), ("pe", lp.pe), ("simd", lp.simd), ("pad_value", 0),
@@ -276,16 +342,18 @@ def render(design: Design) -> dict[str, str]:
         fork_calls.clear()
 
     out_layer = net.output
-    calls.append(f"hwgen::stream_to_axis<{ns}::record_t, 8, 32>(s_{out_layer.name}, out)")
-    if out_layer.kind != "head":
-        raise ModelError(f"network {net.name} must end in a head layer, not {out_layer.kind}")
+    out_t = f"{ns}::record_t" if out_layer.kind == "head" else f"{ns}::act_t"
+    calls.append(f"hwgen::stream_to_axis<{out_t}, {top_out_words(net)}, {out_axis_width(design)}>"
+                 f"(s_{out_layer.name}, out)")
 
     board = BOARDS[cfg.board]
     ctx = {
         "slug": cfg.slug, "top": top, "guard": top.upper(), "model": net.name, "act_width": aw,
         "layers": structs, "arrays": arrays, "streams": streams, "calls": calls,
         "layer_count": len(net.layers), "in_shape": net.input_shape, "in_words": h * w * c,
-        "out_words": 8, "record_fields": golden.RECORD_FIELDS, "in_axis_width": in_axis,
+        "out_words": top_out_words(net), "record_fields": golden.RECORD_FIELDS,
+        "out_head": out_layer.kind == "head", "out_shape": net.shape(out_layer.name), "out_layer": out_layer.name,
+        "out_axis_width": out_axis_width(design), "in_axis_width": in_axis,
         "taps": ["input"] + [l.name for l in net.layers], "part": board.part,
         "period_ns": f"{1000.0 / cfg.clock_mhz:.4g}", "ip_vendor": IP_VENDOR, "ip_library": IP_LIBRARY,
         "ip_version": IP_VERSION,

@@ -31,7 +31,8 @@ Assumptions (the templates in ``hls_templates/hwgen_nn.h`` are written to match 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -46,6 +47,11 @@ LUTRAM_DEPTH = 64
 #: the chooser aims this much above the target frame rate: the timed dataflow simulation
 #: (:func:`hwgen.hls.dataflow.verified_plan`) finds residual stalls of about this size
 PLAN_HEADROOM = 0.02
+#: pixels of room beyond its lag on a residual add's input from a steady (stride-1) producer: the
+#: timed dataflow simulation finds 1 pixel deadlock-free but twice as slow (the branch point then
+#: runs in lock step with the add), 2 within 0.1% and 4 as fast as a whole row (mbv2-det at 25, 50
+#: and 100 fps on ultra96)
+ADD_SLACK_PIXELS = 4
 
 
 def bram18(words: int, width: int, banks: int = 1) -> int:
@@ -84,6 +90,7 @@ class Plan:
     board: Board
     fifo_depths: dict[tuple[str, str], int]   # (producer, consumer) -> depth
     simulated_cycles: int | None = None       # frame interval of the timed dataflow simulation
+    skips: list[dict] = field(default_factory=list)   # the inputs of every add: lag and FIFO (skip_fifos)
 
     @property
     def frame_cycles(self) -> int:
@@ -119,6 +126,7 @@ class Plan:
                       "bram18": self.board.bram18},
             "max_fifo_depth": big,
             "fifos": [{"from": a, "to": b, "depth": d} for (a, b), d in self.fifo_depths.items()],
+            "add_fifos": self.skips,
             "layers": [asdict(l) for l in self.layers],
         }
 
@@ -165,9 +173,25 @@ def conv_resources(net: Network, layer: Layer, pe: int, simd: int, cfg: HlsConfi
     lb_words = (k - 1) * w * cin
     br += bram18(lb_words, cfg.act_width, k - 1) if k > 1 else 0
     br += bram18(cin, k * k * cfg.act_width)
-    # per-channel bias (32 b), multiplier and shift (6 b) ROMs
-    br += bram18(cout, 32 + cfg.multiplier_width + 6)
+    br += requant_roms_bram18(cout, cfg)
     return dsp, br, lb_words
+
+
+def accum_bits(net: Network, layer: Layer, cfg: HlsConfig) -> int:
+    """Accumulator bits of a weighted layer (conv, add, avgpool): its widest sum of products."""
+    aw, ww = cfg.act_width, cfg.weight_width
+    if layer.kind == "avgpool":                  # unit weights
+        return aw + math.ceil(math.log2(max(layer.kernel ** 2, 2))) + 1
+    if layer.kind == "add":
+        taps = len(net.inputs_of(layer))
+    else:
+        taps = layer.kernel * layer.kernel * (net.in_shape(layer)[2] // layer.groups)
+    return aw + ww + math.ceil(math.log2(max(taps, 2)))
+
+
+def requant_roms_bram18(channels: int, cfg: HlsConfig) -> int:
+    """BRAM18 of the per-channel bias (32 b), multiplier and shift (6 b) ROMs."""
+    return bram18(channels, 32 + cfg.multiplier_width + 6)
 
 
 def check_parallelism(net: Network, layer: Layer, pe: int, simd: int) -> None:
@@ -208,14 +232,14 @@ def pool_is_tiled(net: Network, layer: Layer) -> bool:
 def _simple_cycles(net: Network, layer: Layer) -> int:
     h, w, c = net.in_shape(layer)
     oh, ow, oc = net.shape(layer.name)
-    if layer.kind == "maxpool" and pool_is_tiled(net, layer):
+    if layer.kind in ("maxpool", "avgpool") and pool_is_tiled(net, layer):
         return h * w * c
-    if layer.kind == "maxpool":
+    if layer.kind in ("maxpool", "avgpool"):
         t, b, l, r = net.pads(layer)
         return (h + t + b) * (w + l + r) * c + oh * ow * oc
     if layer.kind == "reorg":
         return h * w * c + oh * ow * oc
-    if layer.kind == "concat":
+    if layer.kind in ("concat", "add"):
         return oh * ow * oc
     return h * w * c + oh * ow * oc        # head: reads the map, writes the record
 
@@ -248,11 +272,11 @@ def _pixels_needed(net: Network, base: str) -> dict[str, np.ndarray]:
         oh, ow, _ = net.shape(layer.name)
         oy, ox = np.meshgrid(np.arange(oh), np.arange(ow), indexing="ij")
         src = need[srcs[0]]
-        if layer.kind == "concat":
+        if layer.kind in ("concat", "add"):
             got = np.max([need[s_] for s_ in srcs], axis=0)
         elif layer.kind == "head":
             got = src[-1:]
-        elif layer.kind == "reorg" or (layer.kind == "maxpool" and pool_is_tiled(net, layer)):
+        elif layer.kind == "reorg" or (layer.kind in ("maxpool", "avgpool") and pool_is_tiled(net, layer)):
             k = layer.stride if layer.kind == "reorg" else layer.kernel
             got = src[((oy * k + k - 1) * w + ox * k + k - 1).reshape(-1)]
         else:
@@ -266,8 +290,9 @@ def _pixels_needed(net: Network, base: str) -> dict[str, np.ndarray]:
 
 
 def concat_lag(net: Network, concat: str, src: str) -> int:
-    """Pixels of input ``src`` that a concat must be able to hold: the most pixels ``src`` is forced
-    to produce (because the branch point feeds both branches) before the concat can take them."""
+    """Pixels of input ``src`` that a concat or add must be able to hold: the most pixels ``src``
+    is forced to produce (because the branch point feeds both branches) before the concat can take
+    them. For the skip input of a residual block this is the lag of the block's other branch."""
     order = [layer.name for layer in net.layers]
     lag = 0
     anc_b = _ancestors(net, src)
@@ -292,7 +317,7 @@ def bursty(net: Network, name: str) -> bool:
     if name == "input":
         return False
     layer = net.layer(name)
-    return layer.kind in ("conv", "maxpool", "reorg") and layer.stride > 1
+    return layer.kind in ("conv", "maxpool", "avgpool", "reorg") and layer.stride > 1
 
 
 def fifo_depths(net: Network) -> dict[tuple[str, str], int]:
@@ -304,12 +329,31 @@ def fifo_depths(net: Network) -> dict[tuple[str, str], int]:
             depth = max(2, c)
             if bursty(net, src):
                 depth = w * c
-            if layer.kind == "concat":
+            if layer.kind in ("concat", "add"):
                 lag = concat_lag(net, layer.name, src)
                 if lag > 1:
-                    depth = lag * c + w * c
+                    # slack for rates: a row after a bursty producer or before a concat (which
+                    # takes its inputs a pixel each in turn), a few pixels on a steady add input
+                    slack = ADD_SLACK_PIXELS * c if layer.kind == "add" and not bursty(net, src) else w * c
+                    depth = lag * c + slack
             depths[(src, layer.name)] = max(2, min(depth, h * w * c))
     return depths
+
+
+def skip_fifos(net: Network, depths: dict[tuple[str, str], int]) -> list[dict]:
+    """Every input of every add: the lag in pixels its branch runs ahead of the others
+    (:func:`concat_lag`; the skip connection of a residual block lags by the other branch's window
+    rows), that lag in words, the FIFO depth given to it and the words of the map it carries."""
+    out = []
+    for layer in net.layers:
+        if layer.kind != "add":
+            continue
+        for src in net.inputs_of(layer):
+            h, w, c = net.shape(src)
+            lag = max(0, concat_lag(net, layer.name, src))
+            out.append({"add": layer.name, "input": src, "lag_pixels": lag, "lag_words": lag * c,
+                        "fifo_words": depths[(src, layer.name)], "map_words": h * w * c})
+    return out
 
 
 def plan(net: Network, cfg: HlsConfig, fps: float | None = None, check_board: bool = True,
@@ -401,12 +445,27 @@ def _plan_weighted(net: Network, cfg: HlsConfig, target: float, overrides: dict,
             elif layer.kind == "reorg":
                 lp.linebuf_words = (layer.stride - 1) * w * c + layer.stride * c
                 lp.bram18 = bram18(lp.linebuf_words, cfg.act_width)
+            elif layer.kind == "avgpool" and pool_is_tiled(net, layer):
+                # one row of partial sums (a global pool: one per channel), no line buffer
+                lp.linebuf_words = net.shape(layer.name)[1] * c
+                lp.bram18 = bram18(lp.linebuf_words, accum_bits(net, layer, cfg))
+            elif layer.kind == "avgpool":
+                lp.linebuf_words = (layer.kernel - 1) * w * c
+                lp.bram18 = bram18(lp.linebuf_words, cfg.act_width, max(layer.kernel - 1, 1))
+                lp.bram18 += bram18(c, layer.kernel ** 2 * cfg.act_width)
+            if layer.kind == "avgpool":
+                lp.dsp = 1                   # the requantization multiply; the sum is adders
+                lp.bram18 += requant_roms_bram18(c, cfg)
+            elif layer.kind == "add":
+                n = len(net.inputs_of(layer))
+                lp.dsp = n + 1               # a weight product per input and the requantization
+                lp.bram18 += bram18(n * c, cfg.weight_width) + requant_roms_bram18(c, cfg)
             if lp.cycles > budget:
                 return None
         lp.bram18 += sum(bram18(d, cfg.act_width) for (a, _), d in depths.items() if a == layer.name)
         layers.append(lp)
     return Plan(layers=layers, clock_mhz=cfg.clock_mhz, target_fps=target, board=BOARDS[cfg.board],
-                fifo_depths=depths)
+                fifo_depths=depths, skips=skip_fifos(net, depths))
 
 
 def best_fps(net: Network, cfg: HlsConfig) -> float:

@@ -32,4 +32,5 @@ PRESETS: dict[str, HlsConfig] = {
     "skynet-tiny": HlsConfig(model="skynet-tiny", board="pynq-z2", fps=1000.0, clock_mhz=100.0),
     "skynet-ultra96": HlsConfig(model="skynet", board="ultra96", fps=25.0, clock_mhz=200.0),
     "skynet-zcu104": HlsConfig(model="skynet", board="zcu104", fps=50.0, clock_mhz=200.0),
+    "mbv2det-ultra96": HlsConfig(model="mbv2-det", board="ultra96", fps=50.0, clock_mhz=200.0),
 }

@@ -29,11 +29,12 @@ from types import ModuleType
 
 from .. import __version__
 from ..configbase import config_to_dict
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelError
 from ..fpga.accel_project import VIVADO_MIN
 from ..fpga.bdcheck import range_text
 from ..fpga.boards import BOARDS as FPGA_BOARDS, Board, get_board
 from ..nn.ir import HEAD_VALUES
+from ..nn.models import load_network
 from ..outdir import staged_output
 from ..resources import resource_dir, template_env
 from . import model as golden
@@ -223,6 +224,11 @@ def render_files(project: Project) -> dict[str, str]:
 
 def make_project(cfg: HlsConfig, board: str | None = None, fclk_mhz: float | None = None) -> Project:
     """Build the design for ``cfg`` on ``board`` and check the fabric clock and the DMA."""
+    net = load_network(cfg.model)
+    if net.output.kind != "head":
+        raise ModelError(f"hls project needs a network ending in a head layer (the overlay driver decodes "
+                         f"its record), not {net.name}, which ends in {net.output.kind} layer "
+                         f"{net.output.name}; `hwgen hls generate` builds its HLS C++ alone")
     b = project_board(cfg, board)
     cfg = project_config(cfg, b)
     # default: the HLS clock, or the board's limit when that is lower (slower than synthesized is safe)

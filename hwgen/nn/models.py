@@ -29,7 +29,7 @@ from ..errors import ModelError
 from .arrays import load_arrays, numeric
 from .ir import HEAD_VALUES, Layer, Network
 
-MODEL_NAMES = ("skynet", "skynet-tiny", "resnet18", "resnet-tiny", "mobilenetv2")
+MODEL_NAMES = ("skynet", "skynet-tiny", "resnet18", "resnet-tiny", "mobilenetv2", "mbv2-det")
 
 #: float parameters of one conv layer: ``weight`` [K, K, Cin/groups, Cout], ``bias`` [Cout], and
 #: for batch-norm layers ``bn_gamma``, ``bn_beta``, ``bn_mean``, ``bn_var`` [Cout]
@@ -140,6 +140,31 @@ def mobilenetv2_like(name: str, size: int, stem: int, blocks: tuple[tuple[int, i
     return Network(name=name, input_shape=(size, size, 3), layers=tuple(layers))
 
 
+def mobilenetv2_detector(name: str, height: int, width: int, stem: int,
+                         blocks: tuple[tuple[int, int, int, int], ...], anchors: int = 2) -> Network:
+    """A MobileNetV2-style detector: a 3x3 stride-2 conv + BN + ReLU6, inverted residual ``blocks``
+    (expansion, channels, repeats, stride) as in :func:`mobilenetv2_like`, then a 1x1 head conv to
+    ``anchors * 5`` outputs and a detection head (SkyNet's).
+
+    ``mbv2-det`` is sized for an Ultra96 (ZU3EG: 360 DSP, 432 BRAM18) running hwgen's HLS dataflow
+    design: SkyNet's DAC-SDC input of 160 x 320 x 3 and its 20 x 40 grid (total stride 8), a
+    16-channel stem, blocks (t, c, n, s) = (1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 3, 2), (4, 64, 3, 1),
+    (4, 96, 2, 1): 237 M MACs. A dataflow design keeps every weight and every depthwise line buffer
+    on chip, so BRAM bounds the channels: expansion 4 fits 50 fps in 233 DSP and 321 BRAM18 by
+    hwgen's model, MobileNetV2's expansion 6 needs 450 BRAM18 at 50 fps."""
+    layers = [Layer(name="conv1", kind="conv", out_channels=stem, kernel=3, stride=2, padding=_same(3),
+                    activation="relu6", batchnorm=True)]
+    src, cin = "conv1", stem
+    for i, (t, c, n, s) in enumerate(blocks):
+        for j in range(n):
+            blk = f"b{i + 1}_{j}"
+            layers += _inverted_residual(blk, src, cin, c, s if j == 0 else 1, t)
+            src, cin = layers[-1].name, c
+    layers += [Layer(name="head_conv", kind="conv", inputs=(src,), out_channels=anchors * HEAD_VALUES, kernel=1),
+               Layer(name="head", kind="head", anchors=anchors)]
+    return Network(name=name, input_shape=(height, width, 3), layers=tuple(layers))
+
+
 def build_model(name: str) -> Network:
     """A built-in network by name (one of :data:`MODEL_NAMES`)."""
     if name == "skynet":
@@ -154,6 +179,9 @@ def build_model(name: str) -> Network:
         return mobilenetv2_like("mobilenetv2", 224, 32, ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2),
                                                          (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
                                                          (6, 320, 1, 1)), 1280, 1000)
+    if name == "mbv2-det":
+        return mobilenetv2_detector("mbv2_det", 160, 320, 16, ((1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 3, 2),
+                                                              (4, 64, 3, 1), (4, 96, 2, 1)))
     raise ModelError(f"unknown model {name!r}; built-in models: {', '.join(MODEL_NAMES)}")
 
 
