@@ -10,7 +10,16 @@
 - ``rtl_full`` (not in the default parts): SkyNet on ``default`` under Verilator (about 6.3 M
   cycles; a larger DRAM window, so one more Verilator build).
 
-Usage: python bench/compiler.py [--parts fsim,rtl,rtl_full] [--presets default,pynq-z2,ultra96]
+- ``residual`` (not in the default parts): ResNet-18 and MobileNetV2 (224x224, random weights,
+  seed 0, every layer on the accelerator: stem conv, padded max pool, residual adds, global
+  average pool, classifier) on the functional simulator for each preset: cycles per frame, GEMM
+  utilization (conv MACs only), ms per frame at the project clock (100 MHz), mismatches over every
+  layer, and per job kind the cycles of one run per job.
+- ``rtl_resnet18`` (not in the default parts): ResNet-18 on ``default`` under Verilator (exact
+  cycles, about 10 M; a larger DRAM window, so its own Verilator build).
+
+Usage: python bench/compiler.py [--parts fsim,rtl,rtl_full,residual,rtl_resnet18]
+                                [--presets default,pynq-z2,ultra96] [--models resnet18,mobilenetv2]
 """
 from __future__ import annotations
 
@@ -99,10 +108,72 @@ def rtl(out: dict, full: bool = False) -> None:
         "mismatches": bad, "run_s": round(dt, 1), "with_build_s": round(total, 1)}
 
 
+#: the project's clock for ms-per-frame figures (PYNQ-Z1/Z2 fabric, VTA's published 100 MHz)
+CLOCK_MHZ = 100
+
+
+def _kind(seg) -> str:
+    return "depthwise" if seg.kind == "conv" and seg.name.endswith("_dw") else seg.kind
+
+
+def residual(out: dict, presets: list[str], models: list[str]) -> None:
+    rows: dict = {}
+    for name in models:
+        q = _quant(name)
+        rows[name] = {}
+        for p in presets:
+            cfg = PRESETS[p]
+            t0 = time.monotonic()
+            cn, fitted = compile_network(q, cfg)
+            comp = time.monotonic() - t0
+            res, bad, dt = _run(cn, fitted, FsimDevice(cfg))
+            layered, bad2, _ = _run(cn, fitted, FsimDevice(cfg), per_layer=True)
+            kinds = {s.name: _kind(s) for s in cn.segments}
+            by_kind: dict[str, int] = {}
+            for (names, r) in layered.runs:
+                by_kind[kinds[names[0]]] = by_kind.get(kinds[names[0]], 0) + r.cycles
+            macs_kind: dict[str, int] = {}
+            for s in cn.segments:
+                macs_kind[kinds[s.name]] = macs_kind.get(kinds[s.name], 0) + s.macs
+            top = sorted(((r.cycles, names[0]) for names, r in layered.runs), reverse=True)[:5]
+            rows[name][p] = {
+                "slug": cfg.slug, "cycles": res.cycles, "macs": cn.macs,
+                "utilization": round(cn.macs / (cfg.macs_per_cycle * res.cycles), 4),
+                "ms_per_frame": round(res.cycles / (CLOCK_MHZ * 1e3), 2), "mismatches": bad + bad2,
+                "jobs": len(cn.segments), "insns": cn.insn_count, "arena_bytes": len(cn.arena),
+                "compile_s": round(comp, 1), "run_s": round(dt, 1), "per_layer_cycles": layered.cycles,
+                "cycles_by_kind": by_kind,
+                "utilization_by_kind": {k: round(macs_kind[k] / (cfg.macs_per_cycle * c), 4)
+                                        for k, c in by_kind.items() if macs_kind.get(k)},
+                "slowest_jobs": [[n, c] for c, n in top]}
+    out["residual"] = rows
+
+
+def rtl_resnet18(out: dict) -> None:
+    from hwgen.accel.rtl import generate
+    from hwgen.runtime.rtl_device import DEFAULT_SIZE, RtlDevice
+    cfg = PRESETS["default"]
+    cn, fitted = compile_network(_quant("resnet18"), cfg)
+    with tempfile.TemporaryDirectory(prefix="hwgen-bench-") as tmp:
+        v = generate(cfg, Path(tmp) / "v").verilog
+        size = max(DEFAULT_SIZE, 1 << (len(cn.arena) + (1 << 20) - 1).bit_length())
+        t0 = time.monotonic()
+        with RtlDevice(v, "verilator", size=size, work_dir=Path(tmp) / "w", timeout_cycles=100_000_000) as dev:
+            res, bad, dt = _run(cn, fitted, dev)
+        total = time.monotonic() - t0
+    est, _bad, _ = _run(cn, fitted, FsimDevice(cfg))
+    out["rtl_resnet18"] = {
+        "network": "resnet18", "slug": cfg.slug, "cycles": res.cycles, "fsim_estimate": est.cycles,
+        "macs": cn.macs, "utilization": round(cn.macs / (cfg.macs_per_cycle * res.cycles), 4),
+        "ms_per_frame": round(res.cycles / (CLOCK_MHZ * 1e3), 2), "mismatches": bad,
+        "run_s": round(dt, 1), "with_build_s": round(total, 1)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", default="fsim,rtl")
     ap.add_argument("--presets", default="default,pynq-z2,ultra96")
+    ap.add_argument("--models", default="resnet18,mobilenetv2", help="networks of the residual part")
     a = ap.parse_args(argv)
     parts = a.parts.split(",")
     out: dict = {}
@@ -113,6 +184,10 @@ def main(argv=None) -> int:
         rtl(out)
     if "rtl_full" in parts:
         rtl(out, full=True)
+    if "residual" in parts:
+        residual(out, a.presets.split(","), a.models.split(","))
+    if "rtl_resnet18" in parts:
+        rtl_resnet18(out)
     out["bench_s"] = round(time.monotonic() - t0, 1)
     json.dump(out, sys.stdout, indent=2)
     print()

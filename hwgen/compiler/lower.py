@@ -85,7 +85,9 @@ class Job:
     useful multiply-accumulates; ``unpack > 1``: the input is a packed map (``w`` its elements)
     and output pixel ``x`` comes from element ``x // unpack`` (terms carry the phase in ``dx``);
     ``inputs``: for a job reading several maps (an add), the ``(map, plane)`` of each input plane
-    ``p`` (``src`` is then the first map); empty: plane ``p`` of ``src``.
+    ``p`` (``src`` is then the first map); empty: plane ``p`` of ``src``. ``taps_x``: an unpacking
+    job's input element taps per row (its ``pads`` left/right then count elements, its ``stride``
+    is the row stride; output pixel ``x`` reads elements ``x // unpack - left ..``).
     """
     name: str
     kind: str
@@ -112,6 +114,7 @@ class Job:
     layers: tuple[str, ...] = field(default_factory=tuple)
     unpack: int = 1
     inputs: tuple[tuple[str, int], ...] = ()
+    taps_x: int = 1
 
 
 def _planes(n: int, b: int) -> int:
@@ -257,9 +260,10 @@ def lower(qnet: QuantNetwork, config: AccelConfig) -> tuple[dict[str, MapLayout]
     net = qnet.net
     lay, copies = layouts(net, config)
     packed = thin_input(net, config)
-    if packed:
-        dw, _pw, pk = packed
-        for name in ("input", dw):
+    stem = None if packed else thin_stem(net, config)
+    if packed or stem:
+        pk = packed[2] if packed else stem[1]
+        for name in ("input", packed[0]) if packed else ("input",):
             m = lay[name]
             c = len(m.channels)
             lay[name] = MapLayout(name, m.h, m.w // pk, 1, tuple(range(pk * c)), pack=pk)
@@ -286,6 +290,8 @@ def lower(qnet: QuantNetwork, config: AccelConfig) -> tuple[dict[str, MapLayout]
             jobs.append(_add_job(qnet, layer, [lay[n] for n in net.inputs_of(layer)], dst, config))
         elif packed and layer.name == packed[0]:
             jobs.append(_packed_depthwise_job(qnet, layer, src, dst, config))
+        elif stem and layer.name == stem[0]:
+            jobs.append(_packed_conv_job(qnet, layer, src, dst, config))
         elif packed and layer.name == packed[1]:
             jobs.append(_unpacking_job(qnet, layer, src, dst, config))
         else:
@@ -485,3 +491,69 @@ def _add_job(qnet: QuantNetwork, layer: Layer, srcs: list[MapLayout], dst: MapLa
                pads=(0, 0, 0, 0), in_planes=planes, h=dst.h, w=dst.w, out_planes=dst.planes,
                oh=dst.h, ow=dst.w, blocks=blocks, terms=terms, **_requant(qc, dst, config),
                macs=qnet.net.macs(layer), layers=(layer.name,), inputs=tuple(inputs))
+
+
+def thin_stem(net: Network, config: AccelConfig) -> tuple[str, int] | None:
+    """``(conv, pack)`` when the network input is thin and read only by a dense conv (ResNet's
+    7x7/2 stem, MobileNetV2's 3x3/2 one) that can read it stored ``pack`` pixels per element:
+    ``pack * C <= block_out``, ``pack`` divides the width and is ``stride * u`` with ``u >= 2``
+    output pixels per element, ``u`` dividing the output width (the largest such ``pack``). The
+    conv then applies one Toeplitz weight block per (output pixel phase, row tap, element tap)
+    (:func:`_packed_conv_job`): ``pack * C`` useful lanes per GEMM instead of ``C``. None otherwise."""
+    h, w, c = net.input_shape
+    users = net.consumers("input")
+    if len(users) != 1:
+        return None
+    conv = users[0]
+    if conv.kind != "conv" or conv.groups != 1 or net.inputs_of(conv) != ("input",) \
+            or max(net.pads(conv)) >= conv.kernel:
+        return None
+    s = conv.stride
+    ow = net.shape(conv.name)[1]
+    ok = [p for p in range(2 * s, config.block_out // c + 1)
+          if w % p == 0 and p % s == 0 and ow % (p // s) == 0]
+    return (conv.name, max(ok)) if ok else None
+
+
+def _packed_conv_job(qnet: QuantNetwork, layer: Layer, src: MapLayout, dst: MapLayout,
+                     config: AccelConfig) -> Job:
+    """A dense KxK stride-s conv from a map packed ``pk = s * u`` pixels per element to a plain
+    one: output pixel ``x = u * m + j`` reads pixels ``pk * m + s * j - left + kx``, i.e. lane
+    ``pp * C + c`` of element ``m + d`` where ``kx = pk * d + pp - s * j + left``; one weight block
+    per (phase ``j``, row tap, element tap ``d``) holds the taps that fall on it."""
+    net = qnet.net
+    bi, bo, pk = config.block_in, config.block_out, src.pack
+    r = bo // bi
+    qc = qnet.convs[layer.name]
+    k, s = layer.kernel, layer.stride
+    u = pk // s
+    c = len(src.channels) // pk
+    oh, ow, oc = net.shape(layer.name)
+    pt, pb, pl, _pr = net.pads(layer)
+    dmin = (-pl) // pk
+    dmax = (s * (u - 1) - pl + k - 1) // pk
+    taps = dmax - dmin + 1
+    right = max(0, ow // u - 1 + dmax - (src.w - 1))
+    w = np.asarray(qc.weight, np.int64)                      # [K, K, C, OC]
+    blocks: list[np.ndarray] = []
+    terms: list[list[Term]] = [[] for _ in range(dst.planes)]
+    for ob in range(dst.planes):
+        cols = min(bo, oc - ob * bo)
+        for j in range(u):
+            for ky in range(k):
+                for t in range(taps):
+                    full = np.zeros((bo, bo), dtype=np.int64)    # [out lane, in lane]
+                    for pp in range(pk):
+                        kx = pk * (dmin + t) + pp - s * j + pl
+                        if 0 <= kx < k:
+                            full[:cols, pp * c:(pp + 1) * c] = w[ky, kx, :, ob * bo:ob * bo + cols].T
+                    for h in range(r):
+                        blk = full[:, h * bi:(h + 1) * bi]
+                        if blk.any():
+                            terms[ob].append(Term(0, ky, t, 0, h, len(blocks), dx=j))
+                            blocks.append(blk)
+    arr = np.array(blocks, dtype=np.int64).reshape(-1, bo, bi)
+    return Job(name=layer.name, kind="conv", src=src.name, dst=dst.name, kernel=k, stride=s,
+               pads=(pt, pb, -dmin, right), in_planes=1, h=src.h, w=src.w, out_planes=dst.planes,
+               oh=oh, ow=ow, blocks=arr, terms=terms, **_requant(qc, dst, config), macs=net.macs(layer),
+               layers=(layer.name,), unpack=u, taps_x=taps)

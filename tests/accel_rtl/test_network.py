@@ -96,3 +96,22 @@ def test_resnet_tiny_through_compile_and_infer(tiny_verilog, simulator, tmp_path
     f, g = rtl["frames"][0], ref["frames"][0]
     assert f["top1"] == g["top1"] == f["golden_top1"]
     assert f["counters"] == g["counters"] and f["counters"]["gemm_uops"] > 0
+
+
+#: a one-channel input packed four pixels per element under a 3x3/2 stem (two output phases,
+#: element taps), a padded max pool, a three-input add of a map, a concat slice and the pool,
+#: and a padded avgpool
+RESMICRO = Network(name="resmicro", input_shape=(9, 16, 1), layers=(
+    Layer(name="stem", kind="conv", out_channels=6, kernel=3, stride=2, padding=(1, 1, 1, 1), activation="relu"),
+    Layer(name="mp", kind="maxpool", kernel=3, stride=1, padding=(1, 1, 1, 1)),
+    Layer(name="a", kind="conv", out_channels=2, kernel=1, activation="relu"),
+    Layer(name="b", kind="conv", inputs=("mp",), out_channels=4, kernel=3, padding="same"),
+    Layer(name="cat", kind="concat", inputs=("a", "b")),
+    Layer(name="s", kind="add", inputs=("cat", "mp", "stem"), activation="relu6"),
+    Layer(name="ap", kind="avgpool", kernel=3, stride=2, padding=(1, 0, 1, 0))))
+
+
+def test_residual_micro_network(tiny_verilog, simulator, tmp_path):
+    from hwgen.compiler.lower import thin_stem
+    assert thin_stem(RESMICRO, CFG) == ("stem", 4)
+    _run(tiny_verilog, simulator, tmp_path, RESMICRO)

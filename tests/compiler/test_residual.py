@@ -164,3 +164,51 @@ def test_map_output_is_named(tmp_path, capsys):
     assert cn.info["output"] == {"name": "c", "kind": "map", "shape": [4, 4, 3]}
     cn, _ = compile_network(quantized(build_model("skynet-tiny")), TINY)
     assert cn.info["output"]["kind"] == "head"
+
+
+def _stem(c, k, s, pad, w=24, h=7):
+    return Network(name=f"stem{c}_{k}_{s}", input_shape=(h, w, c), layers=(
+        Layer(name="conv1", kind="conv", out_channels=5, kernel=k, stride=s, padding=pad, activation="relu",
+              batchnorm=True),
+        Layer(name="c2", kind="conv", out_channels=3, kernel=1)))
+
+
+STEMS = [(3, 7, 2, (3, 3, 3, 3)), (3, 3, 2, "same"), (1, 3, 2, "none"), (2, 5, 1, (1, 2, 3, 0)),
+         (1, 7, 3, "same"), (3, 1, 2, "none")]
+
+
+#: "small" holds no 7-row window of 24 elements (unpacked or packed), so its 7x7 stems are left out
+@pytest.mark.parametrize("c, k, s, pad, cfg", [(*st, cfg) for cfg in ("tiny", "small", "ultra96", "default")
+                                               for st in STEMS if not (cfg == "small" and st[1] == 7)])
+def test_thin_stem_is_packed(c, k, s, pad, cfg):
+    """A thin input read only by a dense strided conv (ResNet's 7x7/2 stem) is stored several
+    pixels per element; the conv runs one Toeplitz block per (output phase, row tap, element tap)
+    and stays bit-exact."""
+    from hwgen.compiler.lower import thin_stem
+    config = CONFIGS.get(cfg) or PRESETS[cfg]
+    net = _stem(c, k, s, pad)
+    st = thin_stem(net, config)
+    ow = net.shape("conv1")[1]
+    want = max((p for p in range(2 * s, config.block_out // c + 1)
+                if 24 % p == 0 and p % s == 0 and ow % (p // s) == 0), default=None)
+    assert (st[1] if st else None) == want
+    q = quantized(net, k)
+    maps, jobs = lower(q, config)
+    if st:
+        assert maps["input"].pack == want and jobs[0].unpack == want // s
+    check(q, config, images=1)
+
+
+def test_thin_stem_needs_the_pattern():
+    from hwgen.compiler.lower import thin_stem
+    cfg = PRESETS["default"]
+    assert thin_stem(build_model("resnet18"), cfg) == ("conv1", 4)
+    assert thin_stem(build_model("mobilenetv2"), cfg) == ("conv1", 4)
+    assert thin_stem(build_model("resnet18"), PRESETS["ultra96"]) == ("conv1", 8)
+    assert thin_stem(_stem(3, 3, 2, "same", w=22), cfg) is None          # no even pack divides 22
+    assert thin_stem(_stem(9, 3, 1, "same"), cfg) is None                 # 2 x 9 channels > 16
+    two = Network(name="two", input_shape=(8, 8, 3), layers=(
+        Layer(name="a", kind="conv", out_channels=4, kernel=3, stride=2, padding="same"),
+        Layer(name="b", kind="conv", inputs=("input",), out_channels=4, kernel=3, stride=2, padding="same"),
+        Layer(name="s", kind="add", inputs=("a", "b"))))
+    assert thin_stem(two, cfg) is None                                    # the input has two readers
