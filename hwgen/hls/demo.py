@@ -1,5 +1,5 @@
 """``make demo`` step for HLS: generate skynet-tiny, C-simulate it, print the mismatch count and
-the resource table (and the full skynet plan for Ultra96)."""
+the resource table (and the full skynet and mbv2-det plans for Ultra96)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,6 +27,14 @@ def run(out: Path, quick: bool = False) -> None:
           f"{p.fps_simulated:.1f} fps (timed dataflow simulation), {p.dsp}/{p.board.dsp} DSP, "
           f"{p.bram18}/{p.board.bram18} BRAM18, deepest FIFO {max(p.fifo_depths.values())} words "
           f"(largest map {max(l.map_words for l in p.layers)} words)")
+    det = PRESETS["mbv2det-ultra96"]
+    p = verified_plan(build_model(det.model), det)
+    skips = [s for s in p.skips if s["lag_pixels"] > 0]
+    print(f"mbv2-det (MobileNetV2-style, {len(skips)} residual adds) on {p.board.name} at {p.clock_mhz:g} MHz: "
+          f"{p.fps:.1f} fps (cycle model), {p.fps_simulated:.1f} fps (timed dataflow simulation), "
+          f"{p.dsp}/{p.board.dsp} DSP, {p.bram18}/{p.board.bram18} BRAM18; skip FIFOs "
+          f"{sum(s['fifo_words'] for s in skips)} words for a lag of {sum(s['lag_words'] for s in skips)} "
+          f"(their maps: {sum(s['map_words'] for s in skips)})")
     from .project import write_project
     pr = write_project(cfg, out / "pynq-z2-project", board="pynq-z2")
     print(f"Vivado project and PYNQ overlay for {pr.top} on {pr.board.name} in "

@@ -116,6 +116,10 @@ def _given_quant(cfg: HlsConfig, net: Network) -> QuantNetwork:
     if got != (cfg.act_width, cfg.weight_width):
         raise ModelError(f"quantized network {cfg.quant} has act/weight widths {got[0]}/{got[1]}, the "
                          f"config {cfg.act_width}/{cfg.weight_width}")
+    for layer in net.layers:
+        if layer.kind == "avgpool" and not np.all(qnet.convs[layer.name].weight == 1):
+            raise ModelError(f"quantized network {cfg.quant}: average pool {layer.name} must have unit "
+                             f"weights (its 1/K**2 lives in the multiplier), the HLS pool has no weights")
     wide = [n for n, qc in qnet.convs.items()
             if qc.multiplier.size and int(abs(qc.multiplier).max()) >= 1 << (cfg.multiplier_width - 1)]
     if wide:

@@ -229,3 +229,16 @@ def test_hls_project_refuses_a_network_without_a_head(tmp_path, capsys):
                                          r"layer fc; `hwgen hls generate` builds its HLS C\+\+ alone$"):
         from hwgen.hls.project import make_project
         make_project(HlsConfig(model="resnet-tiny", fps=100))
+
+
+def test_a_given_quant_with_weighted_average_pools_is_refused(residual_project, tmp_path):
+    project, design = residual_project
+    same = emit.build_design(dataclasses.replace(design.config, quant=str(project / "quant.npz")))
+    assert np.array_equal(same.qnet.convs["add3"].weight, design.qnet.convs["add3"].weight)
+    data = dict(np.load(project / "quant.npz"))
+    data["gp.weight"] = data["gp.weight"] * 2
+    np.savez(tmp_path / "q.npz", **data)
+    cfg = dataclasses.replace(design.config, seed=0, quant=str(tmp_path / "q.npz"))
+    with pytest.raises(ModelError, match=r"q.npz: average pool gp must have unit weights \(its 1/K\*\*2 lives in "
+                                         r"the multiplier\), the HLS pool has no weights$"):
+        emit.build_design(cfg)
