@@ -29,6 +29,11 @@ every tap). An add reads several maps: its input planes are *virtual* (``Job.inp
 map and plane of each), and input ``i``'s channel ``c`` meets ``weight[0, 0, i, c]`` in a diagonal
 block. The epilogue of a conv, an avgpool and an add is the requantization (ADD bias, MUL, SHR,
 MAX lo, MIN hi, each left out when it would change nothing).
+
+A thin network input (a few channels, e.g. RGB) is stored several pixels per element when its one
+reader allows it: a 3x3 depthwise conv followed by a 1x1 conv (:func:`thin_input`, SkyNet) or a
+dense strided conv (:func:`thin_stem`, the ResNet and MobileNetV2 stems); those convs then fill
+``pack * C`` lanes of each GEMM instead of ``C``.
 """
 from __future__ import annotations
 
