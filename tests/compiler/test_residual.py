@@ -212,3 +212,14 @@ def test_thin_stem_needs_the_pattern():
         Layer(name="b", kind="conv", inputs=("input",), out_channels=4, kernel=3, stride=2, padding="same"),
         Layer(name="s", kind="add", inputs=("a", "b"))))
     assert thin_stem(two, cfg) is None                                    # the input has two readers
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_residual_sixteen_bit_datapath(seed):
+    """10-bit residual networks on a 16-bit datapath (adds and pools fitted to its accumulators)."""
+    from hwgen.nn.models import random_params
+    from hwgen.nn.quantize import quantize_network
+
+    from .test_compile import WIDE
+    net = random_residual_network(seed)
+    check(quantize_network(net, random_params(net, seed), act_width=10, weight_width=10), WIDE, seed=seed)
