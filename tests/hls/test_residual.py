@@ -25,9 +25,8 @@ MBV2_TINY = Path(__file__).with_name("mbv2_det_tiny.json")
 
 def _residual_network() -> Network:
     """An inverted residual block (linear 1x1 projection, add without activation), a 3-input add
-    with ReLU whose inputs lag by 0, 1 and 2 window rows, a padded strided 3x3 average pool, a
-    global average pool on a map that is not square-rooted in powers of two, and a 1x1 conv as
-    the output (no head)."""
+    with ReLU whose inputs lag by 0, 1 and 2 window rows, a 4-input add with ReLU6, a padded
+    strided 3x3 average pool, a global 6x6 average pool, and a 1x1 conv as the output (no head)."""
     return Network(name="residual", input_shape=(11, 11, 4), layers=(
         L(name="c1", kind="conv", out_channels=6, kernel=3, padding="same", activation="relu6"),
         L(name="exp", kind="conv", out_channels=12, kernel=1, activation="relu6"),
@@ -36,6 +35,7 @@ def _residual_network() -> Network:
         L(name="add2", kind="add", inputs=("proj", "c1")),
         L(name="b", kind="conv", inputs=("add2",), out_channels=6, kernel=3, padding="same", activation="relu"),
         L(name="add3", kind="add", inputs=("b", "add2", "c1"), activation="relu"),
+        L(name="add4", kind="add", inputs=("add3", "b", "add2", "c1"), activation="relu6"),
         L(name="ap", kind="avgpool", kernel=3, stride=2, padding="same"),
         L(name="gp", kind="avgpool", kernel=6, stride=6),
         L(name="fc", kind="conv", out_channels=5, kernel=1),
@@ -66,8 +66,9 @@ def test_adds_and_average_pools_are_bit_exact(residual_project):
     top = design.top
     cpp = (project / f"{top}.cpp").read_text()
     assert "hwgen::add<add2_config>(s_proj, s_c1_to_add2, s_add2, add2_w," in cpp
-    assert "hwgen::add<add3_config>(s_b, s_add2_to_add3, s_c1_to_add3, s_add3," in cpp
-    assert "hwgen::avgpool2d<ap_config>(s_add3, s_ap," in cpp            # padded: the sliding window
+    assert "hwgen::add<add3_config>(s_b_to_add3, s_add2_to_add3, s_c1_to_add3, s_add3," in cpp
+    assert "hwgen::add<add4_config>(s_add3, s_b_to_add4, s_add2_to_add4, s_c1_to_add4, s_add4," in cpp
+    assert "hwgen::avgpool2d<ap_config>(s_add4, s_ap," in cpp            # padded: the sliding window
     assert "hwgen::avgpool_tiled<gp_config>(s_ap, s_gp," in cpp          # global: partial sums only
     assert "hwgen::stream_to_axis<" + f"{top}_cfg::act_t, 5, 8>(s_fc, out)" in cpp
     config = (project / f"{top}_config.h").read_text()
@@ -78,7 +79,7 @@ def test_adds_and_average_pools_are_bit_exact(residual_project):
     assert "output: map fc, 1x1x5\n// (5 beats" in header and f"axis_word<8> {top}_out_t" in header
     r = csim.run_csim(project, images=3, seed=4)
     assert r.mismatches == 0, r.layers
-    assert set(r.layers) >= {"add2", "add3", "ap", "gp", "fc", "axis_out"}
+    assert set(r.layers) >= {"add2", "add3", "add4", "ap", "gp", "fc", "axis_out"}
     _cycles_match(project, r)
     assert r.cycles["add3"] == 11 * 11 * 6 and r.cycles["gp"] == 6 * 6 * 6
     # the output stream is the fc map of every image, as the golden model computes it
