@@ -112,7 +112,8 @@ def infer(folder: str | Path, device, *, images: int = 1, seed: int = 1, image: 
     """Run a compiled folder on ``device`` for ``images`` test images (or one given ``image``) and
     compare every layer's map with :func:`hwgen.nn.model.forward`. Each frame reports its cycles,
     its exact operation counters (:data:`hwgen.accel.isa.EXACT_COUNTERS`: equal on every back end),
-    its mismatches and its result (a head's record, a classifier's top-1 class)."""
+    its mismatches and its result (``record``: a head's decoded record or a classifier's logits;
+    ``top1``: a classifier's top-1 class, beside the golden model's ``golden_top1``)."""
     cn, qnet = load_compiled(folder)
     if not isinstance(images, int) or images < 1:
         raise ConfigError(f"--images must be a positive integer, not {images}")
@@ -149,6 +150,7 @@ def infer(folder: str | Path, device, *, images: int = 1, seed: int = 1, image: 
                      if cn.head else None}
             if output["kind"] == "classifier":
                 name = output["name"]
+                frame["record"] = res.maps[name].reshape(-1).tolist()        # the logits
                 frame["top1"] = top1(res.maps[name], qnet.scales.get(name))
                 frame["golden_top1"] = top1(want[name], qnet.scales.get(name))
             frames.append(frame)

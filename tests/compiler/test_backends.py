@@ -39,3 +39,21 @@ def test_quant_must_match_the_config(tmp_path, capsys):
     with pytest.raises(ValueError, match="quant gives the whole quantized network; leave weights and "
                                          "calibration empty, not 'w.npz'"):
         HlsConfig(quant=q, weights="w.npz")
+
+
+def test_hls_and_accelerator_agree_on_a_classifier(tmp_path, capsys):
+    """resnet-tiny (padded max pool, residual adds, a global average pool, a 1x1 conv classifier):
+    the accelerator's fitted network through the HLS back end gives the same logits."""
+    acc = tmp_path / "acc"
+    assert main(["accel", "compile", "--preset", "tiny", "--model", "resnet-tiny", "--seed", "2",
+                 "--out", str(acc)]) == 0
+    assert main(["hls", "generate", "--model", "resnet-tiny", "--board", "ultra96", "--fps", "1000",
+                 "--quant", str(acc / "quant.npz"), "--out", str(tmp_path / "hls")]) == 0
+    capsys.readouterr()
+    assert main(["hls", "csim", str(tmp_path / "hls"), "--images", "2", "--seed", "3", "--json"]) == 0
+    hls = json.loads(capsys.readouterr().out)
+    assert main(["accel", "infer", str(acc), "--images", "2", "--seed", "3", "--json"]) == 0
+    accel = json.loads(capsys.readouterr().out)
+    assert hls["mismatches"] == 0 and accel["mismatches"] == 0
+    assert hls["records"] == [f["record"] for f in accel["frames"]]
+    assert all(len(f["record"]) == 10 for f in accel["frames"])
