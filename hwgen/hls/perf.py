@@ -8,16 +8,18 @@ Assumptions (the templates in ``hls_templates/hwgen_nn.h`` are written to match 
   for each output pixel, runs ``steps = (C_out / PE) * (C_in_per_group / SIMD)`` pipelined steps,
   each doing ``PE x SIMD x K x K`` MACs; the last step of each group of PE outputs writes PE words
   and so takes PE cycles: ``steps + C_out - C_out / PE`` cycles per output pixel. Pooling, reorg,
-  concat and the head move one word per cycle. These are exactly the loop iterations of
+  concat, add and the head move one word per cycle (an add reads a word of each input in it). These are exactly the loop iterations of
   ``hwgen_nn.h`` at their initiation intervals, which the C simulation counts and the tests
   compare with this model.
-- One int MAC per DSP slice, plus one DSP per PE for the requantization multiply.
+- One int MAC per DSP slice, plus one DSP per PE for the requantization multiply (an add: one
+  per input plus one; an average pool: one, its window sum is adders).
 - Memories (BRAM18 in its 16Kx1 .. 512x36 shapes; arrays of at most 1 Kibit or 64 entries go to
   LUT RAM / SRLs, one LUT per bit per 64 entries):
   weights as PE banks of ``K*K*SIMD`` packed weights; line buffers as ``K-1`` row banks of
   ``W x C_in`` words (the minimal ``(K-1) x W x C`` storage); the ``K x K x C_in`` window as one
-  memory of ``C_in`` packed ``K*K``-word entries; non-overlapping max pooling keeps one row of
-  partial maxima (``W/K x C``); stream FIFOs of the depth computed below.
+  memory of ``C_in`` packed ``K*K``-word entries; non-overlapping pooling keeps one row of
+  partial maxima or sums (``W/K x C``; a global average pool ``C`` sums); an add's weights
+  (inputs x C) and per-channel ROMs; stream FIFOs of the depth computed below.
 - FIFO depths: a chain edge holds one pixel (``C`` words). Each input ``B`` of a concat is sized
   by a pixel-level dependency analysis against every other input ``A``: from the branch point
   ``F`` (their nearest common ancestor), ``need(X, q)`` is the number of ``F`` pixels that must
@@ -25,7 +27,10 @@ Assumptions (the templates in ``hls_templates/hwgen_nn.h`` are written to match 
   read/write order). ``F`` feeds both branches, so before the concat can take ``A``'s pixel ``q``
   the ``B`` branch has been forced to produce ``#{q' : need(B, q') < need(A, q)}`` pixels, of
   which the concat has taken ``q``: the FIFO holds the largest difference (at least one pixel),
-  instead of a whole map. :mod:`hwgen.hls.dataflow` checks these depths by running the
+  instead of a whole map, plus a row for rates. The inputs of a residual ``add`` are sized the
+  same way (:func:`skip_fifos` reports them): the skip connection holds the lag of the block's
+  other branch (a row and a pixel per 3x3 window on it) plus :data:`ADD_SLACK_PIXELS` pixels (a
+  row after a bursty producer). :mod:`hwgen.hls.dataflow` checks these depths by running the
   processes with bounded FIFOs (the tests find them deadlock-free and within one pixel of the
   smallest deadlock-free depth).
 """
@@ -331,7 +336,7 @@ def fifo_depths(net: Network) -> dict[tuple[str, str], int]:
                 depth = w * c
             if layer.kind in ("concat", "add"):
                 lag = concat_lag(net, layer.name, src)
-                if lag > 1:
+                if lag >= 1:
                     # slack for rates: a row after a bursty producer or before a concat (which
                     # takes its inputs a pixel each in turn), a few pixels on a steady add input
                     slack = ADD_SLACK_PIXELS * c if layer.kind == "add" and not bursty(net, src) else w * c

@@ -243,3 +243,20 @@ def test_a_given_quant_with_weighted_average_pools_is_refused(residual_project, 
     with pytest.raises(ModelError, match=r"q.npz: average pool gp must have unit weights \(its 1/K\*\*2 lives in "
                                          r"the multiplier\), the HLS pool has no weights$"):
         emit.build_design(cfg)
+
+
+def test_a_skip_one_pixel_behind_gets_room_for_it():
+    """On a one-pixel-wide map a 3x3 window lags by a single pixel; the skip FIFO must still hold
+    that pixel and the one the branch point writes to both branches at once (found by a one-off
+    run of 2,000 random residual networks through the bounded-FIFO execution)."""
+    net = Network(name="thin", input_shape=(5, 1, 2), layers=(
+        L(name="x", kind="conv", out_channels=4, kernel=1),
+        L(name="p", kind="avgpool", kernel=3, stride=1, padding="same"),
+        L(name="s", kind="add", inputs=("p", "x")),
+        L(name="o", kind="conv", out_channels=2, kernel=1),
+    ))
+    depths = perf.fifo_depths(net)
+    assert [s["lag_pixels"] for s in perf.skip_fifos(net, depths)] == [0, 1]
+    assert depths[("x", "s")] == (1 + perf.ADD_SLACK_PIXELS) * 4
+    assert not run_dataflow(net, depths).deadlock
+    assert run_dataflow(net, {**depths, ("x", "s"): 4}).deadlock
