@@ -73,8 +73,18 @@ def _render_plan(design, out: str) -> str:
     return (f"{table(rows, headers)}\n\n{design.net.name} on {p.board.name} at {p.clock_mhz:g} MHz: "
             f"{p.fps:.1f} fps by the cycle model, {p.fps_simulated:.1f} fps in the timed dataflow simulation "
             f"(target {p.target_fps:g}), {p.dsp}/{p.board.dsp} DSP, "
-            f"{p.bram18}/{p.board.bram18} BRAM18, deepest FIFO {big} words\n"
+            f"{p.bram18}/{p.board.bram18} BRAM18, deepest FIFO {big} words\n{_render_skips(p)}"
             f"wrote {design.top} into {out}")
+
+
+def _render_skips(p) -> str:
+    """One line on the residual adds' lagging inputs: FIFO words against the derived lag."""
+    skips = [s for s in p.skips if s["lag_pixels"] > 0]
+    if not skips:
+        return ""
+    fifo, lag, maps = (sum(s[k] for s in skips) for k in ("fifo_words", "lag_words", "map_words"))
+    return (f"{len(skips)} skip FIFOs of residual adds: {fifo} words for a lag of {lag} words between the "
+            f"branches (the maps they carry: {maps} words)\n")
 
 
 def _csim(args: argparse.Namespace) -> int:

@@ -116,6 +116,8 @@ def test_mbv2_detector_tiny_generates_simulates_and_projects(tmp_path, capsys):
                  "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "mbv2_det_tiny on ultra96 at 200 MHz" in text and "b3_1_add" in text
+    assert "3 skip FIFOs of residual adds: 628 words for a lag of 388 words between the branches (the maps " \
+           "they carry: 1920 words)" in text
     model = json.loads((out / "model.json").read_text())
     assert model["fps_simulated"] >= 2000
     skips = {(f["add"], f["input"]): f for f in model["add_fifos"]}
