@@ -262,3 +262,15 @@ def test_a_skip_one_pixel_behind_gets_room_for_it():
     assert depths[("x", "s")] == (1 + perf.ADD_SLACK_PIXELS) * 4
     assert not run_dataflow(net, depths).deadlock
     assert run_dataflow(net, {**depths, ("x", "s"): 4}).deadlock
+
+
+@pytest.mark.slow
+def test_full_mbv2_detector_is_bit_exact(tmp_path):
+    from hwgen.hls.presets import PRESETS
+    design = emit.generate(PRESETS["mbv2det-ultra96"], tmp_path / "mbv2")
+    p = design.plan
+    assert p.fps_simulated >= 50 and p.dsp <= 360 and p.bram18 <= 432
+    r = csim.run_csim(tmp_path / "mbv2", images=1)
+    assert r.mismatches == 0, r.layers
+    _cycles_match(tmp_path / "mbv2", r)
+    assert r.layers.keys() >= {"b1_0_add", "b5_1_add", "head"}
