@@ -1,6 +1,7 @@
 """``make demo`` step for the accelerator: generate ``default``, run a matmul, a 3x3 convolution
-and the compiled skynet-tiny network on the functional simulator and on Verilator, print the cycle
-tables, and write a Vivado project."""
+and the compiled skynet-tiny and resnet-tiny networks on the functional simulator and on
+Verilator (SkyNet and ResNet-18 on the functional simulator), print the cycle tables, and write a
+Vivado project."""
 from __future__ import annotations
 
 import time
@@ -35,10 +36,11 @@ def _conv_rows(cfg, verilog: Path, out: Path, quick: bool) -> list[list]:
 
 
 def _network_rows(cfg, verilog: Path, out: Path, quick: bool) -> list[list]:
-    """skynet-tiny compiled for ``cfg`` and run on fsim and Verilator, and (unless ``quick``) the
-    full SkyNet on fsim; every layer checked."""
+    """skynet-tiny and resnet-tiny compiled for ``cfg`` and run on fsim and Verilator, and (unless
+    ``quick``) the full SkyNet and ResNet-18 on fsim; every layer checked."""
     from ..compiler.frontend import compile_to, infer, quantized
-    runs = [("skynet-tiny", ("fsim", "verilator"))] + ([] if quick else [("skynet", ("fsim",))])
+    runs = [("skynet-tiny", ("fsim", "verilator")), ("resnet-tiny", ("fsim", "verilator"))]
+    runs += [] if quick else [("skynet", ("fsim",)), ("resnet18", ("fsim",))]
     rows = []
     for model, backends in runs:
         rows += _network(cfg, verilog, out, model, backends, compile_to, infer, quantized)
