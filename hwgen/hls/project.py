@@ -1,4 +1,4 @@
-"""``hwgen hls project``: the HLS detector on a board, as a Vivado block design and a PYNQ overlay.
+"""``hwgen hls project``: an HLS network on a board, as a Vivado block design and a PYNQ overlay.
 
 Writes, into one folder (staged: all or nothing)::
 
@@ -8,7 +8,13 @@ Writes, into one folder (staged: all or nothing)::
     Makefile                 ``make ip`` (vitis-run, vitis_hls or vivado_hls), ``make bitstream`` (vivado)
     README.md                what is needed, what was checked here and what was not
     overlay/<top>/           the PYNQ overlay package: ``__init__.py`` (its LAYOUT and a
-                             ``Detector`` class), ``_driver.py`` (the shared driver)
+                             ``Detector``, ``Classifier`` or ``Network`` class), ``_driver.py``
+                             (the shared driver)
+
+A network ending in a head streams out its 8-word detection record (``Detector``: records and
+boxes); any other network streams out its last layer's map (``Network``: the map as an int array;
+``Classifier`` when that map is ``1 x 1 x classes`` logits: also the top-1 class and the
+dequantized logits, with the scales of the quantized network).
 
 Vivado and Vitis HLS cannot run where hwgen is tested: the Tcl is checked for syntax and against
 the names and widths it must use, not run. The driver is tested against a recording fake ``pynq``
@@ -26,15 +32,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 
 from .. import __version__
+from ..compiler.compile import output_info
 from ..configbase import config_to_dict
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError
 from ..fpga.accel_project import VIVADO_MIN
 from ..fpga.bdcheck import range_text
 from ..fpga.boards import BOARDS as FPGA_BOARDS, Board, get_board
 from ..nn.ir import HEAD_VALUES
-from ..nn.models import load_network
 from ..outdir import staged_output
 from ..resources import resource_dir, template_env
 from . import model as golden
@@ -119,17 +126,49 @@ def _axis_width(header: str, typedef: str) -> int:
     return int(m.group(1))
 
 
+def _header_int(header: str, name: str) -> int:
+    m = re.search(rf"static const int {re.escape(name)} = (\d+);", header)
+    if not m:
+        raise ConfigError(f"the generated header declares no {name}")
+    return int(m.group(1))
+
+
+def output_kind(design: Design) -> str:
+    """What the top streams out: ``"head"`` (the detection record), ``"classifier"`` (``1 x 1 x
+    classes`` logits) or ``"map"`` (:func:`hwgen.compiler.compile.output_info`'s rule, so both
+    back ends call the same networks classifiers)."""
+    return output_info(design.qnet)["kind"]
+
+
 def stream_layout(design: Design, files: dict[str, str] | None = None):
     """The driver's StreamLayout of ``design``, read from the generated ``<top>.h`` (the stream
-    widths the HLS top really has)."""
+    widths and the output's beat count the HLS top really has)."""
     files = files if files is not None else render(design)
     header = files[f"{design.top}.h"]
     drv = driver_module()
+    net = design.net
+    out_words = _header_int(header, f"{design.top}_out_words")
+    if net.output.kind == "head":
+        fields, out_shape = tuple(golden.RECORD_FIELDS), ()
+    else:
+        fields, out_shape = (), tuple(net.shape(net.output.name))
+    want = len(fields) or out_shape[0] * out_shape[1] * out_shape[2]
+    if out_words != want:
+        raise ConfigError(f"the generated header streams {out_words} output words, the network's "
+                          f"{net.output.name} has {want}")
     return drv.StreamLayout(
-        in_shape=tuple(design.net.input_shape), act_width=design.config.act_width,
+        in_shape=tuple(net.input_shape), act_width=design.config.act_width,
         in_width=_axis_width(header, f"{design.top}_in_t"), out_width=_axis_width(header, f"{design.top}_out_t"),
-        out_words=len(golden.RECORD_FIELDS), record_fields=tuple(golden.RECORD_FIELDS),
-        hls_cell=HLS_CELL, dma_cell=DMA_CELL)
+        out_words=out_words, record_fields=fields, hls_cell=HLS_CELL, dma_cell=DMA_CELL, out_shape=out_shape)
+
+
+def map_decode(design: Design):
+    """The driver's MapDecode of a design without a head: its last layer, that map's per-channel
+    scales (from the quantized network) and whether it is a classifier's logits."""
+    name = design.net.output.name
+    scales = np.asarray(design.qnet.scales[name], np.float64).reshape(-1)
+    return driver_module().MapDecode(layer=name, scales=tuple(float(v) for v in scales),
+                                     classifier=output_kind(design) == "classifier")
 
 
 def head_decode(design: Design):
@@ -155,7 +194,9 @@ def dma_config(layout, board: Board) -> dict[str, int]:
     need = max(layout.in_bytes, layout.out_bytes).bit_length()
     lo, hi = DMA_LENGTH_BITS
     if need > hi:
-        raise ConfigError(f"one image is {layout.in_bytes} bytes; an AXI DMA moves at most {(1 << hi) - 1} "
+        what, size = (("image", layout.in_bytes) if layout.in_bytes >= layout.out_bytes
+                      else ("output map", layout.out_bytes))
+        raise ConfigError(f"one {what} is {size} bytes; an AXI DMA moves at most {(1 << hi) - 1} "
                           f"bytes per transfer")
     return {"c_include_sg": 0, "c_sg_include_stscntrl_strm": 0, "c_include_mm2s": 1, "c_include_s2mm": 1,
             "c_sg_length_width": max(lo, need), "c_m_axi_mm2s_data_width": mm, "c_m_axi_s2mm_data_width": mm,
@@ -177,7 +218,9 @@ class Project:
         return self.design.top
 
     def to_dict(self) -> dict:
-        return {"top": self.top, "slug": self.design.config.slug, "board": self.board.name,
+        net = self.design.net
+        return {"top": self.top, "output": {"kind": output_kind(self.design), "layer": net.output.name,
+                                             "shape": list(net.shape(net.output.name))}, "slug": self.design.config.slug, "board": self.board.name,
                 "part": self.board.part, "fclk_mhz": self.fclk_mhz,
                 "hls_ip": ip_vlnv(self.top), "cells": {"hls": HLS_CELL, "dma": DMA_CELL},
                 "addresses": {HLS_CELL: self.board.gp_base, DMA_CELL: self.board.gp_base + CTRL_RANGE},
@@ -212,9 +255,17 @@ def render_files(project: Project) -> dict[str, str]:
         "out_tdata_bytes": lay.out_width // 8, "hls_base": f"0x{b.gp_base:08X}",
         "dma_base": f"0x{b.gp_base + CTRL_RANGE:08X}", "ctrl_range": range_text(CTRL_RANGE),
         "model": project.design.net.name, "hls_clock_mhz": f"{project.design.config.clock_mhz:g}",
-        "layout_repr": repr(lay), "head_repr": repr(head_decode(project.design)), "hwgen_version": __version__, "hp_segments": hp_segments(b),
+        "layout_repr": repr(lay), "hwgen_version": __version__, "hp_segments": hp_segments(b),
         "vivado_min": VIVADO_MIN,
     }
+    kind = output_kind(project.design)
+    ctx["kind"] = kind
+    if kind == "head":
+        ctx |= {"cls": "Detector", "base": "HlsDetector", "decode_repr": repr(head_decode(project.design))}
+    else:
+        ctx |= {"cls": "Classifier" if kind == "classifier" else "Network", "base": "HlsNetwork",
+                "decode_repr": repr(map_decode(project.design)), "out_shape": lay.out_shape,
+                "out_layer": project.design.net.output.name}
     env = template_env("fpga_projects", "hls")
     return {"bd.tcl": env.get_template("bd.tcl.j2").render(**ctx),
             "Makefile": env.get_template("Makefile.j2").render(**ctx),
@@ -224,11 +275,6 @@ def render_files(project: Project) -> dict[str, str]:
 
 def make_project(cfg: HlsConfig, board: str | None = None, fclk_mhz: float | None = None) -> Project:
     """Build the design for ``cfg`` on ``board`` and check the fabric clock and the DMA."""
-    net = load_network(cfg.model)
-    if net.output.kind != "head":
-        raise ModelError(f"hls project needs a network ending in a head layer (the overlay driver decodes "
-                         f"its record), not {net.name}, which ends in {net.output.kind} layer "
-                         f"{net.output.name}; `hwgen hls generate` builds its HLS C++ alone")
     b = project_board(cfg, board)
     cfg = project_config(cfg, b)
     # default: the HLS clock, or the board's limit when that is lower (slower than synthesized is safe)

@@ -11,7 +11,10 @@ physical address. The hardware is modelled at the level of bytes and beats:
   instead of spinning like the real ``wait``;
 * the HLS IP (``FakeHlsIp``) has the ap_ctrl register at 0x00; on ap_start it reads beats of its
   own stream width (from the generated header), truncates each to the activation width as the C++
-  does, computes the golden model and emits the record as 32-bit beats with TLAST on the last.
+  does, computes the golden model and emits the network's output (a head's record, or the last
+  layer's map in raster order, channels innermost) as beats of ``ip_out_width`` bits (32 for a
+  record, the activations' stream width for a map; sign-extended as ``ap_int<W>`` does) with
+  TLAST on the last.
 
 Every MMIO access and DMA call is appended to ``hardware.log``.
 """
@@ -52,7 +55,7 @@ class Hardware:
     qnet: object
     dma_config: dict
     ip_in_width: int
-    ip_out_width: int = 32
+    ip_out_width: int = 32          # TDATA bits of the IP's output stream (the generated header's)
     cells: tuple = ("hwgen_hls", "dma")
     log: list = field(default_factory=list)
     next_address: int = 0x1000_0000

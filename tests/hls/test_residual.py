@@ -222,18 +222,6 @@ def test_a_layer_kind_without_a_template_is_refused(monkeypatch):
         emit.check_network(net)
 
 
-def test_hls_project_refuses_a_network_without_a_head(tmp_path, capsys):
-    assert main(["hls", "project", "--set", "model=resnet-tiny", "--set", "fps=100",
-                 "--out", str(tmp_path / "p")]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and not (tmp_path / "p").exists()
-    with pytest.raises(ModelError, match=r"^hls project needs a network ending in a head layer \(the overlay "
-                                         r"driver decodes its record\), not resnet_tiny, which ends in conv "
-                                         r"layer fc; `hwgen hls generate` builds its HLS C\+\+ alone$"):
-        from hwgen.hls.project import make_project
-        make_project(HlsConfig(model="resnet-tiny", fps=100))
-
-
 def test_a_given_quant_with_weighted_average_pools_is_refused(residual_project, tmp_path):
     project, design = residual_project
     same = emit.build_design(dataclasses.replace(design.config, quant=str(project / "quant.npz")))

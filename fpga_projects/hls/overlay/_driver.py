@@ -1,4 +1,5 @@
-"""PYNQ driver of a hwgen HLS detector overlay (copied unchanged into every overlay package).
+"""PYNQ driver of a hwgen HLS overlay (copied unchanged into every overlay package): a detector
+(a network ending in a head) or a network ending in any other layer, e.g. a classifier.
 
 Runs on a board's Python: it imports numpy and, lazily, ``pynq``; never hwgen, amaranth or jinja2.
 
@@ -6,14 +7,17 @@ The block design (``bd.tcl``) joins the HLS top and an AXI DMA without scatter-g
 
     DDR -> DMA MM2S -> M_AXIS_MM2S -> HLS ``in`` stream  (one activation per beat, raster order,
                                                           channels innermost; DMA asserts TLAST)
-    HLS ``out`` stream -> S_AXIS_S2MM -> DMA S2MM -> DDR (the 8-word detection record, 32 bits a
-                                                          word, TLAST on the last word)
+    HLS ``out`` stream -> S_AXIS_S2MM -> DMA S2MM -> DDR (a head: the 8-word detection record, 32
+                                                          bits a word; any other last layer: its
+                                                          output map, one activation per beat in
+                                                          the input's order; TLAST on the last beat)
 
-A beat of a ``W``-bit stream is ``W / 8`` bytes of DDR, little-endian, so an image is packed as a
-NumPy array of ``int8`` (8-bit stream) or ``int16`` (16-bit stream): the same values the C
-testbench puts into ``beat.data``. The HLS control registers (``s_axilite port=return``) sit at
-the standard offsets: ``0x00`` ap_ctrl (bit 0 ap_start, 1 ap_done, 2 ap_idle, 3 ap_ready),
-``0x04`` global interrupt enable, ``0x08`` interrupt enable, ``0x0C`` interrupt status.
+A beat of a ``W``-bit stream is ``W / 8`` bytes of DDR, little-endian, so an image (and an output
+map) is packed as a NumPy array of ``int8`` (8-bit stream) or ``int16`` (16-bit stream): the same
+values the C testbench puts into and reads from ``beat.data``. The HLS control registers
+(``s_axilite port=return``) sit at the standard offsets: ``0x00`` ap_ctrl (bit 0 ap_start, 1
+ap_done, 2 ap_idle, 3 ap_ready), ``0x04`` global interrupt enable, ``0x08`` interrupt enable,
+``0x0C`` interrupt status.
 """
 from __future__ import annotations
 
@@ -41,7 +45,8 @@ class OverlayError(RuntimeError):
 
 @dataclass(frozen=True)
 class StreamLayout:
-    """How an image and a detection record travel over the HLS top's AXI streams.
+    """How an image and the result (a detection record or an output map) travel over the HLS
+    top's AXI streams.
 
     Attributes
     ----------
@@ -50,13 +55,16 @@ class StreamLayout:
     act_width : int
         Signed activation width; image values lie in ``-2**(act_width-1) .. 2**(act_width-1)-1``.
     in_width, out_width : int
-        TDATA widths in bits of the input and output streams (8/16 and 32).
+        TDATA widths in bits of the input and output streams (8/16, and 32 for a record or the
+        input's width for a map).
     out_words : int
-        Words in one output record (TLAST on the last one).
+        Beats of one result (TLAST on the last one): the record's words or the map's values.
     record_fields : tuple of str
-        Names of the record's words, in stream order.
+        Names of the record's words, in stream order (empty for a map).
     hls_cell, dma_cell : str
         Instance names of the HLS IP and the AXI DMA in the block design (keys of ``ip_dict``).
+    out_shape : (H, W, C) or ()
+        Shape of the output map, raster order, channels innermost; ``()`` for a record.
     """
     in_shape: tuple
     act_width: int
@@ -66,6 +74,7 @@ class StreamLayout:
     record_fields: tuple
     hls_cell: str
     dma_cell: str
+    out_shape: tuple = ()
 
     @property
     def in_words(self) -> int:
@@ -129,6 +138,46 @@ def record_box(head: HeadDecode, record: dict, anchors=None) -> dict:
             "confidence": sig(record["confidence"] * s[4]), "anchor": a}
 
 
+@dataclass(frozen=True)
+class MapDecode:
+    """What the output map's integers mean: the layer that wrote it, the real-valued scale of each
+    channel (real value = int x scale) and whether the map is a classifier's logits
+    (``1 x 1 x classes``, the top-1 class is their argmax).
+
+    Attributes
+    ----------
+    layer : str
+        Name of the network's last layer.
+    scales : tuple of float
+        One scale per channel of the map.
+    classifier : bool
+        The map is ``1 x 1 x classes`` logits.
+    """
+    layer: str
+    scales: tuple
+    classifier: bool
+
+
+def dequantize(output: MapDecode, fmap) -> np.ndarray:
+    """The real values (float64, same shape) of an output map from :meth:`HlsNetwork.run`."""
+    m = np.asarray(fmap)
+    if m.ndim != 3 or m.shape[2] != len(output.scales):
+        raise ValueError(f"output map must be [H, W, {len(output.scales)}] ({output.layer}), not {list(m.shape)}")
+    return m.astype(np.float64) * np.asarray(output.scales, np.float64)
+
+
+def top1(output: MapDecode, fmap) -> dict:
+    """A classifier's result from its ``1 x 1 x classes`` output map: the top-1 class (the first
+    maximum on ties), its integer logit, that logit as a real number and every dequantized logit
+    (the same keys as ``hwgen accel infer``'s top-1, plus ``logits``)."""
+    if not output.classifier:
+        raise ValueError(f"output {output.layer} is a feature map, not a classifier's 1 x 1 x classes logits")
+    logits = dequantize(output, fmap).reshape(-1)
+    v = np.asarray(fmap).reshape(-1)
+    c = int(np.argmax(v))
+    return {"class": c, "logit": int(v[c]), "logit_real": float(logits[c]), "logits": logits}
+
+
 def pack_image(layout: StreamLayout, image) -> np.ndarray:
     """The MM2S buffer contents of ``image`` ([H, W, C] integers in the activation range):
     ``in_words`` beats of ``in_width`` bits, little-endian."""
@@ -152,8 +201,21 @@ def unpack_record(layout: StreamLayout, words) -> dict:
     return {name: int(v) for name, v in zip(layout.record_fields, w)}
 
 
-class HlsDetector:
-    """The HLS detector of a loaded PYNQ overlay.
+def unpack_map(layout: StreamLayout, words) -> np.ndarray:
+    """The S2MM buffer contents (``out_words`` beats of ``out_width`` bits, each a sign-extended
+    activation) as an int64 array of ``layout.out_shape``."""
+    if not layout.out_shape:
+        raise ValueError("this layout streams a detection record, not a map: use unpack_record")
+    w = np.frombuffer(np.ascontiguousarray(words).tobytes(), dtype=layout.out_dtype)
+    if w.size != layout.out_words:
+        raise ValueError(f"an output map is {layout.out_words} beats "
+                         f"({'x'.join(map(str, layout.out_shape))}), not {w.size}")
+    return w.astype(np.int64).reshape(layout.out_shape)
+
+
+class HlsStreamIp:
+    """The HLS IP of a loaded PYNQ overlay and its DMA: one image in, one result out (the shared
+    part of :class:`HlsDetector` and :class:`HlsNetwork`).
 
     Parameters
     ----------
@@ -162,11 +224,9 @@ class HlsDetector:
     bitfile : str
         The ``.bit``; PYNQ needs the ``.hwh`` of the same name beside it.
     pynq_module : module, optional
-        The ``pynq`` module (tests pass a fake); imported when the detector is made by default.
+        The ``pynq`` module (tests pass a fake); imported when the object is made by default.
     poll_limit : int
         Reads of ap_ctrl after the DMA finished before giving up on ap_done/ap_idle.
-    head : HeadDecode, optional
-        For :meth:`box` (each overlay package passes its ``HEAD``).
 
     Attributes
     ----------
@@ -175,10 +235,8 @@ class HlsDetector:
         and the AXI DMA's driver.
     """
 
-    def __init__(self, layout: StreamLayout, bitfile, *, pynq_module=None, poll_limit: int = 100_000,
-                 head: HeadDecode | None = None):
+    def __init__(self, layout: StreamLayout, bitfile, *, pynq_module=None, poll_limit: int = 100_000):
         self.layout = layout
-        self.head = head
         bitfile = os.fspath(bitfile)
         hwh = os.path.splitext(bitfile)[0] + ".hwh"
         for path in (bitfile, hwh):
@@ -203,8 +261,9 @@ class HlsDetector:
         self.in_buffer = pynq_module.allocate(shape=(layout.in_words,), dtype=layout.in_dtype)
         self.out_buffer = pynq_module.allocate(shape=(layout.out_words,), dtype=layout.out_dtype)
 
-    def run(self, image) -> dict:
-        """Detect in one image ([H, W, C] integers); returns the record as {field: int}."""
+    def transfer(self, image):
+        """Run one image ([H, W, C] integers) through the IP; returns the S2MM buffer (the result's
+        ``out_words`` beats, overwritten by the next call)."""
         status = int(self.ip.read(AP_CTRL))
         if not status & AP_IDLE:
             raise OverlayError(f"the HLS IP is not idle (ap_ctrl = {status:#x}); reload the overlay")
@@ -220,7 +279,35 @@ class HlsDetector:
                 break
         else:
             raise OverlayError(f"the HLS IP did not finish after the DMA did ({self.poll_limit} reads of ap_ctrl)")
-        return unpack_record(self.layout, self.out_buffer)
+        return self.out_buffer
+
+    def close(self) -> None:
+        """Free the DMA buffers."""
+        for buf in (self.in_buffer, self.out_buffer):
+            free = getattr(buf, "freebuffer", None)
+            if free is not None:
+                free()
+
+
+class HlsDetector(HlsStreamIp):
+    """The HLS detector (a network ending in a head) of a loaded PYNQ overlay.
+
+    Parameters
+    ----------
+    layout, bitfile, pynq_module, poll_limit
+        As :class:`HlsStreamIp`.
+    head : HeadDecode, optional
+        For :meth:`box` (each overlay package passes its ``HEAD``).
+    """
+
+    def __init__(self, layout: StreamLayout, bitfile, *, pynq_module=None, poll_limit: int = 100_000,
+                 head: HeadDecode | None = None):
+        self.head = head
+        super().__init__(layout, bitfile, pynq_module=pynq_module, poll_limit=poll_limit)
+
+    def run(self, image) -> dict:
+        """Detect in one image ([H, W, C] integers); returns the record as {field: int}."""
+        return unpack_record(self.layout, self.transfer(image))
 
     def box(self, record: dict, anchors=None) -> dict:
         """The box of a record from :meth:`run` (needs the overlay's ``head``, see
@@ -229,9 +316,46 @@ class HlsDetector:
             raise OverlayError("this detector has no head description; pass head= to decode boxes")
         return record_box(self.head, record, anchors)
 
-    def close(self) -> None:
-        """Free the DMA buffers."""
-        for buf in (self.in_buffer, self.out_buffer):
-            free = getattr(buf, "freebuffer", None)
-            if free is not None:
-                free()
+
+class HlsNetwork(HlsStreamIp):
+    """The HLS IP of a network that ends without a head (a classifier or a feature extractor): one
+    image in, the last layer's output map out.
+
+    Parameters
+    ----------
+    layout, bitfile, pynq_module, poll_limit
+        As :class:`HlsStreamIp`; ``layout.out_shape`` is the output map's shape.
+    output : MapDecode, optional
+        The map's scales and kind, for :meth:`dequantize` and :meth:`classify` (each overlay
+        package passes its ``OUTPUT``).
+    """
+
+    def __init__(self, layout: StreamLayout, bitfile, *, pynq_module=None, poll_limit: int = 100_000,
+                 output: MapDecode | None = None):
+        if not layout.out_shape:
+            raise OverlayError("this layout streams a detection record, not a map: use HlsDetector")
+        self.output = output
+        super().__init__(layout, bitfile, pynq_module=pynq_module, poll_limit=poll_limit)
+
+    def run(self, image) -> np.ndarray:
+        """One image ([H, W, C] integers) through the network; returns the output map as an int64
+        array ``layout.out_shape`` (a new array each call)."""
+        return unpack_map(self.layout, self.transfer(image))
+
+    def dequantize(self, fmap) -> np.ndarray:
+        """The real values of a map from :meth:`run` (see :func:`dequantize`)."""
+        if self.output is None:
+            raise OverlayError("this network has no output description; pass output= to dequantize")
+        return dequantize(self.output, fmap)
+
+    def classify(self, image) -> dict:
+        """One image through a classifier: ``class`` (top-1, first maximum on ties), its integer
+        ``logit`` and ``logit_real``, every dequantized logit (``logits``, float64 [classes]) and the
+        integer output ``map`` ([1, 1, classes])."""
+        if self.output is None:
+            raise OverlayError("this network has no output description; pass output= to classify")
+        if not self.output.classifier:
+            raise OverlayError(f"{self.output.layer} outputs a {'x'.join(map(str, self.layout.out_shape))} "
+                               f"feature map, not 1 x 1 x classes logits: use run()")
+        fmap = self.run(image)
+        return {**top1(self.output, fmap), "map": fmap}
