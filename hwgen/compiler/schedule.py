@@ -170,16 +170,22 @@ def _tile_cols(job: Job, tw: int) -> int:
 
 def _chunks(job: Job, grp: list[int], q: int, limit: int) -> list[Chunk]:
     """The steps of one group: its input planes ``q`` at a time, each cut further where its terms
-    need more than ``limit`` weight blocks or micro-ops (a depthwise plane with many taps)."""
+    need more than ``limit`` weight blocks or micro-ops (a depthwise plane with many taps), into
+    pieces of even size: consecutive steps use the two buffer halves in turn, so a large piece
+    after a small one would wait for the large one before it (ResNet-18's 512-channel layers on
+    ultra96: 256 + 32 blocks per plane ran load-then-compute, 144 + 144 overlap)."""
     need = sorted({t.p for ob in grp for t in job.terms[ob]})
     out = []
     for planes in _split(need, q):
         pset = set(planes)
         terms = [(oi, t) for oi, ob in enumerate(grp) for t in job.terms[ob] if t.p in pset]
+        nb, nt = len({t.blk for _oi, t in terms}), len(terms)
+        n = max(1, -(-nb // limit), -(-nt // limit))
+        cap = max(-(-nb // n), -(-nt // n))
         piece: list = []
         blks: dict[int, None] = {}
         for oi, t in terms:
-            if piece and (len(piece) >= limit or (t.blk not in blks and len(blks) >= limit)):
+            if piece and (len(piece) >= cap or (t.blk not in blks and len(blks) >= cap)):
                 out.append(_chunk(piece, blks))
                 piece, blks = [], {}
             piece.append((oi, t))

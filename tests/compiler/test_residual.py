@@ -223,3 +223,17 @@ def test_residual_sixteen_bit_datapath(seed):
     from .test_compile import WIDE
     net = random_residual_network(seed)
     check(quantize_network(net, random_params(net, seed), act_width=10, weight_width=10), WIDE, seed=seed)
+
+
+def test_split_planes_are_cut_evenly():
+    """A plane whose terms need more weight blocks than half the buffer is cut into even pieces
+    (ResNet-18's last stage on ultra96: 288 blocks per plane -> 144 + 144, not 256 + 32, so that
+    loads and GEMMs of consecutive steps overlap)."""
+    from hwgen.compiler.schedule import plan_job
+    net = Network(name="wide", input_shape=(7, 7, 512), layers=(
+        Layer(name="c", kind="conv", out_channels=512, kernel=3, padding="same"),))
+    cfg = PRESETS["ultra96"]
+    _maps, jobs = lower(quantized(net), cfg)
+    plan = plan_job(jobs[0], cfg)
+    sizes = {len(ch.blks) for chs in plan.chunks for ch in chs}
+    assert sizes == {144} and cfg.wgt_depth // 2 == 256
