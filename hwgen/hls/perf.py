@@ -37,6 +37,7 @@ Assumptions (the templates in ``hls_templates/hwgen_nn.h`` are written to match 
 from __future__ import annotations
 
 import math
+import shlex
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -387,7 +388,9 @@ def plan(net: Network, cfg: HlsConfig, fps: float | None = None, check_board: bo
         if best == 0.0:
             slow = _plan(net, cfg, 1e-6, overrides)
             raise ConfigError(f"{net.name} does not fit {board.name} at any frame rate: it needs at least "
-                              f"{slow.dsp} DSP and {slow.bram18} BRAM18 of {board.dsp} / {board.bram18}")
+                              f"{slow.dsp} DSP and {slow.bram18} BRAM18 of {board.dsp} / {board.bram18}; "
+                              f"networks this size run on the accelerator: `hwgen accel compile --model "
+                              f"{shlex.quote(cfg.model)} --out DIR`")
         raise ConfigError(f"frame rate {target:g} fps is unreachable for {net.name} on {board.name} at "
                           f"{cfg.clock_mhz:g} MHz{why}; the best reachable is {best:.1f} fps")
     if p is not None:
