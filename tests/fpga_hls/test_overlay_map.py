@@ -260,3 +260,24 @@ def test_default_board_project_of_a_classifier(tmp_path, capsys):
         "ultra96v2", {"kind": "classifier", "layer": "fc", "shape": [1, 1, 10]}, [1, 1, 10])
     init = (out / "overlay" / d["top"] / "__init__.py").read_text()
     assert "class Classifier(HlsNetwork):" in init and "OUTPUT = MapDecode(layer='fc'" in init
+
+
+def test_both_back_ends_give_the_same_logits(tmp_path, capsys):
+    """resnet-tiny compiled for the accelerator (its quant.npz: the network the program computes)
+    and the HLS overlay built from that quant.npz: the overlay's classify() equals `hwgen accel
+    infer`'s logits and top-1 class on the same images (fsim, itself checked against the golden
+    model layer by layer)."""
+    acc = tmp_path / "acc"
+    assert main(["accel", "compile", "--preset", "tiny", "--model", "resnet-tiny", "--out", str(acc)]) == 0
+    capsys.readouterr()
+    assert main(["accel", "infer", str(acc), "--backend", "fsim", "--images", "3", "--seed", "2", "--json"]) == 0
+    frames = json.loads(capsys.readouterr().out)["frames"]
+    cfg = dataclasses.replace(RESNET_TINY, quant=str(acc / "quant.npz"))
+    m = _made(tmp_path / "hls", hproj.write_project(cfg, tmp_path / "hls"))
+    assert np.array_equal(m["qnet"].convs["fc"].multiplier, load_quant(acc / "quant.npz").convs["fc"].multiplier)
+    net = m["pkg"].Classifier(pynq_module=FakePynq(_hardware(m)))
+    for image, frame in zip(golden.test_images(m["qnet"], 3, seed=2), frames):
+        res = net.classify(image)
+        assert frame["mismatches"] == 0 and res["map"].reshape(-1).tolist() == frame["record"]
+        assert {k: res[k] for k in ("class", "logit")} == {k: frame["top1"][k] for k in ("class", "logit")}
+        assert round(res["logit_real"], 6) == frame["top1"]["logit_real"]
