@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from hwgen.cli import main
+from hwgen.errors import ConfigError
 from hwgen.compiler.frontend import top1 as accel_top1
 from hwgen.hls import bdmodel, csim, model as golden, project as hproj
 from hwgen.hls.config import HlsConfig
@@ -281,3 +282,27 @@ def test_both_back_ends_give_the_same_logits(tmp_path, capsys):
         assert frame["mismatches"] == 0 and res["map"].reshape(-1).tolist() == frame["record"]
         assert {k: res[k] for k in ("class", "logit")} == {k: frame["top1"][k] for k in ("class", "logit")}
         assert round(res["logit_real"], 6) == frame["top1"]["logit_real"]
+
+
+def test_map_layout_follows_the_generated_header_for_every_width(tmp_path):
+    """A map leaves on the input's stream width (8 up to 8-bit activations, else 16), one value a
+    beat; the driver's buffer dtype and byte count follow."""
+    (tmp_path / "net.json").write_text(json.dumps(_feature_net().to_dict()))
+    for aw, want in ((4, 8), (8, 8), (9, 16), (16, 16)):
+        cfg = HlsConfig(model=str(tmp_path / "net.json"), board="pynq-z2", fps=1000, act_width=aw)
+        lay = hproj.stream_layout(hproj.build_design(cfg))
+        assert (lay.in_width, lay.out_width, lay.out_words, lay.out_shape) == (want, want, 60, (3, 4, 5))
+        assert (lay.out_dtype.itemsize * 8, lay.out_bytes) == (want, 60 * want // 8)
+        lo, hi = lay.act_range
+        words = np.array([lo, hi, -1] * 20, lay.out_dtype)
+        assert hproj.driver_module().unpack_map(lay, words)[0, 0].tolist() == [lo, hi, -1, lo, hi]
+    # the layout is read from the header, and a header that disagrees with the network is refused
+    design = hproj.build_design(cfg)
+    files = hproj.render(design)
+    h = f"{design.top}.h"
+    files[h] = files[h].replace(f"{design.top}_out_words = 60;", f"{design.top}_out_words = 59;")
+    with pytest.raises(ConfigError, match=r"^the generated header streams 59 output words, the network's c2 has 60$"):
+        hproj.stream_layout(design, files)
+    files[h] = files[h].replace(f"static const int {design.top}_out_words = 59;", "")
+    with pytest.raises(ConfigError, match=rf"^the generated header declares no {design.top}_out_words$"):
+        hproj.stream_layout(design, files)
