@@ -17,6 +17,7 @@ import pytest
 
 from hwgen.cli import main
 from hwgen.errors import ConfigError
+from hwgen.fpga.boards import BOARDS
 from hwgen.compiler.frontend import top1 as accel_top1
 from hwgen.hls import bdmodel, csim, model as golden, project as hproj
 from hwgen.hls.config import HlsConfig
@@ -306,3 +307,14 @@ def test_map_layout_follows_the_generated_header_for_every_width(tmp_path):
     files[h] = files[h].replace(f"static const int {design.top}_out_words = 59;", "")
     with pytest.raises(ConfigError, match=rf"^the generated header declares no {design.top}_out_words$"):
         hproj.stream_layout(design, files)
+
+
+def test_an_output_map_too_big_for_one_dma_transfer():
+    lay = hproj.driver_module().StreamLayout(in_shape=(8, 8, 3), act_width=8, in_width=8, out_width=16,
+                                             out_words=2048 * 2048 * 8, record_fields=(), hls_cell="h", dma_cell="d",
+                                             out_shape=(2048, 2048, 8))
+    with pytest.raises(ConfigError, match=r"^one output map is 67108864 bytes; an AXI DMA moves at most 67108863 "
+                                          r"bytes per transfer$"):
+        hproj.dma_config(lay, BOARDS["ultra96v2"])
+    small = dataclasses.replace(lay, out_words=1024 * 8, out_shape=(32, 32, 8))
+    assert hproj.dma_config(small, BOARDS["ultra96v2"])["c_sg_length_width"] == 15   # 16,384 bytes out
