@@ -116,10 +116,12 @@ def _project(args: argparse.Namespace) -> int:
 
 def _render_project(project, out: str) -> str:
     from .emit import ip_vlnv
+    from .project import output_kind
     lay, d = project.layout, project.dma
+    what = {"head": "record", "classifier": "logits"}.get(output_kind(project.design), "output map")
     rows = [["HLS IP", ip_vlnv(project.top), f"in {lay.in_width} bits, out {lay.out_width} bits + TLAST"],
             ["AXI DMA", "no scatter-gather", f"{d['c_sg_length_width']}-bit length, image {lay.in_bytes} B, "
-                                              f"record {lay.out_bytes} B"],
+                                              f"{what} {lay.out_bytes} B"],
             ["PS", project.board.ps_ip, f"{project.board.fclk} {project.fclk_mhz:g} MHz"]]
     return (f"{table(rows, ['block', 'what', 'detail'])}\n\n{project.top} on {project.board.name} "
             f"({project.board.part}); wrote hls/, bd.tcl, Makefile, README.md, overlay/{project.top}/ into {out}\n"

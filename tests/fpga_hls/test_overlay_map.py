@@ -318,3 +318,11 @@ def test_an_output_map_too_big_for_one_dma_transfer():
         hproj.dma_config(lay, BOARDS["ultra96v2"])
     small = dataclasses.replace(lay, out_words=1024 * 8, out_shape=(32, 32, 8))
     assert hproj.dma_config(small, BOARDS["ultra96v2"])["c_sg_length_width"] == 15   # 16,384 bytes out
+
+
+def test_project_table_names_what_the_dma_receives(tmp_path, capsys):
+    """The summary's AXI DMA row says record for a head, logits for a classifier."""
+    assert main(["hls", "project", "--set", "model=resnet-tiny", "--set", "fps=100", "--out", str(tmp_path / "c")]) == 0
+    assert re.search(r"AXI DMA .*image 3072 B, logits 10 B", capsys.readouterr().out)
+    assert main(["hls", "project", "--preset", "skynet-tiny", "--board", "pynq-z2", "--out", str(tmp_path / "h")]) == 0
+    assert re.search(r"AXI DMA .*image 6144 B, record 32 B", capsys.readouterr().out)
