@@ -14,16 +14,19 @@
   seed 0, every layer on the accelerator: stem conv, padded max pool, residual adds, global
   average pool, classifier) on the functional simulator for each preset: cycles per frame, GEMM
   utilization (conv MACs only), ms per frame at the project clock (100 MHz), mismatches over every
-  layer, and per job kind the cycles of one run per job. At 0e87707: ResNet-18 8,654,199 cycles
+  layer, and per job kind the cycles of one run per job. At 3f5471a: ResNet-18 8,654,199 cycles
   on ``default`` (81.9% GEMM utilization, 86.5 ms), 8,703,435 on ``pynq-z2`` (81.4%),
-  5,740,296 on ``ultra96`` (61.7%); MobileNetV2 4,451,682 / 4,463,629 / 3,473,439 (26.4% /
+  5,040,226 on ``ultra96`` (70.3%); MobileNetV2 4,451,682 / 4,463,629 / 3,473,439 (26.4% /
   26.3% / 16.9%: its depthwise convs take 1.9 M cycles at 4% utilization); 0 mismatches.
-- ``rtl_resnet18`` (not in the default parts): ResNet-18 on ``default`` under Verilator (exact
-  cycles; a larger DRAM window, so its own Verilator build). At 0e87707: 8,700,373 cycles, 0
-  mismatches, 87.0 ms per frame at 100 MHz (about 320 s of Verilator time on a shared core).
+- ``rtl_resnet18`` (not in the default parts): ResNet-18 under Verilator on ``--rtl-presets``
+  (default ``default``; exact cycles; a larger DRAM window, so its own Verilator build). At
+  0e87707 on ``default``: 8,700,373 cycles, 0 mismatches, 87.0 ms per frame at 100 MHz (about
+  320 s of Verilator time on a shared core); at 3f5471a on ``ultra96``: 5,082,570 cycles, 0
+  mismatches, 69.7%, 50.8 ms (about 420 s).
 
 Usage: python bench/compiler.py [--parts fsim,rtl,rtl_full,residual,rtl_resnet18]
                                 [--presets default,pynq-z2,ultra96] [--models resnet18,mobilenetv2]
+                                [--rtl-presets default]
 """
 from __future__ import annotations
 
@@ -153,10 +156,10 @@ def residual(out: dict, presets: list[str], models: list[str]) -> None:
     out["residual"] = rows
 
 
-def rtl_resnet18(out: dict) -> None:
+def rtl_resnet18(out: dict, preset: str = "default") -> None:
     from hwgen.accel.rtl import generate
     from hwgen.runtime.rtl_device import DEFAULT_SIZE, RtlDevice
-    cfg = PRESETS["default"]
+    cfg = PRESETS[preset]
     cn, fitted = compile_network(_quant("resnet18"), cfg)
     with tempfile.TemporaryDirectory(prefix="hwgen-bench-") as tmp:
         v = generate(cfg, Path(tmp) / "v").verilog
@@ -166,7 +169,7 @@ def rtl_resnet18(out: dict) -> None:
             res, bad, dt = _run(cn, fitted, dev)
         total = time.monotonic() - t0
     est, _bad, _ = _run(cn, fitted, FsimDevice(cfg))
-    out["rtl_resnet18"] = {
+    out["rtl_resnet18" if preset == "default" else f"rtl_resnet18_{preset}"] = {
         "network": "resnet18", "slug": cfg.slug, "cycles": res.cycles, "fsim_estimate": est.cycles,
         "macs": cn.macs, "utilization": round(cn.macs / (cfg.macs_per_cycle * res.cycles), 4),
         "ms_per_frame": round(res.cycles / (CLOCK_MHZ * 1e3), 2), "mismatches": bad,
@@ -178,6 +181,7 @@ def main(argv=None) -> int:
     ap.add_argument("--parts", default="fsim,rtl")
     ap.add_argument("--presets", default="default,pynq-z2,ultra96")
     ap.add_argument("--models", default="resnet18,mobilenetv2", help="networks of the residual part")
+    ap.add_argument("--rtl-presets", default="default", help="presets of the rtl_resnet18 part")
     a = ap.parse_args(argv)
     parts = a.parts.split(",")
     out: dict = {}
@@ -191,7 +195,8 @@ def main(argv=None) -> int:
     if "residual" in parts:
         residual(out, a.presets.split(","), a.models.split(","))
     if "rtl_resnet18" in parts:
-        rtl_resnet18(out)
+        for p in a.rtl_presets.split(","):
+            rtl_resnet18(out, p)
     out["bench_s"] = round(time.monotonic() - t0, 1)
     json.dump(out, sys.stdout, indent=2)
     print()
