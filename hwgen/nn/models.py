@@ -121,9 +121,9 @@ def _inverted_residual(name: str, src: str, cin: int, cout: int, stride: int, ex
     return layers
 
 
-def mobilenetv2_like(name: str, size: int, stem: int, blocks: tuple[tuple[int, int, int, int], ...],
-                     last: int, classes: int) -> Network:
-    """MobileNetV2 with inverted residual ``blocks`` given as (expansion, channels, repeats, stride)."""
+def _mobilenetv2_body(stem: int, blocks: tuple[tuple[int, int, int, int], ...]) -> list[Layer]:
+    """A 3x3 stride-2 conv + BN + ReLU6 to ``stem`` channels, then inverted residual ``blocks``
+    (expansion, channels, repeats, stride; the first repeat of each has the stride)."""
     layers = [Layer(name="conv1", kind="conv", out_channels=stem, kernel=3, stride=2, padding=_same(3),
                     activation="relu6", batchnorm=True)]
     src, cin = "conv1", stem
@@ -132,6 +132,14 @@ def mobilenetv2_like(name: str, size: int, stem: int, blocks: tuple[tuple[int, i
             blk = f"b{i + 1}_{j}"
             layers += _inverted_residual(blk, src, cin, c, s if j == 0 else 1, t)
             src, cin = layers[-1].name, c
+    return layers
+
+
+def mobilenetv2_like(name: str, size: int, stem: int, blocks: tuple[tuple[int, int, int, int], ...],
+                     last: int, classes: int) -> Network:
+    """MobileNetV2 with inverted residual ``blocks`` given as (expansion, channels, repeats, stride)."""
+    layers = _mobilenetv2_body(stem, blocks)
+    src = layers[-1].name
     layers.append(Layer(name="conv_last", kind="conv", inputs=(src,), out_channels=last, kernel=1,
                         activation="relu6", batchnorm=True))
     h = Network(name=name, input_shape=(size, size, 3), layers=tuple(layers)).shape("conv_last")[0]
@@ -152,14 +160,8 @@ def mobilenetv2_detector(name: str, height: int, width: int, stem: int,
     (4, 96, 2, 1): 237 M MACs. A dataflow design keeps every weight and every depthwise line buffer
     on chip, so BRAM bounds the channels: expansion 4 fits 50 fps in 233 DSP and 321 BRAM18 by
     hwgen's model, MobileNetV2's expansion 6 needs 450 BRAM18 at 50 fps."""
-    layers = [Layer(name="conv1", kind="conv", out_channels=stem, kernel=3, stride=2, padding=_same(3),
-                    activation="relu6", batchnorm=True)]
-    src, cin = "conv1", stem
-    for i, (t, c, n, s) in enumerate(blocks):
-        for j in range(n):
-            blk = f"b{i + 1}_{j}"
-            layers += _inverted_residual(blk, src, cin, c, s if j == 0 else 1, t)
-            src, cin = layers[-1].name, c
+    layers = _mobilenetv2_body(stem, blocks)
+    src = layers[-1].name
     layers += [Layer(name="head_conv", kind="conv", inputs=(src,), out_channels=anchors * HEAD_VALUES, kernel=1),
                Layer(name="head", kind="head", anchors=anchors)]
     return Network(name=name, input_shape=(height, width, 3), layers=tuple(layers))
