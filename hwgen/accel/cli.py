@@ -285,7 +285,7 @@ def _compile(args: argparse.Namespace) -> int:
     _check_seed(args.seed)
     qnet = quantized(cfg, model=args.model, weights=args.weights, calibration=args.calibration,
                      quant=args.quant, seed=args.seed)
-    s = compile_to(qnet, cfg, args.out)
+    s = compile_to(qnet, cfg, args.out, keep_maps=args.keep_maps)
 
     def render(s):
         rows = [[g["name"], g["kind"], "x".join(map(str, g["output"])), g["tiling"], g["insns"],
@@ -295,6 +295,11 @@ def _compile(args: argparse.Namespace) -> int:
                               "est. cycles"]),
                  f"{s['insns']} instructions, arena {s['arena_bytes']} bytes, {s['macs']} MACs, "
                  f"~{s['est_cycles']} cycles (estimate)"]
+        if s.get("maps_bytes") is not None:
+            lines.append(f"feature maps: {s['maps_bytes']} bytes " + (
+                "(every map kept: --keep-maps)" if s["keep_maps"] else
+                f"(maps whose lifetimes do not overlap share space; {s['maps_bytes_kept']} with "
+                f"--keep-maps)"))
         if s.get("output"):
             lines.append(f"output: {describe_output(s['output'])}")
         if s["refitted_layers"]:
@@ -347,13 +352,16 @@ def _infer(args: argparse.Namespace) -> int:
     r = _staged_run(args, run)
 
     def render(r):
-        rows = [[x["layer"], "x".join(map(str, x.get("shape", []))), x.get("cycles", ""), x["mismatches"]]
-                for x in r["layers"]]
+        rows = [[x["layer"], "x".join(map(str, x.get("shape", []))), x.get("cycles", ""),
+                 x["mismatches"] if x.get("compared", True) else "- (space reused)"] for x in r["layers"]]
         cyc = r["cycles"] if r["cycles_exact"] else f"~{r['cycles']}"
         lines = [table(rows, ["layer", "shape", "cycles" if r["per_layer"] else "", "mismatches"]),
                  f"{r['network']} on {r['backend']} ({r['slug']}): {r['images']} image(s), {cyc} cycles per "
                  f"frame{'' if r['per_layer'] else ' (one run)'}, GEMM util {100 * r['utilization']:.1f}%, "
-                 f"{r['mismatches']} mismatches against hwgen.nn.model"]
+                 f"{r['mismatches']} mismatches against hwgen.nn.model"
+                 + ("" if r.get("compared", r.get("maps")) == r.get("maps") else
+                    f" on the {r['compared']} of {r['maps']} maps still in the arena after the run "
+                    f"(--per-layer checks every map, or compile with --keep-maps)")]
         if not r["cycles_exact"]:
             lines.append("(~: the functional simulator's cycle estimate)")
         for i, f in enumerate(r["frames"]):
@@ -414,6 +422,10 @@ def register(sub) -> None:
     cp.add_argument("--quant", help="a quantized network .npz (e.g. quant.npz of hwgen hls generate) "
                                     "instead of --model/--weights")
     cp.add_argument("--seed", type=int, default=0, help="seed of the random weights and calibration")
+    cp.add_argument("--keep-maps", action="store_true",
+                    help="every feature map in its own arena space (default: maps whose lifetimes "
+                         "do not overlap share space; infer then checks the output, or every map "
+                         "with --per-layer)")
     add_out(cp)
     add_json(cp)
     cp.set_defaults(func=_compile)

@@ -8,6 +8,8 @@ micro-ops), checking every instruction as fetch will.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..accel.config import AccelConfig
@@ -17,7 +19,7 @@ from ..nn.quantize import QuantNetwork
 from ..runtime.device import Device
 from ..runtime.network import INT_DTYPE, CompiledNetwork, Segment
 from ..runtime.program import Program
-from .lower import lower
+from .lower import Job, MapLayout, lower
 from .quant import check_accumulator, fit_accumulator
 from .schedule import consts_array, emit, packed_weights, plan_job
 
@@ -55,10 +57,17 @@ class ArenaDevice(Device):
         return buf.offset
 
 
-def compile_network(qnet: QuantNetwork, config: AccelConfig, *, fit: bool = True) -> tuple[CompiledNetwork, QuantNetwork]:
+def compile_network(qnet: QuantNetwork, config: AccelConfig, *, fit: bool = True,
+                    keep_maps: bool = True) -> tuple[CompiledNetwork, QuantNetwork]:
     """Compile ``qnet`` for ``config``; returns the compiled network and the quantized network it
     computes bit-exactly (``qnet`` fitted to the accumulators when ``fit``, else ``qnet`` after
-    :func:`~hwgen.compiler.quant.check_accumulator`)."""
+    :func:`~hwgen.compiler.quant.check_accumulator`).
+
+    ``keep_maps``: every feature map in its own space (all of them can be read back after a run);
+    False: maps whose lifetimes do not overlap share space (:func:`reuse_layout`), and a map can be
+    read back right after the job that completes it (``ready``) or, when it is ``kept``, after the
+    run. The Python default keeps every map (callers that compare every map after one fused run);
+    ``hwgen accel compile`` reuses unless given ``--keep-maps``."""
     if not isinstance(config, AccelConfig):
         raise TypeError(f"compile_network needs an AccelConfig, not {type(config).__name__}")
     given = qnet
@@ -70,18 +79,18 @@ def compile_network(qnet: QuantNetwork, config: AccelConfig, *, fit: bool = True
     maps, jobs = lower(qnet, config)
     dev = ArenaDevice(config)
     eb = config.out_elem_bytes
-    offset: dict[str, int] = {}
-
-    def map_offset(name: str) -> int:
-        if name not in offset:
-            m = maps[name]
-            if m.parent is None:
-                offset[name] = dev.place(m.planes * m.h * m.w * eb)
-            else:
-                offset[name] = map_offset(m.parent) + m.plane0 * m.h * m.w * eb
-        return offset[name]
-    for name in maps:
-        map_offset(name)
+    out_layer = net.output
+    output = net.inputs_of(out_layer)[0] if out_layer.kind == "head" else out_layer.name
+    lives, ready = map_lifetimes(maps, jobs, output, eb)
+    if keep_maps:
+        base = {}
+        for root in lives:
+            base[root] = dev.place(lives[root].nbytes)
+    else:
+        region, base = reuse_layout(lives, dev.align)
+        at = dev.place(region)
+        base = {root: at + off for root, off in base.items()}
+    offset = {name: base[root_of(maps, name)] + plane_offset(maps, name, eb) for name in maps}
 
     segments = []
     wdt = INT_DTYPE[config.weight_width]
@@ -110,24 +119,119 @@ def compile_network(qnet: QuantNetwork, config: AccelConfig, *, fit: bool = True
                                 {"groups": len(plan.groups), "planes_per_group": plan.g,
                                  "planes_per_chunk": plan.q, "rows_per_tile": plan.th,
                                  "cols_per_tile": plan.tw}))
-    head = None
-    out_layer = net.output
-    if out_layer.kind == "head":
-        head = {"name": out_layer.name, "anchors": out_layer.anchors}
-        output = net.inputs_of(out_layer)[0]
-    else:
-        output = out_layer.name
+    head = {"name": out_layer.name, "anchors": out_layer.anchors} if out_layer.kind == "head" else None
+    kept = kept_roots(lives, base)
     mapinfo = {name: {"offset": offset[name], "planes": m.planes, "h": m.h, "w": m.w,
-                      "channels": list(m.channels), "pack": m.pack} for name, m in maps.items()}
+                      "channels": list(m.channels), "pack": m.pack, "ready": ready[name],
+                      "kept": root_of(maps, name) in kept} for name, m in maps.items()}
     refitted = sorted(n for n, qc in qnet.convs.items()
                       if not np.array_equal(qc.multiplier, given.convs[n].multiplier))
     change = max((float(np.max(np.abs(_scale(qnet.convs[n]) / _scale(given.convs[n]) - 1)))
                   for n in refitted), default=0.0)
     info = {"acc_width": config.acc_width, "layers": len(net.layers), "jobs": len(jobs),
             "refitted_layers": refitted, "max_scale_change": change,
-            "output": output_info(qnet)}
+            "output": output_info(qnet), "keep_maps": keep_maps,
+            "maps_bytes": _span(lives, base, dev.align),
+            "maps_bytes_kept": sum(_up(lv.nbytes, dev.align) for lv in lives.values())}
     cn = CompiledNetwork(config, net.to_dict(), mapinfo, segments, bytes(dev.mem), output, head, info)
     return cn, qnet
+
+
+@dataclass
+class Lifetime:
+    """A feature-map buffer of its own (a map without a parent, with its concat slices) and the jobs
+    that use it: ``first`` writes into it first (-1: the network input, written before the run),
+    ``ready`` completes it, ``last`` reads it last (the job count: the network's output, read after
+    the run). Two buffers may share bytes when ``[first, last]`` do not overlap: jobs run in order
+    with a store -> compute -> load barrier between them."""
+    nbytes: int
+    first: int
+    ready: int
+    last: int
+
+    def overlaps(self, other: "Lifetime") -> bool:
+        return self.first <= other.last and other.first <= self.last
+
+
+def root_of(maps: dict[str, MapLayout], name: str) -> str:
+    """The buffer a map lives in: itself, or the outermost concat holding its slice."""
+    while maps[name].parent is not None:
+        name = maps[name].parent
+    return name
+
+
+def plane_offset(maps: dict[str, MapLayout], name: str, elem_bytes: int) -> int:
+    """Byte offset of map ``name`` inside its buffer (nested concat slices add up)."""
+    off = 0
+    while maps[name].parent is not None:
+        m = maps[name]
+        off += m.plane0 * m.h * m.w * elem_bytes
+        name = m.parent
+    return off
+
+
+def map_lifetimes(maps: dict[str, MapLayout], jobs: list[Job], output: str,
+                  elem_bytes: int) -> tuple[dict[str, Lifetime], dict[str, int]]:
+    """Each buffer's :class:`Lifetime` (in ``maps`` order) and each map's ``ready``: the job after
+    which its values are all written (-1 for the network input; a concat is ready when its last
+    slice is)."""
+    ready = {name: -1 for name in maps}
+    first: dict[str, int] = {"input": -1}
+    last: dict[str, int] = {}
+    for j, job in enumerate(jobs):
+        name = job.dst
+        while name is not None:                  # the map, and every concat holding it
+            ready[name] = j
+            name = maps[name].parent
+        first.setdefault(root_of(maps, job.dst), j)
+        for src in {job.src, *(m for m, _p in job.inputs)}:
+            last[root_of(maps, src)] = j
+    last[root_of(maps, output)] = len(jobs)
+    lives = {}
+    for name in maps:                  # buffers in the order their first map appears
+        r = root_of(maps, name)
+        if r not in lives:
+            m, f = maps[r], first.get(r, -1)
+            lives[r] = Lifetime(m.planes * m.h * m.w * elem_bytes, f, ready[r], max(last.get(r, f), ready[r]))
+    return lives, ready
+
+
+def reuse_layout(lives: dict[str, Lifetime], align: int) -> tuple[int, dict[str, int]]:
+    """Offsets (multiples of ``align``) for the buffers such that two whose lifetimes overlap never
+    share a byte: largest first, each at the lowest offset clear of the placed ones it overlaps
+    in time (deterministic: ties by first use, then name). Returns the region's size and offsets."""
+    order = sorted(lives, key=lambda n: (-lives[n].nbytes, lives[n].first, n))
+    at: dict[str, int] = {}
+    for name in order:
+        size = _up(lives[name].nbytes, align)
+        busy = sorted((at[o], at[o] + _up(lives[o].nbytes, align)) for o in at
+                      if lives[o].overlaps(lives[name]))
+        off = 0
+        for lo, hi in busy:
+            if off + size <= lo:
+                break
+            off = max(off, hi)
+        at[name] = off
+    region = max((at[n] + _up(lives[n].nbytes, align) for n in at), default=0)
+    return region, {n: at[n] for n in lives}
+
+
+def kept_roots(lives: dict[str, Lifetime], base: dict[str, int]) -> set[str]:
+    """The buffers whose bytes no later buffer overwrites: still readable after a run."""
+    def clash(a: str, b: str) -> bool:
+        return base[a] < base[b] + lives[b].nbytes and base[b] < base[a] + lives[a].nbytes
+    return {r for r in lives if not any(o != r and lives[o].first > lives[r].last and clash(r, o)
+                                        for o in lives)}
+
+
+def _up(n: int, align: int) -> int:
+    return -(-n // align) * align
+
+
+def _span(lives: dict[str, Lifetime], base: dict[str, int], align: int) -> int:
+    if not lives:
+        return 0
+    return max(base[r] + _up(lv.nbytes, align) for r, lv in lives.items()) - min(base.values())
 
 
 def output_info(qnet: QuantNetwork) -> dict:

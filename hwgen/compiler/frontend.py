@@ -27,22 +27,24 @@ def quantized(config: AccelConfig, *, model: str | None = None, weights: str | N
     """A quantized network from ``quant`` (an ``.npz`` of :func:`hwgen.nn.quantize.save_quant`,
     e.g. the one ``hwgen hls generate`` writes) or from ``model`` (built-in name or JSON) with
     ``weights`` (``.npz``, default random from ``seed``), quantized to the accelerator's widths."""
-    from ..nn.models import load_network, load_params, random_params
+    from ..nn.models import load_model
     if quant is not None:
         if model is not None or weights is not None or calibration is not None:
             raise ConfigError("--quant gives the whole quantized network; do not combine it with "
                               "--model, --weights or --calibration")
         return load_quant(quant)
-    net = load_network(model or "skynet-tiny")
-    params = load_params(net, weights) if weights else random_params(net, seed)
+    net, params = load_model(model or "skynet-tiny", weights, seed)
     calib = load_calibration(calibration, net) if calibration else calibration_images(net, 4, seed)
     return quantize_network(net, params, calib, act_width=config.input_width,
                             weight_width=config.weight_width)
 
 
-def compile_to(qnet: QuantNetwork, config: AccelConfig, out: str | Path) -> dict[str, Any]:
-    """Compile and write ``out`` (staged); returns the summary."""
-    cn, fitted = compile_network(qnet, config)
+def compile_to(qnet: QuantNetwork, config: AccelConfig, out: str | Path, *,
+               keep_maps: bool = False) -> dict[str, Any]:
+    """Compile and write ``out`` (staged); returns the summary. By default feature maps whose
+    lifetimes do not overlap share arena space (``infer`` then checks the output after a run, and
+    every map when run per layer); ``keep_maps`` gives every map its own space."""
+    cn, fitted = compile_network(qnet, config, keep_maps=keep_maps)
     with staged_output(out) as stage:
         for name, data in cn.files().items():
             (stage / name).write_bytes(data)
@@ -90,6 +92,8 @@ def summary(cn: CompiledNetwork, out: str | Path | None = None) -> dict[str, Any
     return {"network": cn.network["name"], "slug": cn.config.slug, "out": str(out) if out else None,
             "segments": segs, "insns": cn.insn_count, "macs": cn.macs, "arena_bytes": len(cn.arena),
             "est_cycles": sum(s.est_cycles for s in cn.segments),
+            "keep_maps": cn.info.get("keep_maps", True), "maps_bytes": cn.info.get("maps_bytes"),
+            "maps_bytes_kept": cn.info.get("maps_bytes_kept"),
             "output": cn.info.get("output"),
             "refitted_layers": cn.info.get("refitted_layers", []),
             "max_scale_change": cn.info.get("max_scale_change", 0.0)}
@@ -110,7 +114,10 @@ def load_compiled(folder: str | Path) -> tuple[CompiledNetwork, QuantNetwork]:
 def infer(folder: str | Path, device, *, images: int = 1, seed: int = 1, image: np.ndarray | None = None,
           per_layer: bool = False) -> dict[str, Any]:
     """Run a compiled folder on ``device`` for ``images`` test images (or one given ``image``) and
-    compare every layer's map with :func:`hwgen.nn.model.forward`. Each frame reports its cycles,
+    compare every layer's map that can be read back with :func:`hwgen.nn.model.forward`: all of
+    them when compiled with ``keep_maps`` or run ``per_layer`` (each right after its job), else the
+    ones still in the arena after the run (the output among them; ``compared`` counts the maps
+    compared per frame, a layer row's ``compared`` says whether it was). Each frame reports its cycles,
     its exact operation counters (:data:`hwgen.accel.isa.EXACT_COUNTERS`: equal on every back end),
     its mismatches and its result (``record``: a head's decoded record or a classifier's logits;
     ``top1``: a classifier's top-1 class, beside the golden model's ``golden_top1``)."""
@@ -129,14 +136,17 @@ def infer(folder: str | Path, device, *, images: int = 1, seed: int = 1, image: 
             t0 = time.monotonic()
             res = runner.run(img, per_layer=per_layer)
             dt = time.monotonic() - t0
-            bad = 0
+            bad = compared = 0
             for name in ["input"] + [l.name for l in qnet.net.layers]:
-                got = res.maps[name]
-                n = int((got != want[name]).sum())
-                bad += n
                 row = layers.setdefault(name, {"layer": name, "shape": list(want[name].shape),
-                                               "mismatches": 0})
+                                               "mismatches": 0, "compared": False})
+                if name not in res.maps:           # its space was reused by a later map
+                    continue
+                n = int((res.maps[name] != want[name]).sum())
+                bad += n
+                compared += 1
                 row["mismatches"] += n
+                row["compared"] = True
             if per_layer:
                 for (names, r) in res.runs:
                     for name in names:
@@ -144,6 +154,7 @@ def infer(folder: str | Path, device, *, images: int = 1, seed: int = 1, image: 
                             row = layers.setdefault(lname, {"layer": lname, "mismatches": 0})
                             row["cycles"] = r.cycles
             frame = {"cycles": res.cycles, "cycles_exact": res.exact_cycles, "mismatches": bad,
+                     "compared": compared,
                      "counters": {c: sum(int(r.counters.get(c, 0)) for _n, r in res.runs)
                                   for c in EXACT_COUNTERS},
                      "run_s": round(dt, 3), "record": res.maps.get(cn.head["name"]).reshape(-1).tolist()
@@ -161,4 +172,6 @@ def infer(folder: str | Path, device, *, images: int = 1, seed: int = 1, image: 
             "output": output, "per_layer": per_layer, "images": len(imgs), "frames": frames, "layers": list(layers.values()),
             "cycles": cycles, "cycles_exact": frames[0]["cycles_exact"], "macs": cn.macs,
             "utilization": round(cn.macs / (cn.config.macs_per_cycle * max(cycles, 1)), 4),
-            "mismatches": sum(f["mismatches"] for f in frames)}
+            "mismatches": sum(f["mismatches"] for f in frames),
+            "maps": len(layers), "compared": min(f["compared"] for f in frames),
+            "keep_maps": cn.info.get("keep_maps", True)}

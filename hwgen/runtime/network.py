@@ -6,7 +6,11 @@ constants, micro-ops, room for every feature map) and one instruction segment pe
 addresses are relative to the arena. The runner puts the arena in the device's window, relocates
 the instructions, writes the input map and runs either every segment in one program (``fused``:
 one START per frame, a barrier between segments) or one run per segment (``per_layer``: cycles per
-layer). Every feature map stays in the arena, so all of them can be read back after a run.
+layer). A network compiled with ``keep_maps`` keeps every feature map in its own space, so all of
+them can be read back after a run; otherwise maps whose lifetimes do not overlap share space (a
+smaller arena) and the runner reads back what is still there: after a fused run the maps marked
+``kept`` (the output among them), in a per-layer run every map right after the segment that
+completes it (its ``ready``).
 
 On disk (``hwgen accel compile --out DIR``): ``network.json`` (manifest), ``program.bin`` (the
 segments' 128-bit instructions, back to back) and ``arena.bin``. Never imports amaranth or jinja2.
@@ -29,7 +33,9 @@ from ..configbase import config_from_dict, config_to_dict
 from ..errors import DeviceError, ModelError
 
 FORMAT = "hwgen-compiled-network"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: format 1 (every map kept, no ``ready``/``kept`` per map) is still read
+READ_VERSIONS = (1, 2)
 #: numpy type of a signed integer of each element width
 INT_DTYPE = {8: np.int8, 16: np.int16, 32: np.int32}
 
@@ -49,8 +55,10 @@ class Segment:
 
 @dataclass
 class CompiledNetwork:
-    """See module doc. ``maps[name]`` = ``{"offset", "planes", "h", "w", "channels"}`` (byte offset
-    in the arena); ``head`` = the head layer's name and anchors when the network ends in one."""
+    """See module doc. ``maps[name]`` = ``{"offset", "planes", "h", "w", "channels", "pack",
+    "ready", "kept"}`` (byte offset in the arena; ``ready``: the index of the segment after which
+    the map is complete, -1 for the network input; ``kept``: still in the arena after a run);
+    ``head`` = the head layer's name and anchors when the network ends in one."""
     config: AccelConfig
     network: dict[str, Any]
     maps: dict[str, dict[str, Any]]
@@ -100,7 +108,7 @@ class CompiledNetwork:
             raise ModelError(f"{man_path} is not valid JSON: {e.msg} at line {e.lineno}") from None
         if not isinstance(man, dict) or man.get("format") != FORMAT:
             raise ModelError(f"{man_path} is not a compiled network (format {FORMAT!r})")
-        if man.get("version") != FORMAT_VERSION or man.get("isa_version") != isa.ISA_VERSION:
+        if man.get("version") not in READ_VERSIONS or man.get("isa_version") != isa.ISA_VERSION:
             raise ModelError(f"{man_path} is format {man.get('version')} for ISA {man.get('isa_version')}; "
                              f"this hwgen reads format {FORMAT_VERSION} for ISA {isa.ISA_VERSION}: compile again")
         config = config_from_dict(AccelConfig, man["config"])
@@ -156,6 +164,15 @@ class CompiledNetwork:
         planes = v.reshape(m["planes"], m["h"], m["w"], bo).transpose(1, 2, 0, 3)
         return planes.reshape(m["h"], m["w"], -1)[:, :, m["channels"]].reshape(self.shape(name))
 
+    def kept(self, name: str) -> bool:
+        """Whether map ``name`` can still be read back after a whole run."""
+        return bool(self.maps[name].get("kept", True))
+
+    def ready(self, name: str) -> int | None:
+        """Index of the segment after which map ``name`` is complete (-1: the network input;
+        None: not recorded, format 1)."""
+        return self.maps[name].get("ready")
+
     def map_bytes(self, name: str) -> int:
         m = self.maps[name]
         return m["planes"] * m["h"] * m["w"] * self.config.out_elem_bytes
@@ -187,8 +204,9 @@ def barrier() -> list:
 
 @dataclass
 class NetworkResult:
-    """``maps``: every layer's output (int64 ``[H, W, C]``; the head's decoded record);
-    ``runs``: ``(segment names, RunResult)`` per run (one when fused)."""
+    """``maps``: the maps read back (int64 ``[H, W, C]``; the head's decoded record): every map
+    of a network compiled with ``keep_maps`` or run per layer, else the ``kept`` ones (the
+    output among them); ``runs``: ``(segment names, RunResult)`` per run (one when fused)."""
     maps: dict[str, np.ndarray]
     runs: list[tuple[tuple[str, ...], RunResult]]
 
@@ -229,15 +247,26 @@ class NetworkRunner:
         cn, dev = self.compiled, self.device
         dev.write(self.arena, cn.pack("input", image), cn.maps["input"]["offset"])
         runs = []
+        maps: dict[str, np.ndarray] = {}
+
+        def read(names):
+            for name in names:
+                raw = dev.read(self.arena, cn.map_bytes(name), cn.maps[name]["offset"])
+                maps[name] = cn.unpack(name, raw)
         if per_layer:
-            for seg, insns in zip(cn.segments, self.segments):
+            # each map right after the segment that completes it: later ones may reuse its space
+            after: dict[int, list[str]] = {}
+            for name in cn.maps:
+                r = cn.ready(name)
+                after.setdefault(len(cn.segments) - 1 if r is None else r, []).append(name)
+            read(after.get(-1, ()))
+            for i, (seg, insns) in enumerate(zip(cn.segments, self.segments)):
                 runs.append(((seg.name,), dev.run(insns + [isa.Finish()], timeout_s=timeout_s)))
+                read(after.get(i, ()))
+            maps = {name: maps[name] for name in cn.maps if name in maps}
         else:
             runs.append((tuple(s.name for s in cn.segments), dev.run(self.program(), timeout_s=timeout_s)))
-        maps = {}
-        for name, m in cn.maps.items():
-            raw = dev.read(self.arena, cn.map_bytes(name), m["offset"])
-            maps[name] = cn.unpack(name, raw)
+            read(name for name in cn.maps if cn.kept(name))
         if cn.head:
             from ..nn.model import decode
             maps[cn.head["name"]] = decode(maps[cn.output], cn.head["anchors"])

@@ -148,7 +148,7 @@ def test_compiled_folder_errors(qtiny, tmp_path):
     man = json.loads(cn.files()["network.json"])
     man["version"] = 99
     (tmp_path / "network.json").write_text(json.dumps(man))
-    with pytest.raises(ModelError, match=f"is format 99 for ISA {isa.ISA_VERSION}; this hwgen reads format 1"):
+    with pytest.raises(ModelError, match=f"is format 99 for ISA {isa.ISA_VERSION}; this hwgen reads format 2"):
         CompiledNetwork.load(tmp_path)
     (tmp_path / "network.json").write_text("{")
     with pytest.raises(ModelError, match="is not valid JSON"):
