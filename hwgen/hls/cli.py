@@ -18,11 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     g = hs.add_parser("generate", help="generate a Vivado/Vitis-HLS project (C++, testbench, Tcl, model.json)")
     add_config_flags(g, presets=list(PRESETS))
-    g.add_argument("--model", help="a built-in model (skynet, skynet-tiny, mbv2-det, resnet-tiny, ...) or a network JSON file")
+    g.add_argument("--model", help="a built-in model (skynet, skynet-tiny, mbv2-det, resnet-tiny, ...), a network JSON file "
+                                   "or an ONNX model (.onnx, its weights inside)")
     g.add_argument("--board", help=f"target board: {', '.join(BOARD_NAMES)}")
     g.add_argument("--fps", type=float, help="target frame rate")
     g.add_argument("--clock-mhz", type=float, help="clock in MHz")
-    g.add_argument("--weights", help=".npz of float weights (default: random from the seed)")
+    g.add_argument("--weights", help=".npz of float weights (default: random from the seed; not with .onnx)")
     g.add_argument("--calibration", help=".npy/.npz of float calibration images [N, H, W, C]")
     g.add_argument("--quant", help="a quantized network .npz used as it is (e.g. quant.npz of hwgen "
                                    "accel compile: both back ends then compute the same integers)")

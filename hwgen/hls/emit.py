@@ -20,7 +20,7 @@ from .. import __version__
 from ..configbase import config_to_dict
 from ..errors import ModelError
 from ..nn.ir import Network
-from ..nn.models import load_network, load_params, random_params
+from ..nn.models import load_model
 from ..nn.quantize import (QuantNetwork, calibration_images, load_calibration, load_quant, quantize_network,
                            save_quant)
 from ..outdir import staged_output
@@ -94,12 +94,11 @@ def check_network(net: Network) -> None:
 
 def build_design(cfg: HlsConfig) -> Design:
     """Load the network, make or load its weights, quantize, and choose the parallelism."""
-    net = load_network(cfg.model)
+    net, params = load_model(cfg.model, cfg.weights, cfg.seed)
     check_network(net)
     p = verified_plan(net, cfg)  # fail fast on an unreachable frame rate, before quantizing
     if cfg.quant:
         return Design(config=cfg, qnet=_given_quant(cfg, net), plan=p)
-    params = load_params(net, cfg.weights) if cfg.weights else random_params(net, cfg.seed)
     calib = load_calibration(cfg.calibration, net) if cfg.calibration else calibration_images(net, 4, cfg.seed)
     qnet = quantize_network(net, params, calib, act_width=cfg.act_width,
                             weight_width=cfg.weight_width, multiplier_width=cfg.multiplier_width)

@@ -188,12 +188,36 @@ def build_model(name: str) -> Network:
 
 
 def load_network(spec: Union[str, Path]) -> Network:
-    """A built-in model name, or a network JSON file (see :meth:`Network.to_dict`)."""
+    """A built-in model name, a network JSON file (see :meth:`Network.to_dict`) or an ONNX model
+    (``.onnx``, see :func:`hwgen.nn.onnx_import.import_onnx`)."""
     if str(spec) in MODEL_NAMES:
         return build_model(str(spec))
     if str(spec).endswith(".json"):
         return Network.load(spec)
+    if str(spec).lower().endswith(".onnx"):
+        from .onnx_import import import_onnx
+        return import_onnx(spec)[0]
     return build_model(str(spec))
+
+
+def load_model(spec: Union[str, Path], weights: Union[str, Path, None] = None, seed: int = 0
+               ) -> tuple[Network, Params]:
+    """:func:`load_network` plus its float params: an ONNX model's own initializers, else
+    ``weights`` (an ``.npz``, :func:`load_params`) or random ones from ``seed``.
+
+    Raises
+    ------
+    ModelError
+        ``weights`` given with an ONNX model (its weights are inside it).
+    """
+    if str(spec).lower().endswith(".onnx"):
+        if weights:
+            raise ModelError(f"--weights {weights} cannot be combined with ONNX model {spec}: its weights are "
+                             f"the model's initializers")
+        from .onnx_import import import_onnx
+        return import_onnx(spec)
+    net = load_network(spec)
+    return net, (load_params(net, weights) if weights else random_params(net, seed))
 
 
 def weight_shape(net: Network, layer: Layer) -> tuple[int, int, int, int]:

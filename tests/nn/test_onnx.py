@@ -1,0 +1,355 @@
+"""ONNX import: models built here with onnx.helper (ResNet-, MobileNetV2- and SkyNet-style blocks)
+equal onnxruntime in hwgen's float model, compile and run bit-exact on the accelerator's fsim, and
+every refusal is one pinned line."""
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from hwgen.cli import main  # noqa: E402
+from hwgen.errors import ModelError, ToolError  # noqa: E402
+from hwgen.nn import fold_batchnorm, float_forward  # noqa: E402
+from hwgen.nn.models import load_model, load_network  # noqa: E402
+from hwgen.nn.onnx_import import import_onnx  # noqa: E402
+
+
+class Graph:
+    """A small NCHW graph builder: each method adds one node and returns its output name."""
+
+    def __init__(self, shape=(1, 3, 16, 16), seed=0):
+        self.rng = np.random.default_rng(seed)
+        self.nodes, self.inits, self.n, self.k = [], [], 0, 0
+        self.shape = shape
+        self.input = "image"
+
+    def name(self, op):
+        self.n += 1
+        return f"{op.lower()}_{self.n}"
+
+    def const(self, arr, name=None):
+        self.k += 1
+        name = name or f"w_{self.k}"
+        self.inits.append(numpy_helper.from_array(np.asarray(arr, np.float32), name))
+        return name
+
+    def const_int(self, values):
+        self.k += 1
+        name = f"shape_{self.k}"
+        self.inits.append(numpy_helper.from_array(np.asarray(values, np.int64), name))
+        return name
+
+    def node(self, op, inputs, name=None, outputs=1, **attrs):
+        name = name or self.name(op)
+        outs = [f"{name}_out"] + [f"{name}_out{i}" for i in range(1, outputs)]
+        self.nodes.append(helper.make_node(op, inputs, outs, name=name, **attrs))
+        return outs[0]
+
+    def conv(self, x, cin, cout, k=3, stride=1, pads=None, group=1, bias=True, name=None, **attrs):
+        w = self.const(self.rng.normal(0, np.sqrt(2 / (k * k * cin / group)), (cout, cin // group, k, k)))
+        ins = [x, w] + ([self.const(self.rng.normal(0, 0.1, cout))] if bias else [])
+        p = k // 2 if pads is None else pads
+        pads = [p] * 4 if isinstance(p, int) else list(p)
+        if "auto_pad" not in attrs:
+            attrs["pads"] = pads
+        return self.node("Conv", ins, name=name, kernel_shape=[k, k], strides=[stride, stride], group=group,
+                         **attrs)
+
+    def bn(self, x, c, eps=1e-5):
+        r = self.rng
+        ins = [x] + [self.const(v) for v in (r.uniform(0.6, 1.4, c), r.normal(0.1, 0.1, c),
+                                             r.normal(0, 0.1, c), r.uniform(0.5, 1.5, c))]
+        return self.node("BatchNormalization", ins, epsilon=eps)
+
+    def clip(self, x, lo=0.0, hi=6.0):
+        return self.node("Clip", [x, self.const(np.float32(lo)), self.const(np.float32(hi))])
+
+    def model(self, out, opset=13, outputs=None, in_shape=None):
+        g = helper.make_graph(self.nodes, "test_net",
+                              [helper.make_tensor_value_info(self.input, TensorProto.FLOAT,
+                                                             list(in_shape or self.shape))],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs or [out]],
+                              self.inits)
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+
+    def save(self, out, path, **kw):
+        m = self.model(out, **kw)
+        onnx.save(m, str(path))
+        return path
+
+
+def resnet_style(g: Graph) -> str:
+    """conv+BN+ReLU, padded max pool, a basic block, a down-sampling block with a 1x1 shortcut,
+    global average pool, flatten + Gemm (transB) classifier; Identity and Dropout on the way."""
+    x = g.node("Relu", [g.bn(g.conv(g.input, 3, 8, bias=False), 8)], name="stem/relu")
+    x = g.node("MaxPool", [x], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])      # 8x8
+    y = g.node("Relu", [g.bn(g.conv(x, 8, 8, bias=False), 8)])
+    y = g.bn(g.conv(y, 8, 8, bias=False), 8, eps=1e-3)
+    x = g.node("Relu", [g.node("Add", [y, x])])
+    y = g.node("Relu", [g.bn(g.conv(x, 8, 16, stride=2, bias=False), 16)])                  # 4x4
+    y = g.bn(g.conv(y, 16, 16, bias=False), 16)
+    s = g.bn(g.conv(x, 8, 16, k=1, stride=2, pads=0, bias=False), 16)
+    x = g.node("Identity", [g.node("Relu", [g.node("Add", [y, s])])])
+    x = g.node("Dropout", [g.node("Flatten", [g.node("GlobalAveragePool", [x])])])
+    return g.node("Gemm", [x, g.const(g.rng.normal(0, 0.3, (10, 16))), g.const(g.rng.normal(0, 0.1, 10))],
+                  name="fc", transB=1)
+
+
+def mobilenet_style(g: Graph) -> str:
+    """conv stride 2 + BN + ReLU6, an inverted residual (1x1 expansion, depthwise 3x3 groups=C,
+    ReLU6 as Clip(0, 6), linear projection, add), a padded average pool counting its padding."""
+    x = g.clip(g.bn(g.conv(g.input, 3, 8, stride=2), 8))                       # 8x8x8
+    y = g.clip(g.bn(g.conv(x, 8, 24, k=1, pads=0), 24))
+    y = g.clip(g.bn(g.conv(y, 24, 24, group=24), 24))
+    y = g.bn(g.conv(y, 24, 8, k=1, pads=0), 8)
+    x = g.node("Add", [y, x])
+    x = g.node("AveragePool", [x], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1)
+    return g.clip(g.conv(x, 8, 12, k=1, pads=0), 0, 6)
+
+
+def skynet_style(g: Graph) -> str:
+    """Depthwise + pointwise bundles with ReLU6, max pools, a space-to-depth bypass concatenated on the
+    channel axis, asymmetric ("SAME_UPPER") padding, a 1x1 output conv."""
+    def bundle(x, cin, cout):
+        x = g.clip(g.bn(g.conv(x, cin, cin, group=cin, pads=None), cin))
+        return g.clip(g.bn(g.conv(x, cin, cout, k=1, pads=0), cout))
+    x = g.node("MaxPool", [bundle(g.input, 3, 8)], kernel_shape=[2, 2], strides=[2, 2])      # 8x8x8
+    b = bundle(x, 8, 12)
+    x = g.node("MaxPool", [b], kernel_shape=[2, 2], strides=[2, 2])                          # 4x4x12
+    x = g.conv(x, 12, 16, k=2, pads=None, auto_pad="SAME_UPPER")
+    x = g.node("Concat", [g.node("SpaceToDepth", [b], blocksize=2), x], axis=1)              # 4x4x64
+    return g.conv(x, 64, 10, k=1, pads=0)
+
+
+def _run(tmp_path, build, shape=(1, 3, 16, 16), seed=0):
+    g = Graph(shape, seed)
+    out = build(g)
+    path = g.save(out, tmp_path / f"{build.__name__}.onnx")
+    net, params = import_onnx(path)
+    img = np.random.default_rng(seed + 1).uniform(-1, 1, shape[1:]).transpose(1, 2, 0)     # HWC
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"image": img.transpose(2, 0, 1)[None].astype(np.float32)})[0]
+    got = float_forward(net, fold_batchnorm(net, params), img)[net.output.name]
+    want = want[0].transpose(1, 2, 0) if want.ndim == 4 else want.reshape(got.shape)
+    assert got.shape == want.shape
+    err = np.abs(got - want).max() / np.abs(want).max()
+    assert err < 1e-4, err
+    return net, params, path
+
+
+def test_resnet_style_equals_onnxruntime(tmp_path):
+    net, params, _ = _run(tmp_path, resnet_style)
+    kinds = [(l.kind, l.activation) for l in net.layers]
+    assert kinds[:2] == [("conv", "relu"), ("maxpool", "none")]
+    assert [k for k, _ in kinds].count("add") == 2 and kinds[-2:] == [("avgpool", "none"), ("conv", "none")]
+    assert net.layers[0].name == "conv_1" and net.layers[0].batchnorm and net.layers[1].padding == (1, 1, 1, 1)
+    fc = net.layer("fc")
+    assert (fc.kernel, fc.out_channels) == (1, 10) and net.shape("fc") == (1, 1, 10)
+    assert params["fc"]["weight"].shape == (1, 1, 16, 10)
+    assert net.input_shape == (16, 16, 3) and net.name == "test_net"
+
+
+def test_mobilenet_style_equals_onnxruntime(tmp_path):
+    net, params, _ = _run(tmp_path, mobilenet_style)
+    dw = [l for l in net.layers if l.depthwise]
+    assert len(dw) == 1 and dw[0].groups == 24 and dw[0].activation == "relu6"
+    assert params[dw[0].name]["weight"].shape == (3, 3, 1, 24)
+    add = [l for l in net.layers if l.kind == "add"][0]
+    assert add.activation == "none" and net.layer(add.inputs[0]).activation == "none"
+    pool = [l for l in net.layers if l.kind == "avgpool"][0]
+    assert (pool.kernel, pool.stride, pool.padding) == (3, 2, (1, 1, 1, 1))
+    assert net.output.activation == "relu6" and not net.output.batchnorm
+
+
+def test_skynet_style_equals_onnxruntime(tmp_path):
+    net, _, _ = _run(tmp_path, skynet_style, (1, 3, 16, 16))
+    assert [l.kind for l in net.layers].count("reorg") == 1
+    cat = [l for l in net.layers if l.kind == "concat"][0]
+    assert net.shape(cat.name) == (4, 4, 64)
+    same = [l for l in net.layers if l.kernel == 2 and l.kind == "conv"][0]
+    assert same.padding == (0, 1, 0, 1)          # SAME_UPPER puts the odd row/column at the end
+
+
+def test_dense_gemm_over_a_map_is_a_square_conv(tmp_path):
+    def build(g):
+        x = g.node("Relu", [g.conv(g.input, 3, 6, k=4, stride=4, pads=0)])                 # 4x4x6
+        x = g.node("Reshape", [x, g.const_int([1, -1])])
+        x = g.node("Relu", [g.node("Gemm", [x, g.const(g.rng.normal(0, 0.2, (96, 20))),
+                                            g.const(g.rng.normal(0, 0.1, (1, 20)))], alpha=0.5, beta=2.0)])
+        return g.node("Gemm", [x, g.const(g.rng.normal(0, 0.2, (7, 20)))], transB=1)
+    net, params, _ = _run(tmp_path, build)
+    first = net.layers[1]
+    assert (first.kind, first.kernel, first.padding, first.activation) == ("conv", 4, "none", "relu")
+    assert net.shape(net.output.name) == (1, 1, 7)
+
+
+def test_load_network_and_model(tmp_path):
+    g = Graph()
+    path = g.save(resnet_style(g), tmp_path / "r.onnx")
+    net, params = load_model(str(path), None, 5)
+    assert load_network(str(path)) == net and set(params) == {l.name for l in net.layers if l.kind == "conv"}
+    with pytest.raises(ModelError, match=r"--weights w\.npz cannot be combined with ONNX model .*r\.onnx: its "
+                                         r"weights are the model's initializers"):
+        load_model(str(path), "w.npz")
+
+
+def test_compile_and_infer_fsim(tmp_path, capsys):
+    g = Graph()
+    path = g.save(resnet_style(g), tmp_path / "r.onnx")
+    out = tmp_path / "c"
+    assert main(["accel", "compile", "--preset", "tiny", "--model", str(path), "--out", str(out)]) == 0
+    assert "test_net compiled" in capsys.readouterr().out
+    assert main(["accel", "infer", str(out), "--images", "2", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["mismatches"] == 0 and r["images"] == 2 and r["output"]["kind"] == "classifier"
+    assert r["frames"][0]["top1"] == r["frames"][0]["golden_top1"]
+    assert main(["accel", "compile", "--model", str(path), "--weights", "w.npz", "--out", str(tmp_path / "x")]) == 2
+    assert "cannot be combined with ONNX model" in capsys.readouterr().err
+
+
+def test_hls_generate(tmp_path, capsys):
+    g = Graph()
+    path = g.save(mobilenet_style(g), tmp_path / "m.onnx")
+    assert main(["hls", "generate", "--model", str(path), "--fps", "100", "--out", str(tmp_path / "h")]) == 0
+    assert (tmp_path / "h" / "quant.npz").is_file()
+    assert main(["hls", "generate", "--model", str(path), "--weights", "w.npz", "--out", str(tmp_path / "y")]) == 2
+    assert "its weights are the model's initializers" in capsys.readouterr().err
+
+
+def test_names_become_unique_c_identifiers(tmp_path):
+    g = Graph()
+    x = g.conv(g.input, 3, 4, name="layer1.0/conv 1")
+    x = g.conv(x, 4, 4, name="layer1.0/conv-1")
+    x = g.conv(x, 4, 4, name="2nd")
+    x = g.conv(x, 4, 4, name="int")
+    x = g.conv(x, 4, 4, name="input")
+    net, _ = import_onnx(g.save(x, tmp_path / "n.onnx"))
+    assert [l.name for l in net.layers] == ["layer1_0_conv_1", "layer1_0_conv_1_2", "l_2nd", "int_", "input_"]
+
+
+def test_unused_nodes_are_skipped_and_constants_read(tmp_path):
+    g = Graph()
+    x = g.conv(g.input, 3, 4)
+    g.conv(x, 4, 4)                                   # nobody reads it
+    lo = g.node("Constant", [], value=numpy_helper.from_array(np.float32(0.0), "lo"))
+    hi = g.node("Constant", [], value=numpy_helper.from_array(np.float32(6.0), "hi"))
+    x = g.node("Clip", [x, lo, hi])
+    net, _ = import_onnx(g.save(x, tmp_path / "n.onnx"))
+    assert [(l.kind, l.activation) for l in net.layers] == [("conv", "relu6")]
+
+
+# -- refusals ----------------------------------------------------------------------------------------
+def _bad(tmp_path, build, match, shape=(1, 3, 16, 16), **kw):
+    g = Graph(shape)
+    out = build(g)
+    path = g.save(out, tmp_path / "bad.onnx", **kw)
+    with pytest.raises(ModelError, match=match):
+        import_onnx(path)
+
+
+@pytest.mark.parametrize("build, match", [
+    (lambda g: g.node("Sigmoid", [g.conv(g.input, 3, 4)], name="act"),
+     r"^ONNX model .*bad\.onnx: node 'act' \(Sigmoid\): unsupported operator; supported: Conv, "
+     r"BatchNormalization, Relu, Clip, .*Identity, Dropout, Constant$"),
+    (lambda g: g.node("Conv", [g.input, g.const(np.ones((4, 3, 3, 1)))], name="c", kernel_shape=[3, 1]),
+     r"node 'c' \(Conv\): kernels must be square \(the IR has one kernel size\), not 3x1"),
+    (lambda g: g.conv(g.input, 3, 4, name="c", dilations=[2, 2]),
+     r"node 'c' \(Conv\): dilation must be 1 \(the IR has no dilated windows\), not \[2, 2\]"),
+    (lambda g: g.node("Conv", [g.input, g.const(np.ones((4, 3, 3, 3)))], name="c", strides=[1, 2]),
+     r"node 'c' \(Conv\): strides must be equal on both axes \(the IR has one stride\), not \[1, 2\]"),
+    (lambda g: g.node("AveragePool", [g.input], name="p", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+     r"node 'p' \(AveragePool\): a padded average pool must count the padding \(count_include_pad=1\): "
+     r"hwgen divides every window by K\*K"),
+    (lambda g: g.clip(g.conv(g.input, 3, 4), 0, 4),
+     r"\(Clip\): only Clip\(0, 6\) \(ReLU6\) and Clip\(0, inf\) \(ReLU\) are supported, not Clip\(0, 4\)"),
+    (lambda g: g.bn(g.node("MaxPool", [g.input], kernel_shape=[2, 2], strides=[2, 2]), 3),
+     r"\(BatchNormalization\): BatchNormalization must follow a Conv, not a maxpool layer"),
+    (lambda g: g.node("Relu", [g.node("MaxPool", [g.input], kernel_shape=[2, 2], strides=[2, 2])]),
+     r"\(Relu\): Relu folds into a Conv or Add before it, not a maxpool layer"),
+    (lambda g: g.node("Relu", [g.input]), r"\(Relu\): Relu must follow a layer, not the network input"),
+    (lambda g: (lambda c: g.node("Add", [g.node("Relu", [c]), c]))(g.conv(g.input, 3, 3)),
+     r"\(Relu\): Relu must be the only reader of 'conv_1_out' \(it folds into the layer before it\)"),
+    (lambda g: g.node("Relu", [g.bn(g.node("Relu", [g.conv(g.input, 3, 3)]), 3)]),
+     r"\(BatchNormalization\): BatchNormalization must come before the activation of the Conv it follows"),
+    (lambda g: g.node("Concat", [g.conv(g.input, 3, 2), g.conv(g.input, 3, 2)], name="cat", axis=2),
+     r"node 'cat' \(Concat\): only the channel axis \(1\) can be concatenated, not axis 2"),
+    (lambda g: g.node("Add", [g.conv(g.input, 3, 2), g.conv(g.input, 3, 4)], name="a"),
+     r"node 'a' \(Add\): inputs must have one shape \(no broadcasting\), not 16x16x2 vs 16x16x4 \(HxWxC\)"),
+    (lambda g: g.node("Add", [g.conv(g.input, 3, 2), g.const(np.ones((1, 2, 1, 1)))], name="a"),
+     r"node 'a' \(Add\): input 1 \('w_\d+'\) is a constant; hwgen layers take feature maps"),
+    (lambda g: g.node("Gemm", [g.input, g.const(np.ones((16, 4)))], name="fc"),
+     r"node 'fc' \(Gemm\): Gemm must read a flattened map \(Flatten or Reshape to \[1, N\] before it\)"),
+    (lambda g: g.node("Gemm", [g.node("Flatten", [g.input]), g.const(np.ones((5, 4)))], name="fc"),
+     r"node 'fc' \(Gemm\): weight B of shape \[5, 4\] does not take the 768 inputs"),
+    (lambda g: g.node("Reshape", [g.input, g.const_int([1, 3, 256])], name="r"),
+     r"node 'r' \(Reshape\): only a reshape to \[1, C\*H\*W\] = \[1, 768\] \(flatten\) is supported, "
+     r"not \[1, 3, 256\]"),
+    (lambda g: g.node("Conv", [g.node("Flatten", [g.input]), g.const(np.ones((4, 3, 1, 1)))], name="c"),
+     r"node 'c' \(Conv\): its input is a flattened \[1, N\] tensor; it needs a feature map \[1, C, H, W\]"),
+    (lambda g: g.node("MaxPool", [g.input], name="p", kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1),
+     r"node 'p' \(MaxPool\): ceil_mode=1 adds a partial window on this 16x16 map; the IR rounds the output "
+     r"size down"),
+    (lambda g: g.node("Conv", [g.input, g.const(np.ones((4, 3, 3, 3)))], name="c", kernel_shape=[3, 3],
+                      pads=[0, 0, 0, 0], group=3),
+     r"node 'c' \(Conv\): weight shape \[4, 3, 3, 3\] does not fit a 3x3 kernel over 3 input channels in 3 groups"),
+    (lambda g: g.node("Conv", [g.input, g.const(np.ones((4, 3, 9, 9)))], name="c", kernel_shape=[9, 9],
+                      strides=[1, 1]),
+     None),
+])
+def test_refusals(tmp_path, build, match):
+    if match is None:   # a 9x9 kernel on a 4x4 image: the IR's own shape check, named with the node
+        _bad(tmp_path, build, r"node 'c' \(Conv\): layer c: shapes do not chain: a 9x9 window does not fit "
+                              r"the 4x4 input", shape=(1, 3, 4, 4))
+        return
+    _bad(tmp_path, build, match)
+
+
+def test_global_pool_of_a_non_square_map(tmp_path):
+    _bad(tmp_path, lambda g: g.node("GlobalAveragePool", [g.input], name="gap"),
+         r"node 'gap' \(GlobalAveragePool\): a global average pool needs a square map \(the IR's kernels are "
+         r"square\), not 8x16", shape=(1, 3, 8, 16))
+
+
+def test_graph_level_refusals(tmp_path):
+    _bad(tmp_path, lambda g: g.conv(g.input, 3, 4), r"^ONNX model .*bad\.onnx: opset must be in 11\.\.20, not 9$",
+         opset=9)
+    _bad(tmp_path, lambda g: g.conv(g.input, 3, 4), r"input 'image' must have batch 1, not 2", shape=(2, 3, 8, 8))
+    _bad(tmp_path, lambda g: g.conv(g.input, 3, 4), r"input 'image' needs fixed C, H and W, not shape "
+                                                   r"\['N', 3, 'H', 8\]", shape=("N", 3, "H", 8))
+    _bad(tmp_path, lambda g: g.conv(g.input, 3, 4), r"input 'image' must be a 4-D NCHW image, not shape \[3, 8, 8\]",
+         shape=(3, 8, 8))
+    _bad(tmp_path, lambda g: g.node("Identity", [g.input]), r"output 'identity_1_out' is not computed by any layer")
+
+    def two(g):
+        g.two = [g.conv(g.input, 3, 4), g.conv(g.input, 3, 4)]
+        return g.two[0]
+    g = Graph()
+    a = two(g)
+    path = g.save(a, tmp_path / "two.onnx", outputs=g.two)
+    with pytest.raises(ModelError, match=r"two\.onnx must have one output, not 2 \(conv_1_out, conv_2_out\)"):
+        import_onnx(path)
+
+
+def test_batch_is_symbolic_ok(tmp_path):
+    g = Graph(("batch", 3, 8, 8))
+    net, _ = import_onnx(g.save(g.conv(g.input, 3, 4), tmp_path / "n.onnx"))
+    assert net.input_shape == (8, 8, 3)
+
+
+def test_file_refusals(tmp_path, monkeypatch):
+    with pytest.raises(ModelError, match=r"^ONNX model .*nope\.onnx does not exist$"):
+        import_onnx(tmp_path / "nope.onnx")
+    with pytest.raises(ModelError, match=r"^ONNX model .* is a directory, not an \.onnx file$"):
+        import_onnx(tmp_path)
+    (tmp_path / "junk.onnx").write_bytes(b"\xff\xfe not a protobuf at all")
+    with pytest.raises(ModelError, match=r"^ONNX model .*junk\.onnx is not an ONNX protobuf file"):
+        import_onnx(tmp_path / "junk.onnx")
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(ToolError, match=r"reading ONNX models needs the onnx package: pip install onnx"):
+        import_onnx(tmp_path / "junk.onnx")
