@@ -37,8 +37,8 @@ from .models import BN_EPS, Params
 
 #: ONNX operators the importer maps (see the module doc)
 SUPPORTED_OPS = ("Conv", "BatchNormalization", "Relu", "Clip", "MaxPool", "AveragePool", "GlobalAveragePool",
-                 "Add", "Sum", "Concat", "SpaceToDepth", "Flatten", "Reshape", "Gemm", "Identity", "Dropout",
-                 "Constant")
+                 "Add", "Sum", "Concat", "SpaceToDepth", "Flatten", "Reshape", "Gemm", "MatMul", "Pad",
+                 "Transpose", "Identity", "Dropout", "Constant")
 OPSET_MIN, OPSET_MAX = 11, 20
 
 # words a C/C++ compiler reserves: a layer name must not be one (it names C++ variables)
@@ -51,9 +51,13 @@ namespace using friend typename true false""".split())
 @dataclass
 class _Value:
     """What an ONNX tensor is in the IR: the output of layer ``layer`` (``"input"``), channels last;
-    ``flat`` when the graph sees it as ``[1, H*W*C]`` (after Flatten/Reshape or Gemm)."""
+    ``flat`` when the graph sees it as ``[1, H*W*C]`` (after Flatten/Reshape or Gemm); ``pads``
+    ``(t, b, l, r)`` of zeros a Pad node put around it, for the Conv or AveragePool reading it;
+    ``nhwc`` after the Transpose that ends a channels-last graph (allowed on the graph output only)."""
     layer: str
     flat: bool = False
+    pads: tuple[int, int, int, int] | None = None
+    nhwc: bool = False
 
 
 class _Importer:
@@ -90,13 +94,17 @@ class _Importer:
             raise self.fail(node, f"{what} ({tensor!r}) must be a constant (an initializer or Constant node)")
         return self.consts[tensor]
 
-    def map_in(self, node, i: int = 0) -> _Value:
+    def map_in(self, node, i: int = 0, padded: bool = False) -> _Value:
         name = node.input[i] if i < len(node.input) else ""
         if name not in self.values:
             if name in self.consts:
                 raise self.fail(node, f"input {i} ({name!r}) is a constant; hwgen layers take feature maps")
             raise self.fail(node, f"input {i} ({name!r}) is not produced by an earlier node")
-        return self.values[name]
+        v = self.values[name]
+        if v.pads is not None and not padded:
+            raise self.fail(node, f"input {i} ({name!r}) comes from a Pad; a Pad folds only into the Conv or "
+                                  f"AveragePool reading it")
+        return v
 
     def spatial(self, node, v: _Value) -> tuple[int, int, int]:
         if v.flat:
@@ -117,9 +125,10 @@ class _Importer:
         self.values[node.output[0]] = _Value(name)
         return name
 
-    def fusable(self, node, v: _Value, what: str) -> dict[str, Any]:
-        """The layer producing ``v`` when ``node`` may fold into it (it alone reads that layer)."""
-        src = node.input[0]
+    def fusable(self, node, v: _Value, what: str, src: str | None = None) -> dict[str, Any]:
+        """The layer producing ``v`` (tensor ``src``, by default the node's first input) when ``node``
+        may fold into it (it alone reads that tensor)."""
+        src = node.input[0] if src is None else src
         if v.layer == "input":
             raise self.fail(node, f"{what} must follow a layer, not the network input")
         fields = next(f for f in self.layers if f["name"] == v.layer)
@@ -137,13 +146,17 @@ class _Importer:
         if len(inputs) != 1:
             raise ModelError(f"ONNX model {self.path} must have one input image, not {len(inputs)} "
                              f"({', '.join(i.name for i in inputs) or 'none'})")
-        self.input_shape = self._input_shape(inputs[0])
-        self.values[inputs[0].name] = _Value("input")
-        self.shapes["input"] = self.input_shape
         if len(self.outputs) != 1:
             raise ModelError(f"ONNX model {self.path} must have one output, not {len(self.outputs)} "
                              f"({', '.join(self.outputs)})")
         nodes = self._live_nodes()
+        readers = [n for n in nodes if inputs[0].name in n.input]
+        # a channels-last graph (TensorFlow's) reads its NHWC image through Transpose(perm=[0, 3, 1, 2])
+        self.nhwc_input = bool(readers) and all(
+            n.op_type == "Transpose" and list(_attrs(n).get("perm", [])) == [0, 3, 1, 2] for n in readers)
+        self.input_shape = self._input_shape(inputs[0])
+        self.values[inputs[0].name] = _Value("input")
+        self.shapes["input"] = self.input_shape
         for node in nodes:
             for t in node.input:
                 self.uses[t] = self.uses.get(t, 0) + 1
@@ -153,6 +166,9 @@ class _Importer:
                 raise self.fail(node, f"unsupported operator; supported: {', '.join(SUPPORTED_OPS)}")
             handler(node)
         out = self.values.get(self.outputs[0])
+        if out is not None and out.pads is not None:
+            raise ModelError(f"ONNX model {self.path}: output {self.outputs[0]!r} comes from a Pad; a Pad folds "
+                             f"only into the Conv or AveragePool reading it")
         if out is None or out.layer == "input":
             raise ModelError(f"ONNX model {self.path}: output {self.outputs[0]!r} is not computed by any layer")
         name = re.sub(r"[^0-9A-Za-z_]", "_", g.name or Path(self.path).stem).strip("_") or "onnx_model"
@@ -166,9 +182,9 @@ class _Importer:
         t = inp.type.tensor_type
         dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim]
         if len(dims) != 4:
-            raise ModelError(f"ONNX model {self.path}: input {inp.name!r} must be a 4-D NCHW image, not "
+            raise ModelError(f"ONNX model {self.path}: input {inp.name!r} must be a 4-D NCHW (or NHWC) image, not "
                              f"shape {dims}")
-        n, c, h, w = dims
+        n, c, h, w = dims if not self.nhwc_input else (dims[0], dims[3], dims[1], dims[2])
         if isinstance(n, int) and n != 1:
             raise ModelError(f"ONNX model {self.path}: input {inp.name!r} must have batch 1, not {n}")
         if not all(isinstance(v, int) and v > 0 for v in (c, h, w)):
@@ -199,7 +215,7 @@ class _Importer:
         return out
 
     # -- operators -------------------------------------------------------------------------------
-    def _window(self, node, h: int, w: int, *, kernel_default=None) -> tuple[int, int, tuple]:
+    def _window(self, node, h: int, w: int, *, kernel_default=None, extra=None) -> tuple[int, int, tuple]:
         """kernel, stride, (t, b, l, r) of a Conv/pool node; refuses what the IR cannot express."""
         a = _attrs(node)
         ks = a.get("kernel_shape", kernel_default)
@@ -226,12 +242,16 @@ class _Importer:
             pads = (0, 0, 0, 0)
         elif auto in ("SAME_UPPER", "SAME_LOWER"):
             pads = ()
+            if extra is not None:
+                raise self.fail(node, "auto_pad SAME after a Pad node is not supported; give explicit pads")
             for n in (h, w):
                 total = max((-(-n // s) - 1) * s + k - n, 0)
                 small = total // 2
                 pads += (small, total - small) if auto == "SAME_UPPER" else (total - small, small)
         else:
             raise self.fail(node, f"auto_pad must be NOTSET, VALID, SAME_UPPER or SAME_LOWER, not {auto!r}")
+        if extra is not None:
+            pads = tuple(p + q for p, q in zip(pads, extra))
         if a.get("ceil_mode", 0):
             t, b, l, r = pads
             floor = ((h + t + b - k) // s, (w + l + r - k) // s)
@@ -242,13 +262,13 @@ class _Importer:
         return k, s, tuple(int(v) for v in pads)
 
     def op_Conv(self, node):
-        v = self.map_in(node)
+        v = self.map_in(node, padded=True)
         h, w, c = self.spatial(node, v)
         wt = numeric(self.const(node, node.input[1], "its weight"), f"{self._where(node)} weight")
         if wt.ndim != 4:
             raise self.fail(node, f"only 2-D convolutions are supported, not a {wt.ndim}-D weight")
         oc, cpg, kh, kw = wt.shape
-        k, s, pads = self._window(node, h, w, kernel_default=(kh, kw))
+        k, s, pads = self._window(node, h, w, kernel_default=(kh, kw), extra=v.pads)
         groups = int(_attrs(node).get("group", 1))
         if (kh, kw) != (k, k) or cpg * groups != c:
             raise self.fail(node, f"weight shape {list(wt.shape)} does not fit a {k}x{k} kernel over {c} input "
@@ -323,10 +343,11 @@ class _Importer:
         self._pool(node, "avgpool")
 
     def _pool(self, node, kind: str):
-        v = self.map_in(node)
+        v = self.map_in(node, padded=kind == "avgpool")
         h, w, c = self.spatial(node, v)
-        k, s, pads = self._window(node, h, w)
-        if kind == "avgpool" and any(pads) and not _attrs(node).get("count_include_pad", 0):
+        own = self._window(node, h, w)[2]
+        k, s, pads = self._window(node, h, w, extra=v.pads)
+        if kind == "avgpool" and any(own) and not _attrs(node).get("count_include_pad", 0):
             raise self.fail(node, "a padded average pool must count the padding (count_include_pad=1): "
                                   "hwgen divides every window by K*K")
         self.add_layer(node, kind, (v.layer,), kernel=k, stride=s, padding=pads)
@@ -340,6 +361,8 @@ class _Importer:
         self.add_layer(node, "avgpool", (v.layer,), kernel=h, stride=h)
 
     def op_Add(self, node):
+        if node.op_type == "Add" and any(t in self.consts for t in node.input):
+            return self._bias_add(node)
         ins = [self.map_in(node, i) for i in range(len(node.input))]
         shapes = [self.spatial(node, x) for x in ins]
         if len(set(shapes)) != 1:
@@ -348,6 +371,27 @@ class _Importer:
         self.add_layer(node, "add", tuple(x.layer for x in ins))
 
     op_Sum = op_Add
+
+    def _bias_add(self, node):
+        """A constant per channel added to a Conv's or Gemm's output: its bias (after a batch norm,
+        the batch norm's beta)."""
+        i = 0 if node.input[1] in self.consts else 1
+        v = self.map_in(node, i)
+        fields = self.fusable(node, v, "an Add of a constant", src=node.input[i])
+        n = self.shape(v.layer)[2]
+        cst = numeric(self.consts[node.input[1 - i]], f"{self._where(node)} constant")
+        shapes = [(n,), (1, n)] if v.flat else [(1, n, 1, 1), (n, 1, 1)]
+        if fields["kind"] != "conv" or fields.get("activation", "none") != "none":
+            raise self.fail(node, "a constant can only be added to a Conv or Gemm output before its activation "
+                                  "(it becomes the bias)")
+        if cst.size != 1 and tuple(cst.shape) not in shapes:
+            raise self.fail(node, f"the constant of shape {list(cst.shape)} must be one value per channel "
+                                  f"({'[N]' if v.flat else '[1, C, 1, 1]'} with {'N' if v.flat else 'C'} = {n})")
+        add = np.broadcast_to(cst.reshape(-1), (n,))
+        p = self.params[fields["name"]]
+        key = "bn_beta" if fields.get("batchnorm") else "bias"
+        p[key] = p[key] + add
+        self.values[node.output[0]] = v
 
     def op_Concat(self, node):
         ins = [self.map_in(node, i) for i in range(len(node.input))]
@@ -382,6 +426,11 @@ class _Importer:
             return
         raise self.fail(node, f"only a reshape to [1, C*H*W] = [1, {h * w * c}] (flatten) is supported, not {target}")
 
+    def op_MatMul(self, node):
+        if node.input[1] not in self.consts:
+            raise self.fail(node, "its second input must be a constant weight matrix [N_in, N_out]")
+        self.op_Gemm(node)
+
     def op_Gemm(self, node):
         v = self.map_in(node)
         if not v.flat:
@@ -409,6 +458,39 @@ class _Importer:
         name = self.add_layer(node, "conv", (v.layer,), out_channels=int(n), kernel=h, stride=1)
         self.params[name] = {"weight": wt.copy(), "bias": np.array(bias, np.float64)}
         self.values[node.output[0]] = _Value(name, flat=True)
+
+    def op_Pad(self, node):
+        v = self.map_in(node)
+        self.spatial(node, v)
+        a = _attrs(node)
+        mode = a.get("mode", b"constant")
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        pads = [int(x) for x in np.asarray(self.const(node, node.input[1], "its pads")).reshape(-1)]
+        value = self._scalar(node, 2, 0.0)
+        if len(node.input) > 3 and node.input[3]:
+            axes = [int(x) % 4 for x in np.asarray(self.const(node, node.input[3], "its axes")).reshape(-1)]
+            full = [0] * 8
+            for j, ax in enumerate(axes):
+                full[ax], full[ax + 4] = pads[j], pads[j + len(axes)]
+            pads = full
+        if mode != "constant" or value != 0 or len(pads) != 8 or min(pads) < 0 or any(pads[i] for i in (0, 1, 4, 5)):
+            raise self.fail(node, f"only zero padding of H and W (mode constant, value 0, pads >= 0) is "
+                                  f"supported, not mode {mode} value {value:g} pads {pads}")
+        t, l, b, r = pads[2], pads[3], pads[6], pads[7]
+        prev = v.pads or (0, 0, 0, 0)
+        self.values[node.output[0]] = _Value(v.layer, pads=(prev[0] + t, prev[1] + b, prev[2] + l, prev[3] + r))
+
+    def op_Transpose(self, node):
+        perm = [int(p) for p in _attrs(node).get("perm", [])]
+        v = self.map_in(node)
+        if v.layer == "input" and self.nhwc_input and perm == [0, 3, 1, 2]:
+            self.values[node.output[0]] = v            # NHWC image to NCHW: hwgen's maps are channels last
+            return
+        if perm == [0, 2, 3, 1] and node.output[0] in self.outputs and not v.flat:
+            self.values[node.output[0]] = _Value(v.layer, nhwc=True)
+            return
+        raise self.fail(node, f"only Transpose(perm=[0, 3, 1, 2]) of an NHWC input image and Transpose(perm="
+                              f"[0, 2, 3, 1]) to the graph output are supported, not perm {perm}")
 
     def op_Identity(self, node):
         self.values[node.output[0]] = self.map_in(node)

@@ -281,8 +281,32 @@ def _bad(tmp_path, build, match, shape=(1, 3, 16, 16), **kw):
      r"node 'cat' \(Concat\): only the channel axis \(1\) can be concatenated, not axis 2"),
     (lambda g: g.node("Add", [g.conv(g.input, 3, 2), g.conv(g.input, 3, 4)], name="a"),
      r"node 'a' \(Add\): inputs must have one shape \(no broadcasting\), not 16x16x2 vs 16x16x4 \(HxWxC\)"),
-    (lambda g: g.node("Add", [g.conv(g.input, 3, 2), g.const(np.ones((1, 2, 1, 1)))], name="a"),
-     r"node 'a' \(Add\): input 1 \('w_\d+'\) is a constant; hwgen layers take feature maps"),
+    (lambda g: g.node("MaxPool", [g.const(np.ones((1, 3, 4, 4)))], name="p", kernel_shape=[2, 2]),
+     r"node 'p' \(MaxPool\): input 0 \('w_\d+'\) is a constant; hwgen layers take feature maps"),
+    (lambda g: g.node("Add", [g.conv(g.input, 3, 2), g.const(np.ones((1, 2, 16, 16)))], name="a"),
+     r"node 'a' \(Add\): the constant of shape \[1, 2, 16, 16\] must be one value per channel "
+     r"\(\[1, C, 1, 1\] with C = 2\)"),
+    (lambda g: g.node("Add", [g.node("Relu", [g.conv(g.input, 3, 2)]), g.const(np.ones((1, 2, 1, 1)))], name="a"),
+     r"node 'a' \(Add\): a constant can only be added to a Conv or Gemm output before its activation "
+     r"\(it becomes the bias\)"),
+    (lambda g: g.node("Add", [g.node("MaxPool", [g.input], kernel_shape=[2, 2]), g.const(np.ones(1))], name="a"),
+     r"node 'a' \(Add\): a constant can only be added to a Conv or Gemm output"),
+    (lambda g: g.node("Pad", [g.input, g.const_int([0, 0, 1, 1, 0, 0, 1, 1])], name="pad", mode="reflect"),
+     r"node 'pad' \(Pad\): only zero padding of H and W \(mode constant, value 0, pads >= 0\) is supported, "
+     r"not mode reflect value 0 pads \[0, 0, 1, 1, 0, 0, 1, 1\]"),
+    (lambda g: g.node("Pad", [g.input, g.const_int([0, 1, 0, 0, 0, 0, 0, 0])], name="pad"),
+     r"node 'pad' \(Pad\): only zero padding of H and W"),
+    (lambda g: g.node("MaxPool", [g.node("Pad", [g.input, g.const_int([0, 0, 1, 1, 0, 0, 1, 1])])], name="p",
+                      kernel_shape=[2, 2]),
+     r"node 'p' \(MaxPool\): input 0 \('pad_\d+_out'\) comes from a Pad; a Pad folds only into the Conv or "
+     r"AveragePool reading it"),
+    (lambda g: g.node("Pad", [g.input, g.const_int([0, 0, 1, 1, 0, 0, 1, 1])]),
+     r"output 'pad_1_out' comes from a Pad; a Pad folds only into the Conv or AveragePool reading it"),
+    (lambda g: g.node("Transpose", [g.conv(g.input, 3, 2)], name="t", perm=[0, 1, 3, 2]),
+     r"node 't' \(Transpose\): only Transpose\(perm=\[0, 3, 1, 2\]\) of an NHWC input image and "
+     r"Transpose\(perm=\[0, 2, 3, 1\]\) to the graph output are supported, not perm \[0, 1, 3, 2\]"),
+    (lambda g: g.node("MatMul", [g.node("Flatten", [g.input]), g.node("Flatten", [g.input])], name="mm"),
+     r"node 'mm' \(MatMul\): its second input must be a constant weight matrix \[N_in, N_out\]"),
     (lambda g: g.node("Gemm", [g.input, g.const(np.ones((16, 4)))], name="fc"),
      r"node 'fc' \(Gemm\): Gemm must read a flattened map \(Flatten or Reshape to \[1, N\] before it\)"),
     (lambda g: g.node("Gemm", [g.node("Flatten", [g.input]), g.const(np.ones((5, 4)))], name="fc"),
@@ -322,7 +346,7 @@ def test_graph_level_refusals(tmp_path):
     _bad(tmp_path, lambda g: g.conv(g.input, 3, 4), r"input 'image' must have batch 1, not 2", shape=(2, 3, 8, 8))
     _bad(tmp_path, lambda g: g.conv(g.input, 3, 4), r"input 'image' needs fixed C, H and W, not shape "
                                                    r"\['N', 3, 'H', 8\]", shape=("N", 3, "H", 8))
-    _bad(tmp_path, lambda g: g.conv(g.input, 3, 4), r"input 'image' must be a 4-D NCHW image, not shape \[3, 8, 8\]",
+    _bad(tmp_path, lambda g: g.conv(g.input, 3, 4), r"input 'image' must be a 4-D NCHW \(or NHWC\) image, not shape \[3, 8, 8\]",
          shape=(3, 8, 8))
     _bad(tmp_path, lambda g: g.node("Identity", [g.input]), r"output 'identity_1_out' is not computed by any layer")
 
@@ -353,3 +377,113 @@ def test_file_refusals(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(ToolError, match=r"reading ONNX models needs the onnx package: pip install onnx"):
         import_onnx(tmp_path / "junk.onnx")
+
+
+# -- built-in networks through ONNX and back ---------------------------------------------------------
+def to_onnx(net, params, path):
+    """``net`` (without a head) as an ONNX graph named like its layers, batch norms as nodes."""
+    g = Graph((1, net.input_shape[2], *net.input_shape[:2]))
+    out = {"input": g.input}
+
+    def act(x, layer):
+        if layer.activation == "relu":
+            return g.node("Relu", [x], name=f"{layer.name}_relu")
+        if layer.activation == "relu6":
+            return g.clip(x)
+        return x
+    for layer in net.layers:
+        if layer.kind == "head":
+            break
+        ins = [out[s] for s in net.inputs_of(layer)]
+        t, b, l, r = net.pads(layer)
+        win = dict(kernel_shape=[layer.kernel] * 2, strides=[layer.stride] * 2, pads=[t, l, b, r])
+        if layer.kind == "conv":
+            p = params[layer.name]
+            x = g.node("Conv", [ins[0], g.const(p["weight"].transpose(3, 2, 0, 1)), g.const(p["bias"])],
+                       name=layer.name, group=layer.groups, **win)
+            if layer.batchnorm:
+                x = g.node("BatchNormalization", [x] + [g.const(p[k]) for k in
+                                                        ("bn_gamma", "bn_beta", "bn_mean", "bn_var")])
+            x = act(x, layer)
+        elif layer.kind == "maxpool":
+            x = g.node("MaxPool", ins, name=layer.name, **win)
+        elif layer.kind == "avgpool":
+            x = g.node("AveragePool", ins, name=layer.name, count_include_pad=1, **win)
+        elif layer.kind == "reorg":
+            x = g.node("SpaceToDepth", ins, name=layer.name, blocksize=layer.stride)
+        elif layer.kind == "concat":
+            x = g.node("Concat", ins, name=layer.name, axis=1)
+        else:
+            x = act(g.node("Sum" if len(ins) > 2 else "Add", ins, name=layer.name), layer)
+        out[layer.name] = x
+    return g.save(x, path, opset=17)
+
+
+@pytest.mark.parametrize("model", ["resnet-tiny", "skynet-tiny", "mbv2-tiny"])
+def test_builtin_networks_round_trip(tmp_path, model):
+    from hwgen.nn.ir import Network
+    from hwgen.nn.models import build_model, mobilenetv2_like, random_params
+    if model == "mbv2-tiny":
+        net = mobilenetv2_like("mbv2_tiny", 32, 8, ((1, 8, 1, 1), (4, 12, 2, 2), (4, 16, 2, 2)), 32, 10)
+    else:
+        net = build_model(model)
+    if net.output.kind == "head":
+        net = Network(name=net.name, input_shape=net.input_shape, layers=net.layers[:-1])
+    params = random_params(net, 3)
+    path = to_onnx(net, params, tmp_path / "m.onnx")
+    got, gparams = import_onnx(path)
+
+    def layers(n):
+        return [dict(l.__dict__, inputs=n.inputs_of(l), padding=n.pads(l)) for l in n.layers]
+    assert layers(got) == layers(net) and got.input_shape == net.input_shape
+    img = np.random.default_rng(4).uniform(0, 1, net.input_shape)
+    mine = float_forward(got, fold_batchnorm(got, gparams), img)[got.output.name]
+    ref = float_forward(net, fold_batchnorm(net, params), img)[net.output.name]
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"image": img.transpose(2, 0, 1)[None].astype(np.float32)})[0][0].transpose(1, 2, 0)
+    assert np.abs(mine - ref).max() <= 1e-6 * np.abs(ref).max()          # float32 weights in the file
+    assert np.abs(mine - want).max() <= 1e-4 * np.abs(want).max()
+
+
+def _tf_style_map(g):
+    """TensorFlow's export: an NHWC image transposed to NCHW, explicit Pad nodes (asymmetric before a
+    stride-2 conv), biases as Adds of constants (after a batch norm too), NHWC output."""
+    x = g.node("Transpose", [g.input], perm=[0, 3, 1, 2])
+    x = g.node("Pad", [x, g.const_int([0, 0, 0, 0, 0, 0, 1, 1])])
+    x = g.conv(x, 3, 8, stride=2, pads=0, bias=False)
+    x = g.node("Relu", [g.node("Add", [x, g.const(g.rng.normal(0, 0.1, (1, 8, 1, 1)))])])
+    x = g.node("Pad", [x, g.const_int([1, 1, 1, 1]), g.const(np.float32(0)), g.const_int([2, 3])])   # opset 18 axes
+    x = g.node("AveragePool", [x], kernel_shape=[3, 3], strides=[1, 1])
+    x = g.bn(g.conv(x, 8, 6, k=1, pads=0, bias=False), 6)
+    x = g.clip(g.node("Add", [g.const(g.rng.normal(0, 0.1, (6, 1, 1))), x]))
+    return g.node("Transpose", [x], perm=[0, 2, 3, 1])
+
+
+def _tf_style_dense(g):
+    x = g.node("Transpose", [g.input], perm=[0, 3, 1, 2])
+    x = g.node("GlobalAveragePool", [g.node("Relu", [g.conv(x, 3, 8)])])
+    x = g.node("Reshape", [x, g.const_int([-1, 8])])
+    x = g.node("Relu", [g.node("Add", [g.node("MatMul", [x, g.const(g.rng.normal(0, 0.3, (8, 12)))]),
+                                       g.const(g.rng.normal(0, 0.1, 12))])])
+    return g.node("MatMul", [x, g.const(g.rng.normal(0, 0.3, (12, 5)))])
+
+
+@pytest.mark.parametrize("build", [_tf_style_map, _tf_style_dense])
+def test_tf_style_nhwc_graphs_equal_onnxruntime(tmp_path, build):
+    g = Graph((1, 16, 16, 3), seed=2)
+    path = g.save(build(g), tmp_path / "tf.onnx", opset=18)
+    net, params = import_onnx(path)
+    assert net.input_shape == (16, 16, 3)
+    img = np.random.default_rng(7).uniform(-1, 1, (16, 16, 3))
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"image": img[None].astype(np.float32)})[0]
+    got = float_forward(net, fold_batchnorm(net, params), img)[net.output.name]
+    want = want[0] if want.ndim == 4 else want.reshape(got.shape)
+    assert got.shape == want.shape and np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+    if build is _tf_style_map:
+        conv = net.layers[0]
+        assert (conv.stride, conv.padding, conv.activation) == (2, (0, 1, 0, 1), "relu")
+        assert net.layers[1].kind == "avgpool" and net.layers[1].padding == (1, 1, 1, 1)
+        assert net.output.batchnorm and net.output.activation == "relu6"
+    else:
+        assert [l.kind for l in net.layers] == ["conv", "avgpool", "conv", "conv"]
