@@ -34,19 +34,36 @@ ALU_MULT_BITS = 16
 
 
 def map_ranges(qnet: QuantNetwork) -> dict[str, tuple[int, int]]:
-    """Value range ``(lo, hi)`` of every feature map (``"input"`` included)."""
+    """Value range ``(lo, hi)`` of every feature map (``"input"`` included).
+
+    A weighted layer's map ranges over its clamp ``qc.lo..qc.hi``, from 0 when nothing it
+    requantizes can be negative: ``acc + bias >= 0`` for every input in range (e.g. an add of maps
+    >= 0 with weights >= 0, an avgpool of a map >= 0) and multipliers >= 0, because
+    :func:`hwgen.nn.quant.requantize` maps a value >= 0 to one >= 0 (round half up, shift right).
+    A padded maxpool after such a layer is then exact (its zero padding never wins the max)."""
     net = qnet.net
     out = {"input": qnet.act_range}
     for layer in net.layers:
         ins = [out[n] for n in net.inputs_of(layer)]
         if layer.kind in WEIGHTED_KINDS:
             qc = qnet.convs[layer.name]
-            out[layer.name] = (qc.lo, qc.hi)
+            lo = qc.lo
+            if lo < 0 and _never_negative(qc, *input_range(qnet, layer, out)):
+                lo = min(0, qc.hi)
+            out[layer.name] = (lo, qc.hi)
         elif layer.kind == "concat":
             out[layer.name] = (min(r[0] for r in ins), max(r[1] for r in ins))
         else:
             out[layer.name] = ins[0]
     return out
+
+
+def _never_negative(qc: QuantConv, lo, hi) -> bool:
+    """Whether ``requantize(acc, bias, multiplier, ...)`` is >= 0 (before the clamp) for every
+    accumulator over inputs in ``lo..hi``."""
+    amin, _amax, _p = acc_bounds(qc.weight, lo, hi)
+    return bool((amin + np.asarray(qc.bias, np.int64) >= 0).all()
+                and (np.asarray(qc.multiplier, np.int64) >= 0).all())
 
 
 def acc_bounds(weight: np.ndarray, lo, hi) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
