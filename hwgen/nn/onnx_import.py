@@ -15,7 +15,14 @@ layer of :mod:`hwgen.nn.ir` or folds it into the layer before it:
   ``SpaceToDepth`` -> ``reorg`` (the same channel order).
 * ``Flatten`` / ``Reshape`` to ``[1, N]`` then ``Gemm``: a dense layer over an ``S x S x C`` map is an
   ``S x S`` conv without padding to a ``1 x 1`` map (on a ``1 x 1`` map, a classifier's 1x1 conv).
-* ``Identity`` and ``Dropout`` are dropped; nodes the output does not depend on are skipped.
+* ``MatMul`` with a constant matrix is a ``Gemm``; an ``Add`` of a per-channel constant to a conv's or
+  Gemm's output is its bias.
+* TensorFlow's layout: an NHWC image read through ``Transpose(perm=[0, 3, 1, 2])``, a
+  ``Transpose(perm=[0, 2, 3, 1])`` to the output, zero ``Pad`` nodes folded into the ``Conv`` or
+  ``AveragePool`` after them.
+* ``Identity`` and ``Dropout`` are dropped; nodes the output does not depend on are skipped; shape
+  arithmetic on constants (``Shape``, ``Gather``, ``Unsqueeze``, ``Squeeze``, ``Cast``, ``Concat``:
+  PyTorch's ``x.view(x.size(0), -1)``) is evaluated.
 
 Anything else is refused with one line naming the node, its op type and what is supported.
 """
@@ -38,7 +45,8 @@ from .models import BN_EPS, Params
 #: ONNX operators the importer maps (see the module doc)
 SUPPORTED_OPS = ("Conv", "BatchNormalization", "Relu", "Clip", "MaxPool", "AveragePool", "GlobalAveragePool",
                  "Add", "Sum", "Concat", "SpaceToDepth", "Flatten", "Reshape", "Gemm", "MatMul", "Pad",
-                 "Transpose", "Identity", "Dropout", "Constant")
+                 "Transpose", "Identity", "Dropout", "Constant", "Shape", "Gather", "Unsqueeze", "Squeeze",
+                 "Cast")
 OPSET_MIN, OPSET_MAX = 11, 20
 
 # words a C/C++ compiler reserves: a layer name must not be one (it names C++ variables)
@@ -171,7 +179,7 @@ class _Importer:
                              f"only into the Conv or AveragePool reading it")
         if out is None or out.layer == "input":
             raise ModelError(f"ONNX model {self.path}: output {self.outputs[0]!r} is not computed by any layer")
-        name = re.sub(r"[^0-9A-Za-z_]", "_", g.name or Path(self.path).stem).strip("_") or "onnx_model"
+        name = re.sub(r"[^0-9A-Za-z_]", "_", Path(self.path).stem).strip("_") or "onnx_model"
         layers = tuple(Layer(**f) for f in self.layers)
         net = Network(name=name, input_shape=self.input_shape, layers=layers)
         if net.output.name != out.layer:
@@ -394,6 +402,9 @@ class _Importer:
         self.values[node.output[0]] = v
 
     def op_Concat(self, node):
+        if node.input and all(t in self.consts for t in node.input):
+            return self._fold(node, np.concatenate([np.asarray(self.consts[t]).reshape(
+                np.shape(self.consts[t]) or (1,)) for t in node.input], axis=int(_attrs(node).get("axis", 0))))
         ins = [self.map_in(node, i) for i in range(len(node.input))]
         for x in ins:
             self.spatial(node, x)
@@ -492,7 +503,46 @@ class _Importer:
         raise self.fail(node, f"only Transpose(perm=[0, 3, 1, 2]) of an NHWC input image and Transpose(perm="
                               f"[0, 2, 3, 1]) to the graph output are supported, not perm {perm}")
 
+    # -- shape arithmetic on constants (PyTorch's x.view(x.size(0), -1)) ---------------------------
+    def _fold(self, node, value: np.ndarray) -> None:
+        self.consts[node.output[0]] = np.asarray(value)
+
+    def _const_ins(self, node) -> list[np.ndarray]:
+        return [np.asarray(self.const(node, t, f"input {i}")) for i, t in enumerate(node.input) if t]
+
+    def op_Shape(self, node):
+        v = self.map_in(node)
+        h, w, c = self.shape(v.layer)
+        shape = np.array([1, h * w * c] if v.flat else [1, c, h, w], np.int64)
+        a = _attrs(node)
+        self._fold(node, shape[int(a.get("start", 0)):a.get("end", None)])
+
+    def op_Gather(self, node):
+        data, idx = self._const_ins(node)
+        self._fold(node, np.take(data, idx.astype(np.int64), axis=int(_attrs(node).get("axis", 0))))
+
+    def _axes(self, node) -> list[int]:
+        if len(node.input) > 1 and node.input[1]:
+            return [int(a) for a in np.asarray(self.const(node, node.input[1], "its axes")).reshape(-1)]
+        return [int(a) for a in _attrs(node).get("axes", [])]
+
+    def op_Unsqueeze(self, node):
+        x = np.asarray(self.const(node, node.input[0], "input 0"))
+        for ax in sorted(a % (x.ndim + len(self._axes(node))) for a in self._axes(node)):
+            x = np.expand_dims(x, ax)
+        self._fold(node, x)
+
+    def op_Squeeze(self, node):
+        x = np.asarray(self.const(node, node.input[0], "input 0"))
+        axes = self._axes(node)
+        self._fold(node, np.squeeze(x, axis=tuple(a % x.ndim for a in axes)) if axes else np.squeeze(x))
+
+    def op_Cast(self, node):
+        self._fold(node, np.asarray(self.const(node, node.input[0], "input 0")))
+
     def op_Identity(self, node):
+        if node.input[0] in self.consts:
+            return self._fold(node, self.consts[node.input[0]])
         self.values[node.output[0]] = self.map_in(node)
 
     def op_Dropout(self, node):

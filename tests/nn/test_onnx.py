@@ -152,7 +152,7 @@ def test_resnet_style_equals_onnxruntime(tmp_path):
     fc = net.layer("fc")
     assert (fc.kernel, fc.out_channels) == (1, 10) and net.shape("fc") == (1, 1, 10)
     assert params["fc"]["weight"].shape == (1, 1, 16, 10)
-    assert net.input_shape == (16, 16, 3) and net.name == "test_net"
+    assert net.input_shape == (16, 16, 3) and net.name == "resnet_style"
 
 
 def test_mobilenet_style_equals_onnxruntime(tmp_path):
@@ -204,7 +204,7 @@ def test_compile_and_infer_fsim(tmp_path, capsys):
     path = g.save(resnet_style(g), tmp_path / "r.onnx")
     out = tmp_path / "c"
     assert main(["accel", "compile", "--preset", "tiny", "--model", str(path), "--out", str(out)]) == 0
-    assert "test_net compiled" in capsys.readouterr().out
+    assert "r compiled" in capsys.readouterr().out
     assert main(["accel", "infer", str(out), "--images", "2", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["mismatches"] == 0 and r["images"] == 2 and r["output"]["kind"] == "classifier"
@@ -256,7 +256,7 @@ def _bad(tmp_path, build, match, shape=(1, 3, 16, 16), **kw):
 @pytest.mark.parametrize("build, match", [
     (lambda g: g.node("Sigmoid", [g.conv(g.input, 3, 4)], name="act"),
      r"^ONNX model .*bad\.onnx: node 'act' \(Sigmoid\): unsupported operator; supported: Conv, "
-     r"BatchNormalization, Relu, Clip, .*Identity, Dropout, Constant$"),
+     r"BatchNormalization, Relu, Clip, .*Identity, Dropout, Constant, Shape, Gather, Unsqueeze, Squeeze, Cast$"),
     (lambda g: g.node("Conv", [g.input, g.const(np.ones((4, 3, 3, 1)))], name="c", kernel_shape=[3, 1]),
      r"node 'c' \(Conv\): kernels must be square \(the IR has one kernel size\), not 3x1"),
     (lambda g: g.conv(g.input, 3, 4, name="c", dilations=[2, 2]),
@@ -305,6 +305,8 @@ def _bad(tmp_path, build, match, shape=(1, 3, 16, 16), **kw):
     (lambda g: g.node("Transpose", [g.conv(g.input, 3, 2)], name="t", perm=[0, 1, 3, 2]),
      r"node 't' \(Transpose\): only Transpose\(perm=\[0, 3, 1, 2\]\) of an NHWC input image and "
      r"Transpose\(perm=\[0, 2, 3, 1\]\) to the graph output are supported, not perm \[0, 1, 3, 2\]"),
+    (lambda g: g.node("Gather", [g.input, g.const_int(0)], name="gt"),
+     r"node 'gt' \(Gather\): input 0 \('image'\) must be a constant \(an initializer or Constant node\)"),
     (lambda g: g.node("MatMul", [g.node("Flatten", [g.input]), g.node("Flatten", [g.input])], name="mm"),
      r"node 'mm' \(MatMul\): its second input must be a constant weight matrix \[N_in, N_out\]"),
     (lambda g: g.node("Gemm", [g.input, g.const(np.ones((16, 4)))], name="fc"),
@@ -487,3 +489,16 @@ def test_tf_style_nhwc_graphs_equal_onnxruntime(tmp_path, build):
         assert net.output.batchnorm and net.output.activation == "relu6"
     else:
         assert [l.kind for l in net.layers] == ["conv", "avgpool", "conv", "conv"]
+
+
+def test_view_batch_minus_one_shape_arithmetic(tmp_path):
+    """PyTorch's ``x.view(x.size(0), -1)``: Shape, Gather, Unsqueeze, Concat, Cast, Reshape."""
+    def build(g):
+        x = g.node("GlobalAveragePool", [g.node("Relu", [g.conv(g.input, 3, 8)])])
+        n = g.node("Gather", [g.node("Shape", [x]), g.const_int(0)], axis=0)
+        n = g.node("Unsqueeze", [n, g.const_int([0])])
+        shape = g.node("Cast", [g.node("Concat", [n, g.const_int([-1])], axis=0)], to=TensorProto.INT64)
+        x = g.node("Reshape", [x, g.node("Identity", [shape])])
+        return g.node("Gemm", [x, g.const(g.rng.normal(0, 0.3, (4, 8)))], transB=1)
+    net, _, _ = _run(tmp_path, build)
+    assert [l.kind for l in net.layers] == ["conv", "avgpool", "conv"] and net.shape(net.output.name) == (1, 1, 4)
