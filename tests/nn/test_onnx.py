@@ -305,6 +305,9 @@ def _bad(tmp_path, build, match, shape=(1, 3, 16, 16), **kw):
     (lambda g: g.node("Transpose", [g.conv(g.input, 3, 2)], name="t", perm=[0, 1, 3, 2]),
      r"node 't' \(Transpose\): only Transpose\(perm=\[0, 3, 1, 2\]\) of an NHWC input image and "
      r"Transpose\(perm=\[0, 2, 3, 1\]\) to the graph output are supported, not perm \[0, 1, 3, 2\]"),
+    (lambda g: g.node("Gemm", [g.node("Flatten", [g.conv(g.input, 3, 1, k=1, pads=[0, 0, 8, 0])]),
+                               g.const(np.ones((384, 4)))], name="fc"),
+     r"node 'fc' \(Gemm\): a dense layer over a 24x16 map is not a square conv; pool it to a square map first"),
     (lambda g: g.node("Gather", [g.input, g.const_int(0)], name="gt"),
      r"node 'gt' \(Gather\): input 0 \('image'\) must be a constant \(an initializer or Constant node\)"),
     (lambda g: g.node("MatMul", [g.node("Flatten", [g.input]), g.node("Flatten", [g.input])], name="mm"),
@@ -502,3 +505,13 @@ def test_view_batch_minus_one_shape_arithmetic(tmp_path):
         return g.node("Gemm", [x, g.const(g.rng.normal(0, 0.3, (4, 8)))], transB=1)
     net, _, _ = _run(tmp_path, build)
     assert [l.kind for l in net.layers] == ["conv", "avgpool", "conv"] and net.shape(net.output.name) == (1, 1, 4)
+
+
+def test_small_batchnorm_epsilon_is_folded(tmp_path):
+    """An epsilon below hwgen's 1e-5 with a near-zero variance cannot ride in bn_var: folded instead."""
+    def build(g):
+        x = g.conv(g.input, 3, 4, bias=True)
+        ins = [x] + [g.const(v) for v in (np.ones(4), np.zeros(4), np.zeros(4), np.full(4, 1e-7))]
+        return g.node("BatchNormalization", ins, epsilon=1e-7)
+    net, params, _ = _run(tmp_path, build)
+    assert not net.layers[0].batchnorm and set(params[net.layers[0].name]) == {"weight", "bias"}
