@@ -180,6 +180,7 @@ class _Importer:
         if out is None or out.layer == "input":
             raise ModelError(f"ONNX model {self.path}: output {self.outputs[0]!r} is not computed by any layer")
         name = re.sub(r"[^0-9A-Za-z_]", "_", Path(self.path).stem).strip("_") or "onnx_model"
+        name = "n_" + name if name[0].isdigit() else name
         layers = tuple(Layer(**f) for f in self.layers)
         net = Network(name=name, input_shape=self.input_shape, layers=layers)
         if net.output.name != out.layer:

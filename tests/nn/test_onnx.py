@@ -515,3 +515,9 @@ def test_small_batchnorm_epsilon_is_folded(tmp_path):
         return g.node("BatchNormalization", ins, epsilon=1e-7)
     net, params, _ = _run(tmp_path, build)
     assert not net.layers[0].batchnorm and set(params[net.layers[0].name]) == {"weight", "bias"}
+
+
+def test_network_is_named_after_the_file(tmp_path):
+    g = Graph()
+    net, _ = import_onnx(g.save(g.conv(g.input, 3, 4), tmp_path / "18-layer net.v2.onnx"))
+    assert net.name == "n_18_layer_net_v2"
