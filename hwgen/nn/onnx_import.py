@@ -1,5 +1,8 @@
 """ONNX models (NCHW, opset 11..20, batch 1) to hwgen's network IR (channels last) and float params.
 
+Other opsets go through onnx's version converter first (the ONNX model zoo's opset 7..10 models to
+13, newer ones to 20); model-local functions are inlined.
+
 :func:`import_onnx` walks the graph once, in its (topological) node order, and maps each node to a
 layer of :mod:`hwgen.nn.ir` or folds it into the layer before it:
 
@@ -576,7 +579,8 @@ def import_onnx(path: Union[str, Path]) -> tuple[Network, Params]:
     Raises
     ------
     ModelError
-        The file is missing or not ONNX, its opset is outside 11..20, its input is not one batch-1
+        The file is missing or not ONNX, its opset is outside 11..20 and onnx's version converter
+        cannot bring it there, its input is not one batch-1
         NCHW image, or a node is not supported (named with its op type and the supported list) or
         asks for what the IR cannot express (non-square kernels, dilation, unequal strides, ...).
     ToolError
@@ -595,6 +599,19 @@ def import_onnx(path: Union[str, Path]) -> tuple[Network, Params]:
         raise ModelError(f"ONNX model {path} is not an ONNX protobuf file or has no nodes")
     opsets = {o.domain: o.version for o in model.opset_import}
     ver = opsets.get("", opsets.get("ai.onnx"))
-    if ver is None or not OPSET_MIN <= ver <= OPSET_MAX:
-        raise ModelError(f"ONNX model {path}: opset must be in {OPSET_MIN}..{OPSET_MAX}, not {ver}")
+    if ver is None:
+        raise ModelError(f"ONNX model {path} imports no ai.onnx opset (only {', '.join(sorted(opsets)) or 'none'})")
+    if not OPSET_MIN <= ver <= OPSET_MAX:
+        # older exports (the ONNX model zoo's opset 7..10) and newer ones: onnx's own converter
+        target = 13 if ver < OPSET_MIN else OPSET_MAX
+        try:
+            from onnx import version_converter
+            model = version_converter.convert_version(model, target)
+        except Exception as e:
+            why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ModelError(f"ONNX model {path}: opset {ver} is outside {OPSET_MIN}..{OPSET_MAX} and onnx's "
+                             f"version converter could not bring it to {target}: {why}") from None
+    if model.functions:     # exporters' model-local functions (PyTorch's dynamo): their nodes inline
+        from onnx import inliner
+        model = inliner.inline_local_functions(model)
     return _Importer(model, str(path)).run()
