@@ -13,7 +13,8 @@ layer of :mod:`hwgen.nn.ir` or folds it into the layer before it:
   ``bn_var`` so that :func:`hwgen.nn.models.fold_batchnorm`'s fixed epsilon gives the same result).
 * ``Relu`` and ``Clip(0, 6)`` / ``Clip(0, inf)`` -> the activation of the conv or add before them.
 * ``MaxPool``, ``AveragePool`` (padding counted as zeros, ``count_include_pad=1``),
-  ``GlobalAveragePool`` (a square map) -> ``maxpool`` / ``avgpool``.
+  ``GlobalAveragePool`` or ``ReduceMean`` over H and W (a square map) -> ``maxpool`` / ``avgpool``;
+  ``Squeeze`` of a 1x1 map's H and W flattens it.
 * ``Add`` / ``Sum`` of maps of one shape -> ``add``; ``Concat`` on the channel axis -> ``concat``;
   ``SpaceToDepth`` -> ``reorg`` (the same channel order).
 * ``Flatten`` / ``Reshape`` to ``[1, N]`` then ``Gemm``: a dense layer over an ``S x S x C`` map is an
@@ -49,7 +50,7 @@ from .models import BN_EPS, Params
 SUPPORTED_OPS = ("Conv", "BatchNormalization", "Relu", "Clip", "MaxPool", "AveragePool", "GlobalAveragePool",
                  "Add", "Sum", "Concat", "SpaceToDepth", "Flatten", "Reshape", "Gemm", "MatMul", "Pad",
                  "Transpose", "Identity", "Dropout", "Constant", "Shape", "Gather", "Unsqueeze", "Squeeze",
-                 "Cast")
+                 "Cast", "ReduceMean")
 OPSET_MIN, OPSET_MAX = 11, 20
 
 # words a C/C++ compiler reserves: a layer name must not be one (it names C++ variables)
@@ -364,6 +365,16 @@ class _Importer:
                                   "hwgen divides every window by K*K")
         self.add_layer(node, kind, (v.layer,), kernel=k, stride=s, padding=pads)
 
+    def op_ReduceMean(self, node):
+        v = self.map_in(node)
+        axes = sorted(a % 4 for a in self._axes(node))
+        if axes != [2, 3]:
+            raise self.fail(node, f"only a mean over H and W (axes [2, 3], a global average pool) is supported, "
+                                  f"not axes {self._axes(node) or 'all'}")
+        self.op_GlobalAveragePool(node)
+        if not int(_attrs(node).get("keepdims", 1)):
+            self.values[node.output[0]] = _Value(self.values[node.output[0]].layer, flat=True)
+
     def op_GlobalAveragePool(self, node):
         v = self.map_in(node)
         h, w, c = self.spatial(node, v)
@@ -537,6 +548,14 @@ class _Importer:
         self._fold(node, x)
 
     def op_Squeeze(self, node):
+        if node.input[0] in self.values:       # [1, C, 1, 1] -> [1, C]
+            v = self.map_in(node)
+            h, w, c = self.shape(v.layer)
+            if v.flat or (h, w) != (1, 1) or sorted(a % 4 for a in self._axes(node)) != [2, 3]:
+                raise self.fail(node, f"only squeezing H and W (axes [2, 3]) of a 1x1 map is supported, not axes "
+                                      f"{self._axes(node) or 'all'} of a {h}x{w} map")
+            self.values[node.output[0]] = _Value(v.layer, flat=True)
+            return
         x = np.asarray(self.const(node, node.input[0], "input 0"))
         axes = self._axes(node)
         self._fold(node, np.squeeze(x, axis=tuple(a % x.ndim for a in axes)) if axes else np.squeeze(x))

@@ -256,7 +256,7 @@ def _bad(tmp_path, build, match, shape=(1, 3, 16, 16), **kw):
 @pytest.mark.parametrize("build, match", [
     (lambda g: g.node("Sigmoid", [g.conv(g.input, 3, 4)], name="act"),
      r"^ONNX model .*bad\.onnx: node 'act' \(Sigmoid\): unsupported operator; supported: Conv, "
-     r"BatchNormalization, Relu, Clip, .*Identity, Dropout, Constant, Shape, Gather, Unsqueeze, Squeeze, Cast$"),
+     r"BatchNormalization, Relu, Clip, .*Identity, Dropout, Constant, Shape, Gather, Unsqueeze, Squeeze, Cast, ReduceMean$"),
     (lambda g: g.node("Conv", [g.input, g.const(np.ones((4, 3, 3, 1)))], name="c", kernel_shape=[3, 1]),
      r"node 'c' \(Conv\): kernels must be square \(the IR has one kernel size\), not 3x1"),
     (lambda g: g.conv(g.input, 3, 4, name="c", dilations=[2, 2]),
@@ -308,6 +308,12 @@ def _bad(tmp_path, build, match, shape=(1, 3, 16, 16), **kw):
     (lambda g: g.node("Gemm", [g.node("Flatten", [g.conv(g.input, 3, 1, k=1, pads=[0, 0, 8, 0])]),
                                g.const(np.ones((384, 4)))], name="fc"),
      r"node 'fc' \(Gemm\): a dense layer over a 24x16 map is not a square conv; pool it to a square map first"),
+    (lambda g: g.node("ReduceMean", [g.input], name="m", axes=[1, 2]),
+     r"node 'm' \(ReduceMean\): only a mean over H and W \(axes \[2, 3\], a global average pool\) is "
+     r"supported, not axes \[1, 2\]"),
+    (lambda g: g.node("Squeeze", [g.input, g.const_int([2, 3])], name="sq"),
+     r"node 'sq' \(Squeeze\): only squeezing H and W \(axes \[2, 3\]\) of a 1x1 map is supported, not axes "
+     r"\[2, 3\] of a 16x16 map"),
     (lambda g: g.node("Gather", [g.input, g.const_int(0)], name="gt"),
      r"node 'gt' \(Gather\): input 0 \('image'\) must be a constant \(an initializer or Constant node\)"),
     (lambda g: g.node("MatMul", [g.node("Flatten", [g.input]), g.node("Flatten", [g.input])], name="mm"),
@@ -573,3 +579,24 @@ def test_model_local_functions_are_inlined(tmp_path):
     onnx.save(m, str(tmp_path / "f.onnx"))
     net, _ = import_onnx(tmp_path / "f.onnx")
     assert [(l.kind, l.activation, l.padding) for l in net.layers] == [("conv", "relu", (1, 1, 1, 1))]
+
+
+@pytest.mark.parametrize("opset", [13, 18])
+def test_reduce_mean_and_squeeze_classifier(tmp_path, opset):
+    """TensorFlow's global pool: ReduceMean over H and W (keepdims 0, or 1 then Squeeze), MatMul."""
+    def build(g):
+        x = g.node("Relu", [g.conv(g.input, 3, 8)])
+        if opset >= 18:
+            x = g.node("ReduceMean", [x, g.const_int([-2, -1])], keepdims=0)
+        else:
+            x = g.node("Squeeze", [g.node("ReduceMean", [x], axes=[2, 3]), g.const_int([2, 3])])
+        return g.node("MatMul", [x, g.const(g.rng.normal(0, 0.3, (8, 5)))])
+    g = Graph()
+    path = g.save(build(g), tmp_path / "rm.onnx", opset=opset)
+    net, params = import_onnx(path)
+    assert [l.kind for l in net.layers] == ["conv", "avgpool", "conv"]
+    img = np.random.default_rng(2).uniform(-1, 1, (16, 16, 3))
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"image": img.transpose(2, 0, 1)[None].astype(np.float32)})[0].reshape(-1)
+    got = float_forward(net, fold_batchnorm(net, params), img)[net.output.name].reshape(-1)
+    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
