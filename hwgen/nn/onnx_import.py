@@ -83,6 +83,7 @@ class _Importer:
         self.names: set[str] = {"input"}
         self.shapes: dict[str, tuple[int, int, int]] = {}
         self.uses: dict[str, int] = {}
+        self.aliases: dict[str, set[str]] = {}      # layer -> the tensors that are its output
         self.outputs = [o.name for o in self.graph.output]
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -134,8 +135,12 @@ class _Importer:
         except ModelError as e:
             raise self.fail(node, str(e)) from None
         self.layers.append(fields)
-        self.values[node.output[0]] = _Value(name)
+        self.bind(node.output[0], _Value(name))
         return name
+
+    def bind(self, tensor: str, value: _Value) -> None:
+        self.values[tensor] = value
+        self.aliases.setdefault(value.layer, set()).add(tensor)
 
     def fusable(self, node, v: _Value, what: str, src: str | None = None) -> dict[str, Any]:
         """The layer producing ``v`` (tensor ``src``, by default the node's first input) when ``node``
@@ -144,8 +149,13 @@ class _Importer:
         if v.layer == "input":
             raise self.fail(node, f"{what} must follow a layer, not the network input")
         fields = next(f for f in self.layers if f["name"] == v.layer)
-        if self.uses.get(src, 0) != 1 or src in self.outputs:
-            raise self.fail(node, f"{what} must be the only reader of {src!r} (it folds into the layer before it)")
+        # readers of the layer's output under any name (Identity, Flatten, a folded batch norm, ...),
+        # less the links of that chain: ``node`` must be the only one
+        names = self.aliases[v.layer]
+        readers = sum(self.uses.get(t, 0) for t in names) - (len(names) - 1)
+        if readers != 1:    # (the graph output is read by no live node: one output, all nodes before it)
+            raise self.fail(node, f"{what} folds into layer {v.layer}, so it must be the only reader of that "
+                                  f"layer's output ({src!r}), which {readers - 1} other node(s) read(s) too")
         return fields
 
     # -- graph -----------------------------------------------------------------------------------
@@ -167,7 +177,7 @@ class _Importer:
         self.nhwc_input = bool(readers) and all(
             n.op_type == "Transpose" and list(_attrs(n).get("perm", [])) == [0, 3, 1, 2] for n in readers)
         self.input_shape = self._input_shape(inputs[0])
-        self.values[inputs[0].name] = _Value("input")
+        self.bind(inputs[0].name, _Value("input"))
         self.shapes["input"] = self.input_shape
         for node in nodes:
             for t in node.input:
@@ -316,7 +326,7 @@ class _Importer:
             kk = gamma / np.sqrt(var + BN_EPS)
             p["weight"] = p["weight"] * kk
             p["bias"] = (p["bias"] - mean) * kk + beta
-        self.values[node.output[0]] = v
+        self.bind(node.output[0], v)
 
     def _activation(self, node, act: str):
         v = self.map_in(node)
@@ -326,7 +336,7 @@ class _Importer:
         if fields.get("activation", "none") != "none":
             raise self.fail(node, f"the layer before already has activation {fields['activation']}")
         fields["activation"] = act
-        self.values[node.output[0]] = v
+        self.bind(node.output[0], v)
 
     def op_Relu(self, node):
         self._activation(node, "relu")
@@ -373,7 +383,7 @@ class _Importer:
                                   f"not axes {self._axes(node) or 'all'}")
         self.op_GlobalAveragePool(node)
         if not int(_attrs(node).get("keepdims", 1)):
-            self.values[node.output[0]] = _Value(self.values[node.output[0]].layer, flat=True)
+            self.bind(node.output[0], _Value(self.values[node.output[0]].layer, flat=True))
 
     def op_GlobalAveragePool(self, node):
         v = self.map_in(node)
@@ -414,7 +424,7 @@ class _Importer:
         p = self.params[fields["name"]]
         key = "bn_beta" if fields.get("batchnorm") else "bias"
         p[key] = p[key] + add
-        self.values[node.output[0]] = v
+        self.bind(node.output[0], v)
 
     def op_Concat(self, node):
         if node.input and all(t in self.consts for t in node.input):
@@ -427,7 +437,7 @@ class _Importer:
         if axis not in (1, -3):
             raise self.fail(node, f"only the channel axis (1) can be concatenated, not axis {axis}")
         if len(ins) == 1:
-            self.values[node.output[0]] = ins[0]
+            self.bind(node.output[0], ins[0])
             return
         self.add_layer(node, "concat", tuple(x.layer for x in ins))
 
@@ -441,14 +451,14 @@ class _Importer:
         axis = int(_attrs(node).get("axis", 1))
         if axis != 1:
             raise self.fail(node, f"only Flatten(axis=1) to [1, C*H*W] is supported, not axis {axis}")
-        self.values[node.output[0]] = _Value(v.layer, flat=True)
+        self.bind(node.output[0], _Value(v.layer, flat=True))
 
     def op_Reshape(self, node):
         v = self.map_in(node)
         target = [int(d) for d in np.asarray(self.const(node, node.input[1], "its shape")).reshape(-1)]
         h, w, c = self.shape(v.layer)
         if len(target) == 2 and target[0] in (1, -1, 0) and target[1] in (-1, h * w * c):
-            self.values[node.output[0]] = _Value(v.layer, flat=True)
+            self.bind(node.output[0], _Value(v.layer, flat=True))
             return
         raise self.fail(node, f"only a reshape to [1, C*H*W] = [1, {h * w * c}] (flatten) is supported, not {target}")
 
@@ -483,7 +493,7 @@ class _Importer:
         wt = b.reshape(c, h, w, n).transpose(1, 2, 0, 3) * float(a.get("alpha", 1.0))
         name = self.add_layer(node, "conv", (v.layer,), out_channels=int(n), kernel=h, stride=1)
         self.params[name] = {"weight": wt.copy(), "bias": np.array(bias, np.float64)}
-        self.values[node.output[0]] = _Value(name, flat=True)
+        self.bind(node.output[0], _Value(name, flat=True))
 
     def op_Pad(self, node):
         v = self.map_in(node)
@@ -504,16 +514,16 @@ class _Importer:
                                   f"supported, not mode {mode} value {value:g} pads {pads}")
         t, l, b, r = pads[2], pads[3], pads[6], pads[7]
         prev = v.pads or (0, 0, 0, 0)
-        self.values[node.output[0]] = _Value(v.layer, pads=(prev[0] + t, prev[1] + b, prev[2] + l, prev[3] + r))
+        self.bind(node.output[0], _Value(v.layer, pads=(prev[0] + t, prev[1] + b, prev[2] + l, prev[3] + r)))
 
     def op_Transpose(self, node):
         perm = [int(p) for p in _attrs(node).get("perm", [])]
         v = self.map_in(node)
         if v.layer == "input" and self.nhwc_input and perm == [0, 3, 1, 2]:
-            self.values[node.output[0]] = v            # NHWC image to NCHW: hwgen's maps are channels last
+            self.bind(node.output[0], v)  # NHWC image to NCHW: hwgen's maps are channels last
             return
         if perm == [0, 2, 3, 1] and node.output[0] in self.outputs and not v.flat:
-            self.values[node.output[0]] = _Value(v.layer, nhwc=True)
+            self.bind(node.output[0], _Value(v.layer, nhwc=True))
             return
         raise self.fail(node, f"only Transpose(perm=[0, 3, 1, 2]) of an NHWC input image and Transpose(perm="
                               f"[0, 2, 3, 1]) to the graph output are supported, not perm {perm}")
@@ -554,7 +564,7 @@ class _Importer:
             if v.flat or (h, w) != (1, 1) or sorted(a % 4 for a in self._axes(node)) != [2, 3]:
                 raise self.fail(node, f"only squeezing H and W (axes [2, 3]) of a 1x1 map is supported, not axes "
                                       f"{self._axes(node) or 'all'} of a {h}x{w} map")
-            self.values[node.output[0]] = _Value(v.layer, flat=True)
+            self.bind(node.output[0], _Value(v.layer, flat=True))
             return
         x = np.asarray(self.const(node, node.input[0], "input 0"))
         axes = self._axes(node)
@@ -566,12 +576,12 @@ class _Importer:
     def op_Identity(self, node):
         if node.input[0] in self.consts:
             return self._fold(node, self.consts[node.input[0]])
-        self.values[node.output[0]] = self.map_in(node)
+        self.bind(node.output[0], self.map_in(node))
 
     def op_Dropout(self, node):
         if len(node.output) > 1 and node.output[1] and self.uses.get(node.output[1]):
             raise self.fail(node, "its mask output is used; only the data output is supported")
-        self.values[node.output[0]] = self.map_in(node)
+        self.bind(node.output[0], self.map_in(node))
 
     def _where(self, node) -> str:
         return f"ONNX model {self.path}: node {node.name or node.output[0]!r}"

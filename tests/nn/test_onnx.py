@@ -274,7 +274,12 @@ def _bad(tmp_path, build, match, shape=(1, 3, 16, 16), **kw):
      r"\(Relu\): Relu folds into a Conv or Add before it, not a maxpool layer"),
     (lambda g: g.node("Relu", [g.input]), r"\(Relu\): Relu must follow a layer, not the network input"),
     (lambda g: (lambda c: g.node("Add", [g.node("Relu", [c]), c]))(g.conv(g.input, 3, 3)),
-     r"\(Relu\): Relu must be the only reader of 'conv_1_out' \(it folds into the layer before it\)"),
+     r"\(Relu\): Relu folds into layer conv_1, so it must be the only reader of that layer's output "
+     r"\('conv_1_out'\), which 1 other node\(s\) read\(s\) too"),
+    (lambda g: (lambda c: g.node("Add", [g.node("Relu", [g.node("Identity", [c])], name="r"), g.conv(c, 3, 3)]))(
+        g.conv(g.input, 3, 3)),
+     r"node 'r' \(Relu\): Relu folds into layer conv_1, so it must be the only reader of that layer's output "
+     r"\('identity_2_out'\), which 1 other node\(s\) read\(s\) too"),
     (lambda g: g.node("Relu", [g.bn(g.node("Relu", [g.conv(g.input, 3, 3)]), 3)]),
      r"\(BatchNormalization\): BatchNormalization must come before the activation of the Conv it follows"),
     (lambda g: g.node("Concat", [g.conv(g.input, 3, 2), g.conv(g.input, 3, 2)], name="cat", axis=2),
@@ -600,3 +605,4 @@ def test_reduce_mean_and_squeeze_classifier(tmp_path, opset):
         None, {"image": img.transpose(2, 0, 1)[None].astype(np.float32)})[0].reshape(-1)
     got = float_forward(net, fold_batchnorm(net, params), img)[net.output.name].reshape(-1)
     assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+
