@@ -11,7 +11,8 @@ layer of :mod:`hwgen.nn.ir` or folds it into the layer before it:
   ``[K, K, Cin/g, Cout]``.
 * ``BatchNormalization`` right after a conv -> that conv's ``bn_*`` arrays (its ``epsilon`` moved into
   ``bn_var`` so that :func:`hwgen.nn.models.fold_batchnorm`'s fixed epsilon gives the same result).
-* ``Relu`` and ``Clip(0, 6)`` / ``Clip(0, inf)`` -> the activation of the conv or add before them.
+* ``Relu`` and ``Clip(0, 6)`` / ``Clip(0, inf)`` -> the activation of the conv or add before them
+  (or before the max pool before them: the clamp commutes with the max).
 * ``MaxPool``, ``AveragePool`` (padding counted as zeros, ``count_include_pad=1``),
   ``GlobalAveragePool`` or ``ReduceMean`` over H and W (a square map) -> ``maxpool`` / ``avgpool``;
   ``Squeeze`` of a 1x1 map's H and W flattens it.
@@ -151,12 +152,17 @@ class _Importer:
         fields = next(f for f in self.layers if f["name"] == v.layer)
         # readers of the layer's output under any name (Identity, Flatten, a folded batch norm, ...),
         # less the links of that chain: ``node`` must be the only one
-        names = self.aliases[v.layer]
-        readers = sum(self.uses.get(t, 0) for t in names) - (len(names) - 1)
+        readers = self._readers(v.layer)
         if readers != 1:    # (the graph output is read by no live node: one output, all nodes before it)
             raise self.fail(node, f"{what} folds into layer {v.layer}, so it must be the only reader of that "
                                   f"layer's output ({src!r}), which {readers - 1} other node(s) read(s) too")
         return fields
+
+    def _readers(self, layer: str) -> int:
+        """Nodes reading ``layer``'s output under any of its names (Identity, Flatten, a folded batch
+        norm, ...), less the links of that chain."""
+        names = self.aliases[layer]
+        return sum(self.uses.get(t, 0) for t in names) - (len(names) - 1)
 
     # -- graph -----------------------------------------------------------------------------------
     def run(self) -> tuple[Network, Params]:
@@ -331,8 +337,19 @@ class _Importer:
     def _activation(self, node, act: str):
         v = self.map_in(node)
         fields = self.fusable(node, v, node.op_type)
+        if fields["kind"] == "maxpool":
+            # max(clamp(x)) == clamp(max(x)) for a monotone clamp, -inf padding included (PyTorch's
+            # relu(max_pool2d(conv(x)))): the activation moves to the layer before the pool
+            src = fields["inputs"][0]
+            before = next((f for f in self.layers if f["name"] == src), None)
+            if (before is not None and before["kind"] in ("conv", "add") and self._readers(src) == 1
+                    and before.get("activation", "none") == "none"):
+                before["activation"] = act
+                self.bind(node.output[0], v)
+                return
         if fields["kind"] not in ("conv", "add"):
-            raise self.fail(node, f"{node.op_type} folds into a Conv or Add before it, not a {fields['kind']} layer")
+            raise self.fail(node, f"{node.op_type} folds into a Conv or Add before it (or before the MaxPool "
+                                  f"before it, which it alone reads), not a {fields['kind']} layer")
         if fields.get("activation", "none") != "none":
             raise self.fail(node, f"the layer before already has activation {fields['activation']}")
         fields["activation"] = act

@@ -271,7 +271,12 @@ def _bad(tmp_path, build, match, shape=(1, 3, 16, 16), **kw):
     (lambda g: g.bn(g.node("MaxPool", [g.input], kernel_shape=[2, 2], strides=[2, 2]), 3),
      r"\(BatchNormalization\): BatchNormalization must follow a Conv, not a maxpool layer"),
     (lambda g: g.node("Relu", [g.node("MaxPool", [g.input], kernel_shape=[2, 2], strides=[2, 2])]),
-     r"\(Relu\): Relu folds into a Conv or Add before it, not a maxpool layer"),
+     r"\(Relu\): Relu folds into a Conv or Add before it \(or before the MaxPool before it, which it alone "
+     r"reads\), not a maxpool layer"),
+    (lambda g: (lambda c: g.node("Add", [g.node("Relu", [g.node("MaxPool", [c], kernel_shape=[1, 1])]), c]))(
+        g.conv(g.input, 3, 3)),
+     r"\(Relu\): Relu folds into a Conv or Add before it \(or before the MaxPool before it, which it alone "
+     r"reads\), not a maxpool layer"),
     (lambda g: g.node("Relu", [g.input]), r"\(Relu\): Relu must follow a layer, not the network input"),
     (lambda g: (lambda c: g.node("Add", [g.node("Relu", [c]), c]))(g.conv(g.input, 3, 3)),
      r"\(Relu\): Relu folds into layer conv_1, so it must be the only reader of that layer's output "
@@ -606,3 +611,14 @@ def test_reduce_mean_and_squeeze_classifier(tmp_path, opset):
     got = float_forward(net, fold_batchnorm(net, params), img)[net.output.name].reshape(-1)
     assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
 
+
+
+def test_relu_after_max_pool_moves_before_it(tmp_path):
+    """PyTorch's MNIST example: relu(max_pool2d(conv(x), 2)), and a padded pool with ReLU6."""
+    def build(g):
+        x = g.node("Relu", [g.node("MaxPool", [g.conv(g.input, 3, 4)], kernel_shape=[2, 2], strides=[2, 2])])
+        x = g.node("MaxPool", [g.conv(x, 4, 6)], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+        return g.clip(x)
+    net, _, _ = _run(tmp_path, build)
+    assert [(l.kind, l.activation) for l in net.layers] == [
+        ("conv", "relu"), ("maxpool", "none"), ("conv", "relu6"), ("maxpool", "none")]
