@@ -413,6 +413,8 @@ class _Importer:
     def op_Add(self, node):
         if node.op_type == "Add" and any(t in self.consts for t in node.input):
             return self._bias_add(node)
+        if len(node.input) == 1:      # a Sum of one map is that map
+            return self.bind(node.output[0], self.map_in(node))
         ins = [self.map_in(node, i) for i in range(len(node.input))]
         shapes = [self.spatial(node, x) for x in ins]
         if len(set(shapes)) != 1:

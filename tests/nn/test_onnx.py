@@ -220,6 +220,8 @@ def test_hls_generate(tmp_path, capsys):
     assert (tmp_path / "h" / "quant.npz").is_file()
     assert main(["hls", "generate", "--model", str(path), "--weights", "w.npz", "--out", str(tmp_path / "y")]) == 2
     assert "its weights are the model's initializers" in capsys.readouterr().err
+    assert main(["hls", "project", "--set", f"model={path}", "--set", "fps=100", "--out", str(tmp_path / "p")]) == 0
+    assert (tmp_path / "p" / "bd.tcl").is_file() and "hwgen_hls_m_onnx_" in capsys.readouterr().out
 
 
 def test_names_become_unique_c_identifiers(tmp_path):
@@ -622,3 +624,10 @@ def test_relu_after_max_pool_moves_before_it(tmp_path):
     net, _, _ = _run(tmp_path, build)
     assert [(l.kind, l.activation) for l in net.layers] == [
         ("conv", "relu"), ("maxpool", "none"), ("conv", "relu6"), ("maxpool", "none")]
+
+
+def test_sum_of_one_map_is_that_map(tmp_path):
+    def build(g):
+        return g.node("Relu", [g.node("Sum", [g.conv(g.input, 3, 4)])])
+    net, _, _ = _run(tmp_path, build)
+    assert [(l.kind, l.activation) for l in net.layers] == [("conv", "relu")]
