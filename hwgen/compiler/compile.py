@@ -5,6 +5,14 @@ Steps: fit the requantization to the accumulators (:func:`hwgen.compiler.quant.f
 lower to jobs (:mod:`hwgen.compiler.lower`), tile and emit each job (:mod:`hwgen.compiler.schedule`)
 into an arena laid out at address 0 (feature maps first, then each job's weights, constants and
 micro-ops), checking every instruction as fetch will.
+
+Feature maps: each buffer (a map, or a concat with the slices its inputs write in place) lives
+from the job that first writes it to the last job that reads it (:func:`map_lifetimes`; the
+network input from before the run, the output to after it). With ``keep_maps`` every buffer has
+its own space; otherwise buffers whose lifetimes do not overlap share space (:func:`reuse_layout`,
+first fit, largest first): jobs run in order with a store -> compute -> load barrier between
+them, so a job may overwrite what only earlier jobs read. Weights, constants and micro-ops are
+never shared.
 """
 from __future__ import annotations
 
