@@ -416,8 +416,9 @@ def register(sub) -> None:
     cp = s.add_parser("compile", help="compile a network (hwgen.nn) to the accelerator's microcode")
     add_config_flags(cp, list(PRESETS), "default")
     cp.add_argument("--model", help="a built-in network (skynet, skynet-tiny (default), resnet18, "
-                                    "resnet-tiny, mobilenetv2) or a network JSON file")
-    cp.add_argument("--weights", help=".npz of float weights (default: random from the seed)")
+                                    "resnet-tiny, mobilenetv2, mbv2-det), a network JSON file, or an "
+                                    "ONNX model (.onnx, its weights inside)")
+    cp.add_argument("--weights", help=".npz of float weights (default: random from the seed; not with .onnx)")
     cp.add_argument("--calibration", help=".npy/.npz of float calibration images [N, H, W, C]")
     cp.add_argument("--quant", help="a quantized network .npz (e.g. quant.npz of hwgen hls generate) "
                                     "instead of --model/--weights")

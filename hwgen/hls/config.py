@@ -95,7 +95,7 @@ class HlsConfig:
 
     @property
     def model_id(self) -> str:
-        stem = self.model.rsplit("/", 1)[-1].removesuffix(".json")
+        stem = self.model.rsplit("/", 1)[-1].removesuffix(".json").removesuffix(".onnx")
         return re.sub(r"\W", "_", stem.replace("-", "_"))
 
     @property

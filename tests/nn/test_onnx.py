@@ -221,7 +221,7 @@ def test_hls_generate(tmp_path, capsys):
     assert main(["hls", "generate", "--model", str(path), "--weights", "w.npz", "--out", str(tmp_path / "y")]) == 2
     assert "its weights are the model's initializers" in capsys.readouterr().err
     assert main(["hls", "project", "--set", f"model={path}", "--set", "fps=100", "--out", str(tmp_path / "p")]) == 0
-    assert (tmp_path / "p" / "bd.tcl").is_file() and "hwgen_hls_m_onnx_" in capsys.readouterr().out
+    assert (tmp_path / "p" / "bd.tcl").is_file() and "hwgen_hls_m_ultra96v2_" in capsys.readouterr().out
 
 
 def test_names_become_unique_c_identifiers(tmp_path):
