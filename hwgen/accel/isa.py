@@ -113,6 +113,10 @@ ALU has the same loops and index rules with ``d = a`` (dst, acc entry) and ``s``
     SHR  n = y & (acc_width - 1); x if n == 0 else (x + 2**(n-1)) >> n   (exact, then arithmetic
          shift: round half up; the sum never wraps)
     CLIP min(max(x, ~y), y)   (~y = -y-1, so CLIP 127 saturates to int8)
+    MULSHR  m = sext16(y & 0xffff), n = (y >> 16) & 63 (y sign-extended: with ``use_imm`` or a
+         16-bit accumulator n is 0 for y >= 0 and 63 for y < 0); p = x * m exact (48 bits);
+         wrap(p if n == 0 else (p + 2**(n-1)) >> n)   (ISA 3: a requantization's MUL and
+         round-half-up SHR in one micro-op; equals MUL then SHR whenever x * m fits acc_width)
 
 With ``relu`` the result written is ``max(result, 0)`` (a requantization's ReLU clamp costs no
 micro-op of its own).
@@ -137,7 +141,7 @@ from typing import Any, Iterable, Sequence
 from ..errors import ProgramError
 
 #: Version of the instruction set and register map; bump on any incompatible change.
-ISA_VERSION = 2
+ISA_VERSION = 3
 INSN_BITS = 128
 INSN_BYTES = INSN_BITS // 8
 UOP_BITS = 64
@@ -168,13 +172,14 @@ class MemType(enum.IntEnum):
 
 
 class AluOp(enum.IntEnum):
-    """ALU operations (``alu_op`` field); 6..7 are ILLEGAL_INSN. Semantics in the module doc."""
+    """ALU operations (``alu_op`` field); 7 is ILLEGAL_INSN. Semantics in the module doc."""
     MIN = 0
     MAX = 1
     ADD = 2
     MUL = 3
     SHR = 4
     CLIP = 5
+    MULSHR = 6  #: ISA 3
 
 
 class Stage(enum.IntEnum):
@@ -213,7 +218,7 @@ class ErrorCode(enum.IntEnum):
     #: fetch: opcode 5..7.
     ILLEGAL_OPCODE = 1
     #: fetch: a mem_type not allowed for the opcode (LOAD: UOP INP WGT ACC; STORE: OUT), padding on
-    #: UOP or STORE, STORE with ``y_size > 1 and x_stride < x_size``, alu_op 6..7, a token flag
+    #: UOP or STORE, STORE with ``y_size > 1 and x_stride < x_size``, alu_op 7, a token flag
     #: naming a neighbour the executing stage does not have.
     ILLEGAL_INSN = 2
     #: fetch: a LOAD/STORE whose DRAM byte range (for non-empty transfers:
@@ -360,7 +365,7 @@ GEMM_FIELDS = COMMON_FIELDS + _layout(_C, [
 ALU_FIELDS = COMMON_FIELDS + _layout(_C, [
     ("use_imm", 1, "second operand is imm (sign-extended) instead of acc[src]"),
     *_LOOP,
-    ("alu_op", 3, "AluOp: 0 MIN, 1 MAX, 2 ADD, 3 MUL, 4 SHR, 5 CLIP"),
+    ("alu_op", 3, "AluOp: 0 MIN, 1 MAX, 2 ADD, 3 MUL, 4 SHR, 5 CLIP, 6 MULSHR (ISA 3)"),
     ("imm", 16, "immediate operand, signed", True),
     ("relu", 1, "write max(result, 0): a ReLU fused into the operation (ISA 2)"),
 ])

@@ -34,7 +34,7 @@ CHUNK = 1 << 14
 DMA_LATENCY = 9
 FETCH_LATENCY = 21
 GEMM_PIPELINE = 13
-ALU_PIPELINE = 9
+ALU_PIPELINE = 10
 ALU_CYCLES_PER_UOP = 1
 
 
@@ -127,6 +127,12 @@ def alu_apply(op: int, x: np.ndarray, y: np.ndarray, acc_width: int) -> np.ndarr
         return np.right_shift(x + rnd, n)
     if op == AluOp.CLIP:
         return np.minimum(np.maximum(x, ~y), y)
+    if op == AluOp.MULSHR:
+        # ISA 3: |x * m| < 2**47 and n <= 63, so int64 holds the exact product and its rounding
+        m = ((y & 0xFFFF) ^ 0x8000) - 0x8000
+        n = np.right_shift(y, 16) & 63
+        rnd = np.where(n > 0, np.left_shift(np.int64(1), np.maximum(n - 1, 0)), 0)
+        return wrap(np.right_shift(x * m + rnd, n), acc_width)
     raise ValueError(f"no ALU op {op}")
 
 

@@ -88,18 +88,32 @@ class AluStep(NamedTuple):
     relu: bool = False
 
 
+def fuses_mulshr(job: Job, config: AccelConfig) -> bool:
+    """Whether the epilogue's MUL and SHR run as one MULSHR (ISA 3): both are needed, the
+    accumulator has the operand bits 16..21 for the shift (32 bits) and every shift fits them.
+    The result is MUL's then SHR's because the fitted multipliers keep ``x * m`` inside the
+    accumulator (:func:`hwgen.compiler.quant.fit_accumulator`)."""
+    return (config.acc_width >= 32 and bool(np.any(job.multiplier != 1))
+            and bool(np.any(job.shift != 0)) and int(job.shift.min()) >= 0
+            and int(job.shift.max()) <= 63)
+
+
 def alu_ops(job: Job, config: AccelConfig) -> list[AluStep]:
     """The requantization epilogue in order. A ReLU's ``MAX 0`` rides on the operation before it
-    as its ``relu`` flag (no micro-op of its own)."""
+    as its ``relu`` flag (no micro-op of its own); MUL and SHR are one MULSHR where
+    :func:`fuses_mulshr` (its constant, entry 1, packs the multiplier and the shift)."""
     if job.bias is None:
         return []
     ops: list[AluStep] = []
     if np.any(job.bias != 0):
         ops.append(AluStep(AluOp.ADD, None, 0))
-    if np.any(job.multiplier != 1):
-        ops.append(AluStep(AluOp.MUL, None, 1))
-    if np.any(job.shift != 0):
-        ops.append(AluStep(AluOp.SHR, None, 2))
+    if fuses_mulshr(job, config):
+        ops.append(AluStep(AluOp.MULSHR, None, 1))
+    else:
+        if np.any(job.multiplier != 1):
+            ops.append(AluStep(AluOp.MUL, None, 1))
+        if np.any(job.shift != 0):
+            ops.append(AluStep(AluOp.SHR, None, 2))
     lo, hi = -(1 << (config.output_width - 1)), (1 << (config.output_width - 1)) - 1
     if job.lo == 0 and ops:
         ops[-1] = ops[-1]._replace(relu=True)
@@ -418,9 +432,13 @@ def emit(plan: Plan, p, config: AccelConfig, *, src_elem: int, dst_elem: int, wg
 
 def consts_array(job: Job, config: AccelConfig) -> np.ndarray:
     """``[out_planes][3][2][block_out]`` accumulator values: bias, multiplier, shift, each twice
-    (see :data:`CONSTS`)."""
+    (see :data:`CONSTS`); with :func:`fuses_mulshr` the multiplier entry is MULSHR's operand
+    ``shift << 16 | multiplier & 0xffff``."""
     bo = config.block_out
-    one = np.stack([job.bias.reshape(-1, bo), job.multiplier.reshape(-1, bo),
+    mult = np.asarray(job.multiplier, dtype=np.int64)
+    if fuses_mulshr(job, config):
+        mult = (np.asarray(job.shift, dtype=np.int64) << 16) | (mult & 0xFFFF)
+    one = np.stack([job.bias.reshape(-1, bo), mult.reshape(-1, bo),
                     job.shift.reshape(-1, bo)], axis=1)
     return np.repeat(one[:, :, None, :], 2, axis=2)
 

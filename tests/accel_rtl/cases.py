@@ -169,15 +169,16 @@ def directed_cases(c: AccelConfig) -> list[Case]:
     # ALU: every op with a tensor and with an immediate operand
     alu_uops = [Uop(j, j + 4, 0) for j in range(4)]
     lu = Load(mem_type=MemType.UOP, sram_base=8, dram_base=b.uop, y_size=1, x_size=4, x_stride=4)
-    imms = {AluOp.MIN: -5, AluOp.MAX: 7, AluOp.ADD: 100, AluOp.MUL: -3, AluOp.SHR: 3, AluOp.CLIP: 20}
+    imms = {AluOp.MIN: -5, AluOp.MAX: 7, AluOp.ADD: 100, AluOp.MUL: -3, AluOp.SHR: 3, AluOp.CLIP: 20,
+            AluOp.MULSHR: 1234}
     for op in AluOp:
         for use_imm in (False, True):
             alu = Alu(alu_op=op, use_imm=use_imm, imm=imms[op], uop_begin=8, uop_end=12)
             cases.append(Case(f"alu_{op.name.lower()}_{'imm' if use_imm else 'tensor'}",
                               seq([], [b.load_acc(8), lu, alu], [b.store(8)]), alu_uops))
     # relu (ISA 2): each op family's result clamped at zero, as the requantization uses it
-    for op in (AluOp.ADD, AluOp.MUL, AluOp.SHR, AluOp.MIN):
-        alu = Alu(alu_op=op, use_imm=op != AluOp.ADD, imm=imms[op], uop_begin=8, uop_end=12, relu=True)
+    for op in (AluOp.ADD, AluOp.MUL, AluOp.SHR, AluOp.MIN, AluOp.MULSHR):
+        alu = Alu(alu_op=op, use_imm=op not in (AluOp.ADD, AluOp.MULSHR), imm=imms[op], uop_begin=8, uop_end=12, relu=True)
         cases.append(Case(f"alu_{op.name.lower()}_relu", seq([], [b.load_acc(8), lu, alu], [b.store(8)]),
                           alu_uops))
     # SHR edge amounts, MUL wrap-around, and a chain on one entry (forwarding)
@@ -194,6 +195,14 @@ def directed_cases(c: AccelConfig) -> list[Case]:
                                                        Alu(alu_op=AluOp.MUL, use_imm=True,
                                                            imm=-32768, uop_begin=20, uop_end=26)],
                                                   [b.store(2)]), chain))
+    # MULSHR (ISA 3) on one entry, each micro-op reading the last one's result (three ALU
+    # stages: the deepest forwarding distance)
+    cases.append(Case("alu_chain_mulshr", seq([], [b.load_acc(8), lc,
+                                                   Alu(alu_op=AluOp.MULSHR, uop_begin=20,
+                                                       uop_end=26, relu=True),
+                                                   Alu(alu_op=AluOp.MULSHR, use_imm=True,
+                                                       imm=-7, uop_begin=20, uop_end=26)],
+                                              [b.store(2)]), chain))
 
     # read-after-write at distances 1..4 through the forwarding registers: first with operands
     # in different accumulator banks (index parity; one micro-op per cycle, dst and src read
@@ -204,7 +213,7 @@ def directed_cases(c: AccelConfig) -> list[Case]:
     lh = Load(mem_type=MemType.UOP, sram_base=30, dram_base=b.uop, y_size=1, x_size=len(pairs),
               x_stride=len(pairs))
     hz = {"uop_begin": 30, "uop_end": 30 + len(pairs)}
-    for op in (AluOp.ADD, AluOp.MIN):
+    for op in (AluOp.ADD, AluOp.MIN, AluOp.MULSHR):
         cases.append(Case(f"alu_hazards_{op.name.lower()}",
                           seq([], [b.load_acc(8), lh, Alu(alu_op=op, **hz),
                                    Alu(alu_op=AluOp.SHR, use_imm=True, imm=6, **hz)],

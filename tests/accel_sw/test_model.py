@@ -136,6 +136,13 @@ def test_alu_ops(op, use_imm):
     elif op == AluOp.SHR:
         sh = (yy & 31).astype(object)
         want = np.vectorize(lambda a, s: a if s == 0 else (a + (1 << (s - 1))) >> s)(px, sh).astype(np.int64)
+    elif op == AluOp.MULSHR:
+        def mulshr(a, b):
+            # independent of alu_apply: Python integers, the operand's fields read one by one
+            m, n = ((b & 0xFFFF) ^ 0x8000) - 0x8000, (b >> 16) & 63
+            q = a * m if n == 0 else (a * m + (1 << (n - 1))) >> n
+            return ((q + (1 << 31)) % (1 << 32)) - (1 << 31)
+        want = np.vectorize(mulshr)(px, py).astype(np.int64)
     else:
         want = np.minimum(np.maximum(x, -yy - 1), yy)
     del py
@@ -162,6 +169,29 @@ def test_alu_relu_clamps_the_result_at_zero(op):
     # the flag is bit 126 of the instruction word and survives encode/decode
     insn = isa.Alu(alu_op=op, relu=True)
     assert (isa.encode(insn) >> 126) & 1 and isa.decode(isa.encode(insn)) == insn
+
+
+def test_alu_mulshr_equals_mul_then_shr_when_the_product_fits():
+    """ISA 3: MULSHR with the operand ``shift << 16 | multiplier & 0xffff`` is MUL then SHR
+    whenever x * m fits acc_width, and stays exact (48-bit product) where MUL would wrap."""
+    rng = np.random.default_rng(3)
+    for n in [0, 1, 2, 15, 16, 30, 31]:
+        m = rng.integers(-(1 << 15), 1 << 15, 64)
+        x = rng.integers(-(1 << 31), 1 << 31, 64) // np.maximum(np.abs(m), 1)
+        y = (n << 16) | (m & 0xFFFF)
+        both = alu_apply(AluOp.SHR, alu_apply(AluOp.MUL, x, m, 32), np.int64(n), 32)
+        assert np.array_equal(alu_apply(AluOp.MULSHR, x, y, 32), both)
+    # the product beyond 32 bits: exact, then shifted (MUL then SHR would have wrapped)
+    x, y = np.int64((1 << 31) - 1), np.int64((20 << 16) | 0x7FFF)
+    assert alu_apply(AluOp.MULSHR, x, y, 32) == (((1 << 31) - 1) * 0x7FFF + (1 << 19)) >> 20
+    # round half up, negative halves included; shifts up to 63
+    x = np.array([3, -3, 5, -5, 1 << 30, -(1 << 31)], dtype=np.int64)
+    assert list(alu_apply(AluOp.MULSHR, x, np.int64((1 << 16) | 1), 32)) == [2, -1, 3, -2, 1 << 29, -(1 << 30)]
+    assert list(alu_apply(AluOp.MULSHR, x, np.int64((63 << 16) | 0x7FFF), 32)) == [0] * 6
+    # a sign-extended 16-bit operand (an immediate, or a 16-bit accumulator) shifts by 0 or 63
+    assert list(alu_apply(AluOp.MULSHR, x[:4], np.int64(-2), 16)) == [0, 0, 0, 0]
+    assert list(alu_apply(AluOp.MULSHR, np.array([300, -300]), np.int64(200), 16)) == [60000 - 65536, 65536 - 60000]
+    assert isa.AluOp(6) is AluOp.MULSHR and isa.ISA_VERSION == 3
 
 
 def test_alu_shr_rounds_half_up_and_clip_saturates_int8():
@@ -323,7 +353,7 @@ def test_errors_dma_window_refused_nothing_written():
     (isa.Load(mem_type=MemType.UOP, x_pad0=1), ErrorCode.ILLEGAL_INSN),
     (isa.Store(x_pad1=1), ErrorCode.ILLEGAL_INSN),
     (isa.Store(y_size=2, x_size=3, x_stride=2), ErrorCode.ILLEGAL_INSN),
-    (isa.Alu(alu_op=6), ErrorCode.ILLEGAL_INSN),
+    (isa.Alu(alu_op=7), ErrorCode.ILLEGAL_INSN),
     (isa.Load(mem_type=MemType.INP, sram_base=127, x_size=2, x_stride=2), ErrorCode.SRAM_RANGE),
     (isa.Load(mem_type=MemType.WGT, sram_base=60, y_size=1, x_size=1, y_pad1=4), ErrorCode.SRAM_RANGE),
     (isa.Load(mem_type=MemType.UOP, sram_base=256), ErrorCode.SRAM_RANGE),

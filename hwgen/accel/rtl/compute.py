@@ -172,26 +172,35 @@ class ComputeStage(wiring.Component):
         return ld
 
     def _alu(self, m, A, x_op, y_op) -> list:
-        """Stages Y1 and Y2 of the ALU on every lane of the registered operands ``x_op`` and
-        ``y_op``; returns each lane's result (after Y2's logic, before WB's register).
+        """Stages Y1, Y2 and Y3 of the ALU on every lane of the registered operands ``x_op`` and
+        ``y_op``; returns each lane's result (after Y3's logic, before WB's register).
 
         Y1 computes and Y2 finishes each operation, one shallow step each: MIN, MAX and CLIP
         compare in Y1 and pick x, y or ~y in Y2 (one select per lane, then one gate per bit);
-        ADD adds and SHR shifts in Y1; Y2 adds SHR's rounding bit or MUL's two partial products
-        with one adder; ``relu`` then zeroes a negative result."""
+        ADD adds and SHR shifts in Y1; Y2 adds SHR's rounding bit or the two partial products
+        of MUL and MULSHR with one adder (as wide as MULSHR's exact product). Y3 shifts
+        MULSHR's product with its rounding bit (ISA 3) or passes Y2's result; ``relu`` then
+        zeroes a negative result."""
         c = self.config
         aw_ = c.acc_width
         nsh = log2(aw_)
         alu_lanes = []
         aop = A["alu_op"]
         ops = {"min": aop == AluOp.MIN, "max": aop == AluOp.MAX, "clip": aop == AluOp.CLIP,
-               "add": aop == AluOp.ADD, "shr": aop == AluOp.SHR, "mul": aop == AluOp.MUL}
+               "add": aop == AluOp.ADD, "shr": aop == AluOp.SHR, "mul": aop == AluOp.MUL,
+               "ms": aop == AluOp.MULSHR}
         ops["cmp"] = ops["min"] | ops["max"] | ops["clip"]
+        ops["prod"] = ops["mul"] | ops["ms"]
         ops["relu"] = A["relu"]
         ctl = {k: Signal(name=f"alu_is_{k}", reset_less=True) for k in ops}
         m.d.sync += [ctl[k].eq(v) for k, v in ops.items()]
         is_min, is_max, is_clip, is_cmp = ctl["min"], ctl["max"], ctl["clip"], ctl["cmp"]
-        is_add, is_shr, is_mul, relu = ctl["add"], ctl["shr"], ctl["mul"], ctl["relu"]
+        is_add, is_shr, is_prod, relu = ctl["add"], ctl["shr"], ctl["prod"], ctl["relu"]
+        # Y3's controls, a cycle later
+        is_ms3 = Signal(name="alu_is_ms3", reset_less=True)
+        relu3 = Signal(name="alu_relu3", reset_less=True)
+        m.d.sync += [is_ms3.eq(ctl["ms"]), relu3.eq(relu)]
+        pw = 48 if aw_ > 16 else 32        # the exact product x * y[:16]
         for k in range(c.batch * c.block_out):
             x = x_op[k * aw_:(k + 1) * aw_].as_signed()
             y = y_op[k * aw_:(k + 1) * aw_].as_signed()
@@ -215,22 +224,36 @@ class ComputeStage(wiring.Component):
             rb = Signal(name=f"alu_rb{k}", reset_less=True)            # SHR's rounding bit
             m.d.sync += [r1.eq(Mux(is_add, add_a.s, Mux(is_shr, xs[1:], x))), r2.eq(y),
                          rb.eq(is_shr & xs[0])]
-            # MUL: x * y[:16] mod 2**acc_width from two registered partial products (halves
-            # of x)
-            p_lo = Signal(aw_, name=f"alu_plo{k}", reset_less=True)
-            p_hi = Signal(16, name=f"alu_phi{k}", reset_less=True)
+            # MUL and MULSHR: the exact x * y[:16] from two registered partial products
+            # (halves of x), each exact in 32 bits; MULSHR's shift is y's bits 16..21 (sign
+            # bits on a 16-bit accumulator)
+            p_lo = Signal(signed(32), name=f"alu_plo{k}", reset_less=True)
+            p_hi = Signal(signed(32), name=f"alu_phi{k}", reset_less=True)
+            n_ms = Signal(6, name=f"alu_n{k}", reset_less=True)
             y16 = y[:16].as_signed()
             if aw_ > 16:
                 m.d.sync += [p_lo.eq(x[:16].as_unsigned() * y16),
-                             p_hi.eq(x[16:].as_signed() * y16)]
+                             p_hi.eq(x[16:].as_signed() * y16), n_ms.eq(y[16:22])]
             else:
-                m.d.sync += [p_lo.eq(x * y16), p_hi.eq(0)]
-            hi_part = (p_hi << 16)[:aw_] if aw_ > 16 else 0
-            total = (Mux(is_mul, p_lo, r1) + Mux(is_mul, hi_part, rb))[:aw_]
+                m.d.sync += [p_lo.eq(x * y16), p_hi.eq(0), n_ms.eq(y[aw_ - 1].replicate(6))]
+            hi_part = (p_hi << 16).as_signed() if aw_ > 16 else Const(0, signed(pw))
+            total = Signal(signed(pw), name=f"alu_sum{k}")
+            m.d.comb += total.eq(Mux(is_prod, p_lo, r1.as_signed())
+                                 + Mux(is_prod, hi_part, rb))
             picked = Mux(pick_x, r1, Mux(pick_lo, ~r2, r2))
-            res = Mux(is_cmp, picked, total)
+            res2 = Signal(aw_, name=f"alu_res2_{k}", reset_less=True)
+            prod2 = Signal(signed(pw), name=f"alu_prod2_{k}", reset_less=True)
+            n2 = Signal(6, name=f"alu_n2_{k}", reset_less=True)
+            m.d.sync += [res2.eq(Mux(is_cmp, picked, total[:aw_])), prod2.eq(total),
+                         n2.eq(n_ms)]
+            # Y3: MULSHR's rounding shift, as SHR's: one shift of the product with a 0 appended
+            # below gives floor(p / 2**n) and the rounding bit n-1; wrapped to acc_width
+            ps = Signal(signed(pw + 1), name=f"alu_ps{k}")
+            m.d.comb += ps.eq(Cat(Const(0, 1), prod2).as_signed() >> n2)
+            rounded = (ps[1:aw_ + 1] + ps[0])[:aw_]
+            res = Mux(is_ms3, rounded, res2)
             # relu: a negative result (sign bit set) becomes 0, one gate per bit
-            alu_lanes.append(res & ~(relu & res[aw_ - 1]).replicate(aw_))
+            alu_lanes.append(res & ~(relu3 & res[aw_ - 1]).replicate(aw_))
         return alu_lanes
 
     def _write_ports(self, m, ld: LoadWrite, wv, w_addr, w_data) -> None:
@@ -356,11 +379,12 @@ class ComputeStage(wiring.Component):
             # the faulting micro-op and the ones behind it never execute
             m.d.sync += [halt_.eq(1), v_a.eq(0), v_i.eq(0), v_u.eq(0)]
         phase = Signal()
-        # an ALU result is ready two cycles later than a GEMM one (stages Y1, Y2): a micro-op
-        # that reads an entry one of the two ALU micro-ops just ahead of it writes waits
+        # an ALU result is ready three cycles later than a GEMM one (stages Y1, Y2, Y3): a
+        # micro-op that reads an entry one of the three ALU micro-ops just ahead of it writes
+        # waits
         mv, mg, m_dst = Signal(), Signal(), Signal(16)
         xv, xg, x_dst = Signal(), Signal(), Signal(16)
-        # ``haz``: the micro-op in A reads what an ALU micro-op in M or X writes. It is
+        # ``haz``: the micro-op in A reads what an ALU micro-op in M, X or Y1 writes. It is
         # registered, computed a cycle ahead for the micro-op A holds next (see below).
         haz = Signal()
         # a faulting micro-op (``bad``) halts the stage whether or not it holds
@@ -392,15 +416,16 @@ class ComputeStage(wiring.Component):
                          dl_i[k].eq(dl_i[k - 1])]
         # ---- accumulator read (R), data registered (M), compute (X), write (WB) ----
         g_rd = dl_v[XG - 2]
-        # haz one cycle ahead: if A holds, its micro-op stays and the M micro-op moves to X
-        # (nothing enters M from A); otherwise the I micro-op enters A, the A micro-op goes to
-        # M and the M micro-op to X.
+        # haz one cycle ahead: if A holds, its micro-op stays and the M and X micro-ops move
+        # to X and Y1 (nothing enters M from A); otherwise the I micro-op enters A, the A
+        # micro-op goes to M, the M micro-op to X and the X micro-op to Y1.
         def hits(dst_, ia_, ii_):
             return (dst_ == ia_[:16]) | (tensor & (dst_ == ii_[:16]))
         m_alu = mv & ~mg
-        haz_stay = m_alu & hits(m_dst, ia, ii)
+        x_alu = xv & ~xg
+        haz_stay = (m_alu & hits(m_dst, ia, ii)) | (x_alu & hits(x_dst, ia, ii))
         haz_move = ((~g_rd & v_a & ~bad & hits(ia[:16], ia_n, ii_n))
-                    | (m_alu & hits(m_dst, ia_n, ii_n)))
+                    | (m_alu & hits(m_dst, ia_n, ii_n)) | (x_alu & hits(x_dst, ia_n, ii_n)))
         m.d.sync += haz.eq(is_alu & Mux(hold, haz_stay, haz_move))
         rq_v = Signal()
         rq_gemm = Signal()
@@ -431,10 +456,11 @@ class ComputeStage(wiring.Component):
         x_raw, s_raw = Signal(acc_w, reset_less=True), Signal(acc_w, reset_less=True)
         yv, y_dst = Signal(), Signal(16)          # Y1
         y2v, y2_dst = Signal(), Signal(16)        # Y2
+        y3v, y3_dst = Signal(), Signal(16)        # Y3
         x_op, y_op = Signal(acc_w, reset_less=True), Signal(acc_w, reset_less=True)
         wv, w_addr, w_data = Signal(), Signal(16), Signal(acc_w, reset_less=True)
         wn_v, wn_a = Signal(), Signal(16)       # what WB holds next cycle
-        m.d.comb += [wn_v.eq((xv & xg) | y2v), wn_a.eq(Mux(xv & xg, x_dst, y2_dst))]
+        m.d.comb += [wn_v.eq((xv & xg) | y3v), wn_a.eq(Mux(xv & xg, x_dst, y3_dst))]
         hist = [(Signal(name=f"p{k}_v"), Signal(16, name=f"p{k}_a"),
                  Signal(acc_w, name=f"p{k}_d", reset_less=True)) for k in (1, 2, 3)]
         chain = [(wn_v, wn_a, None), (wv, w_addr, w_data)] + hist
@@ -450,9 +476,9 @@ class ComputeStage(wiring.Component):
         xg_now = xv & xg
 
         def hits(idx):
-            # what WB holds next is X's GEMM result or Y2's ALU result: both compared, one
+            # what WB holds next is X's GEMM result or Y3's ALU result: both compared, one
             # picked (the address mux is not in front of the compare)
-            nxt = wn_v & Mux(xg_now, x_dst == idx, y2_dst == idx)
+            nxt = wn_v & Mux(xg_now, x_dst == idx, y3_dst == idx)
             return [mv & h for h in [nxt] + [v_ & (a_ == idx) for v_, a_, _d in chain[1:4]]]
         hit_x, hit_s = hits(m_dst), hits(m_src)
         m.d.sync += [f.eq(v) for f, v in zip(fx, one_hot(hit_x, kill))]
@@ -482,14 +508,14 @@ class ComputeStage(wiring.Component):
             y_in.append(Mux(use_imm, imm, src_val[k * aw_:(k + 1) * aw_].as_signed())[:aw_])
         m.d.sync += [yv.eq(xv & ~xg), y_dst.eq(x_dst), x_op.eq(x_all), y_op.eq(Cat(*y_in))]
         alu_lanes = self._alu(m, A, x_op, y_op)
-        m.d.sync += [y2v.eq(yv), y2_dst.eq(y_dst)]
+        m.d.sync += [y2v.eq(yv), y2_dst.eq(y_dst), y3v.eq(y2v), y3_dst.eq(y2_dst)]
         m.d.sync += [wv.eq(wn_v), w_addr.eq(wn_a),
                      w_data.eq(Mux(xv & xg, Cat(*gemm_lanes), Cat(*alu_lanes)))]
         for k in range(3):
             src_ = (wv, w_addr, w_data) if k == 0 else hist[k - 1]
             m.d.sync += [hist[k][0].eq(src_[0]), hist[k][1].eq(src_[1]), hist[k][2].eq(src_[2])]
         self._write_ports(m, ld, wv, w_addr, w_data)
-        pipe_busy = Cat(active, v_u, v_i, v_a, mv, xv, yv, y2v, wv, *dl_v).any()
+        pipe_busy = Cat(active, v_u, v_i, v_a, mv, xv, yv, y2v, y3v, wv, *dl_v).any()
         # A GEMM may retire while its last micro-ops are still in the pipeline when the next
         # instruction is a GEMM (or FINISH): they share the in-order pipeline, so the next
         # one sees every result (FINISH waits for the drain). Its input and weight reads are

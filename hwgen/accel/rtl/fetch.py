@@ -132,7 +132,7 @@ class Fetch(wiring.Component):
                 m.d.comb += f_code.eq(ErrorCode.SRAM_RANGE)
         with m.Elif((op == Opcode.GEMM) | (op == Opcode.ALU)):
             G = ins["GEMM"]
-            with m.If((op == Opcode.ALU) & (ins["ALU"]["alu_op"] > AluOp.CLIP)):
+            with m.If((op == Opcode.ALU) & (ins["ALU"]["alu_op"] > AluOp.MULSHR)):
                 m.d.comb += f_code.eq(ErrorCode.ILLEGAL_INSN)
             with m.Elif((G["uop_begin"] > G["uop_end"]) | (G["uop_end"] > c.uop_depth)):
                 m.d.comb += f_code.eq(ErrorCode.UOP_RANGE)

@@ -20,10 +20,10 @@ is the reference). Structure:
   block-RAM copy in all): a GEMM micro-op reads one entry per cycle, an ALU micro-op with a tensor
   operand reads ``acc[dst]`` and ``acc[src]`` in one cycle when their parities differ (one stall
   cycle when they are equal). Every block-RAM output and every arithmetic result is registered:
-  a GEMM result is written three cycles after its accumulator read, an ALU result five (operands,
-  compute, finish: pick, rounding or MUL partial-product sum); the pipeline forwards its last four writes to younger reads
-  of the same entry, and an ALU micro-op whose operand one of the two ALU micro-ops just ahead
-  still computes waits.
+  a GEMM result is written three cycles after its accumulator read, an ALU result six (operands,
+  compute, finish: pick, rounding or partial-product sum, then MULSHR's rounding shift); the
+  pipeline forwards its last four writes to younger reads of the same entry, and an ALU micro-op
+  whose operand one of the three ALU micro-ops just ahead still computes waits.
 """
 from __future__ import annotations
 
