@@ -177,10 +177,10 @@ class ComputeStage(wiring.Component):
 
         Y1 computes and Y2 finishes each operation, one shallow step each: MIN, MAX and CLIP
         compare in Y1 and pick x, y or ~y in Y2 (one select per lane, then one gate per bit);
-        ADD adds and SHR shifts in Y1; Y2 adds SHR's rounding bit or the two partial products
-        of MUL and MULSHR with one adder (as wide as MULSHR's exact product). Y3 shifts
-        MULSHR's product with its rounding bit (ISA 3) or passes Y2's result; ``relu`` then
-        zeroes a negative result."""
+        ADD adds in Y1; MUL and MULSHR multiply in Y1 (two partial products) and Y2 adds them
+        with one adder (as wide as MULSHR's exact product). Y3 holds the one rounding shifter,
+        shared by SHR (of x) and MULSHR (of the product, ISA 3), or passes Y2's result;
+        ``relu`` then zeroes a negative result."""
         c = self.config
         aw_ = c.acc_width
         nsh = log2(aw_)
@@ -197,9 +197,9 @@ class ComputeStage(wiring.Component):
         is_min, is_max, is_clip, is_cmp = ctl["min"], ctl["max"], ctl["clip"], ctl["cmp"]
         is_add, is_shr, is_prod, relu = ctl["add"], ctl["shr"], ctl["prod"], ctl["relu"]
         # Y3's controls, a cycle later
-        is_ms3 = Signal(name="alu_is_ms3", reset_less=True)
+        is_sh3 = Signal(name="alu_is_sh3", reset_less=True)
         relu3 = Signal(name="alu_relu3", reset_less=True)
-        m.d.sync += [is_ms3.eq(ctl["ms"]), relu3.eq(relu)]
+        m.d.sync += [is_sh3.eq(ctl["ms"] | is_shr), relu3.eq(relu)]
         pw = 48 if aw_ > 16 else 32        # the exact product x * y[:16]
         for k in range(c.batch * c.block_out):
             x = x_op[k * aw_:(k + 1) * aw_].as_signed()
@@ -214,44 +214,38 @@ class ComputeStage(wiring.Component):
             pick_lo = Signal(name=f"alu_pl{k}", reset_less=True)
             m.d.sync += [pick_x.eq((is_min & lt) | (is_max & gt) | (is_clip & lo_lt_x & lt)),
                          pick_lo.eq(is_clip & ~lo_lt_x & lo_lt_y)]
-            # rounding shift: floor((x + 2**(sh-1)) / 2**sh) = (x >> sh) + bit sh-1 of x; one
-            # shift of x with a 0 appended below gives both (bit 0 is the rounding bit)
-            sh = y[:nsh]
-            xs = Signal(signed(aw_ + 1), name=f"alu_xs{k}")
-            m.d.comb += xs.eq(Cat(Const(0, 1), x).as_signed() >> sh)
-            r1 = Signal(aw_, name=f"alu_r1_{k}", reset_less=True)      # x + y, x >> sh or x
+            r1 = Signal(aw_, name=f"alu_r1_{k}", reset_less=True)      # x + y or x
             r2 = Signal(aw_, name=f"alu_r2_{k}", reset_less=True)      # y
-            rb = Signal(name=f"alu_rb{k}", reset_less=True)            # SHR's rounding bit
-            m.d.sync += [r1.eq(Mux(is_add, add_a.s, Mux(is_shr, xs[1:], x))), r2.eq(y),
-                         rb.eq(is_shr & xs[0])]
+            m.d.sync += [r1.eq(Mux(is_add, add_a.s, x)), r2.eq(y)]
             # MUL and MULSHR: the exact x * y[:16] from two registered partial products
-            # (halves of x), each exact in 32 bits; MULSHR's shift is y's bits 16..21 (sign
-            # bits on a 16-bit accumulator)
+            # (halves of x), each exact in 32 bits; the shift: SHR's y mod acc_width,
+            # MULSHR's y's bits 16..21 (sign bits on a 16-bit accumulator)
             p_lo = Signal(signed(32), name=f"alu_plo{k}", reset_less=True)
             p_hi = Signal(signed(32), name=f"alu_phi{k}", reset_less=True)
             n_ms = Signal(6, name=f"alu_n{k}", reset_less=True)
             y16 = y[:16].as_signed()
             if aw_ > 16:
                 m.d.sync += [p_lo.eq(x[:16].as_unsigned() * y16),
-                             p_hi.eq(x[16:].as_signed() * y16), n_ms.eq(y[16:22])]
+                             p_hi.eq(x[16:].as_signed() * y16),
+                             n_ms.eq(Mux(is_shr, y[:nsh], y[16:22]))]
             else:
-                m.d.sync += [p_lo.eq(x * y16), p_hi.eq(0), n_ms.eq(y[aw_ - 1].replicate(6))]
+                m.d.sync += [p_lo.eq(x * y16), p_hi.eq(0),
+                             n_ms.eq(Mux(is_shr, y[:nsh], y[aw_ - 1].replicate(6)))]
             hi_part = (p_hi << 16).as_signed() if aw_ > 16 else Const(0, signed(pw))
             total = Signal(signed(pw), name=f"alu_sum{k}")
-            m.d.comb += total.eq(Mux(is_prod, p_lo, r1.as_signed())
-                                 + Mux(is_prod, hi_part, rb))
+            # x (ADD, SHR), x + y (ADD) or the product (MUL, MULSHR), exact in pw bits
+            m.d.comb += total.eq(Mux(is_prod, p_lo, r1.as_signed()) + Mux(is_prod, hi_part, 0))
             picked = Mux(pick_x, r1, Mux(pick_lo, ~r2, r2))
-            res2 = Signal(aw_, name=f"alu_res2_{k}", reset_less=True)
-            prod2 = Signal(signed(pw), name=f"alu_prod2_{k}", reset_less=True)
+            v2 = Signal(signed(pw), name=f"alu_v2_{k}", reset_less=True)
             n2 = Signal(6, name=f"alu_n2_{k}", reset_less=True)
-            m.d.sync += [res2.eq(Mux(is_cmp, picked, total[:aw_])), prod2.eq(total),
-                         n2.eq(n_ms)]
-            # Y3: MULSHR's rounding shift, as SHR's: one shift of the product with a 0 appended
-            # below gives floor(p / 2**n) and the rounding bit n-1; wrapped to acc_width
+            m.d.sync += [v2.eq(Cat(Mux(is_cmp, picked, total[:aw_]), total[aw_:])), n2.eq(n_ms)]
+            # Y3: the rounding shift: floor((v + 2**(n-1)) / 2**n) = (v >> n) + bit n-1 of v;
+            # one shift of v with a 0 appended below gives both (bit 0 is the rounding bit);
+            # wrapped to acc_width (SHR's never wraps: n < acc_width)
             ps = Signal(signed(pw + 1), name=f"alu_ps{k}")
-            m.d.comb += ps.eq(Cat(Const(0, 1), prod2).as_signed() >> n2)
+            m.d.comb += ps.eq(Cat(Const(0, 1), v2).as_signed() >> n2)
             rounded = (ps[1:aw_ + 1] + ps[0])[:aw_]
-            res = Mux(is_ms3, rounded, res2)
+            res = Mux(is_sh3, rounded, v2[:aw_])
             # relu: a negative result (sign bit set) becomes 0, one gate per bit
             alu_lanes.append(res & ~(relu3 & res[aw_ - 1]).replicate(aw_))
         return alu_lanes
