@@ -21,7 +21,7 @@ is the reference). Structure:
   operand reads ``acc[dst]`` and ``acc[src]`` in one cycle when their parities differ (one stall
   cycle when they are equal). Every block-RAM output and every arithmetic result is registered:
   a GEMM result is written three cycles after its accumulator read, an ALU result six (operands,
-  compute, finish: pick, rounding or partial-product sum, then MULSHR's rounding shift); the
+  compute, finish: pick or partial-product sum, then the rounding shift of SHR and MULSHR); the
   pipeline forwards its last four writes to younger reads of the same entry, and an ALU micro-op
   whose operand one of the three ALU micro-ops just ahead still computes waits.
 """
