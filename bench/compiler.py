@@ -29,12 +29,12 @@
   ``hwgen accel compile``), the peak of live map bytes over the jobs (the least any placement
   needs), and on the functional simulator: the fused run's mismatches on the maps still in the
   arena (the output among them) and the per-layer run's mismatches on every map read right after
-  its job; cycles with and without reuse. At 2f86894 on ``default`` (random weights, seed 0):
-  SkyNet arena 10,358,480 -> 3,899,600 bytes (maps 9,530,880 -> 3,072,000), ResNet-18
-  15,701,688 -> 13,065,912 (maps 3,639,296 -> 1,003,520; its weights dominate), MobileNetV2
-  12,291,256 -> 6,621,880 (maps 7,174,656 -> 1,505,280); each equal to its live peak; 0
-  mismatches, the same cycles as with every map kept (about 240 s). On ``pynq-z2`` / ``ultra96``:
-  SkyNet 10,372,048 -> 3,913,168 / 11,934,952 -> 5,258,472, ResNet-18 15,797,808 -> 13,162,032 /
+  its job; cycles with and without reuse. At 60a8396 (ISA 3) on ``default`` (random weights,
+  seed 0): SkyNet arena 10,356,400 -> 3,897,520 bytes (maps 9,530,880 -> 3,072,000), ResNet-18
+  15,698,368 -> 13,062,592 (maps 3,639,296 -> 1,003,520; its weights dominate), MobileNetV2
+  12,282,304 -> 6,612,928 (maps 7,174,656 -> 1,505,280); each at its live peak; 0 mismatches,
+  the same cycles as with every map kept (about 100 s). On ``pynq-z2`` / ``ultra96``: SkyNet
+  10,372,048 -> 3,913,168 / 11,934,952 -> 5,258,472, ResNet-18 15,797,808 -> 13,162,032 /
   15,836,160 -> 13,200,384, MobileNetV2 12,314,928 -> 6,645,552 / 13,779,456 -> 7,841,280; 0
   mismatches.
 
