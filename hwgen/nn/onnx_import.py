@@ -393,7 +393,7 @@ class _Importer:
         self.add_layer(node, kind, (v.layer,), kernel=k, stride=s, padding=pads)
 
     def op_ReduceMean(self, node):
-        v = self.map_in(node)
+        self.map_in(node)       # refuses a non-map input before the axes are read
         axes = sorted(a % 4 for a in self._axes(node))
         if axes != [2, 3]:
             raise self.fail(node, f"only a mean over H and W (axes [2, 3], a global average pool) is supported, "
