@@ -7,8 +7,10 @@
   cycles of one run per job (``per_layer``).
 - ``rtl``: skynet-tiny compiled for ``default`` on the generated RTL under Verilator (exact
   cycles) beside the functional simulator's estimate; mismatches over every layer.
-- ``rtl_full`` (not in the default parts): SkyNet on ``default`` under Verilator (about 6.3 M
-  cycles; a larger DRAM window, so one more Verilator build).
+- ``rtl_full`` (not in the default parts): SkyNet on ``default`` under Verilator (a larger DRAM
+  window, so one more Verilator build). At 14184bb (ISA 3): 5,249,655 cycles (fsim 5,202,974),
+  0 mismatches; ``fsim`` at 63cbda6: 5,202,974 / 5,107,302 / 3,985,468 on default / pynq-z2 /
+  ultra96, ``rtl`` skynet-tiny 48,203 cycles.
 
 - ``residual`` (not in the default parts): ResNet-18 and MobileNetV2 (224x224, random weights,
   seed 0, every layer on the accelerator: stem conv, padded max pool, residual adds, global
@@ -17,12 +19,15 @@
   layer, and per job kind the cycles of one run per job. At 3f5471a: ResNet-18 8,654,199 cycles
   on ``default`` (81.9% GEMM utilization, 86.5 ms), 8,703,435 on ``pynq-z2`` (81.4%),
   5,040,226 on ``ultra96`` (70.3%); MobileNetV2 4,451,682 / 4,463,629 / 3,473,439 (26.4% /
-  26.3% / 16.9%: its depthwise convs take 1.9 M cycles at 4% utilization); 0 mismatches.
+  26.3% / 16.9%: its depthwise convs take 1.9 M cycles at 4% utilization); 0 mismatches. At
+  14184bb (ISA 3, MULSHR): ResNet-18 8,487,401 / 8,534,464 / 4,952,415, MobileNetV2 4,014,294 /
+  4,025,545 / 3,281,462.
 - ``rtl_resnet18`` (not in the default parts): ResNet-18 under Verilator on ``--rtl-presets``
   (default ``default``; exact cycles; a larger DRAM window, so its own Verilator build). At
   0e87707 on ``default``: 8,700,373 cycles, 0 mismatches, 87.0 ms per frame at 100 MHz (about
   320 s of Verilator time on a shared core); at 3f5471a on ``ultra96``: 5,082,570 cycles, 0
-  mismatches, 69.7%, 50.8 ms (about 420 s).
+  mismatches, 69.7%, 50.8 ms (about 420 s); at 63cbda6 (ISA 3) on ``default``: 8,534,034 cycles
+  (fsim 8,487,401), 0 mismatches, 83.0%, 85.3 ms (190 s).
 - ``arena`` (not in the default parts): feature-map memory reuse on ``--presets`` for SkyNet,
   ResNet-18 and MobileNetV2 (``--arena-models``): arena and feature-map bytes with every map kept
   (``--keep-maps``) and with maps whose lifetimes do not overlap sharing space (the default of
