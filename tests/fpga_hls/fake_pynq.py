@@ -201,3 +201,17 @@ class FakePynq:
         self.hw.next_address += max(4096, buf.nbytes + 4095 & ~4095)
         self.hw.log.append(("allocate", tuple(np.atleast_1d(shape)), np.dtype(dtype).str))
         return buf
+
+
+def overlay_package(out, p):
+    """The project ``p``'s overlay package, imported from ``out`` with stand-in .bit/.hwh beside it."""
+    import importlib
+    import sys
+    pkg_dir = out / "overlay" / p.top
+    for ext in ("bit", "hwh"):
+        (pkg_dir / f"{p.top}.{ext}").write_bytes(b"fake")
+    sys.path.insert(0, str(pkg_dir.parent))
+    try:
+        return importlib.import_module(p.top)
+    finally:
+        sys.path.remove(str(pkg_dir.parent))

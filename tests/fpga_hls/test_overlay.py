@@ -15,21 +15,9 @@ from hwgen.hls import csim, model as golden, project as hproj
 from hwgen.hls.presets import PRESETS
 from hwgen.nn.quantize import load_quant
 
-from .fake_pynq import FakePynq, Hang, Hardware
+from .fake_pynq import FakePynq, Hang, Hardware, overlay_package
 
 TINY = PRESETS["skynet-tiny"]
-
-
-def _overlay_package(out, p):
-    """The project's overlay package, imported from ``out`` with stand-in .bit/.hwh beside it."""
-    pkg_dir = out / "overlay" / p.top
-    for ext in ("bit", "hwh"):
-        (pkg_dir / f"{p.top}.{ext}").write_bytes(b"fake")
-    sys.path.insert(0, str(pkg_dir.parent))
-    try:
-        return importlib.import_module(p.top)
-    finally:
-        sys.path.remove(str(pkg_dir.parent))
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +25,7 @@ def tiny(tmp_path_factory):
     """A project for skynet-tiny on pynq-z2, its overlay package imported from the output."""
     out = tmp_path_factory.mktemp("proj") / "tiny"
     p = hproj.write_project(TINY, out, board="pynq-z2")
-    pkg = _overlay_package(out, p)
+    pkg = overlay_package(out, p)
     qnet = load_quant(out / "hls" / "quant.npz")
     header = (out / "hls" / f"{p.top}.h").read_text()
     in_width = int(re.search(rf"axis_word<(\d+)> {p.top}_in_t;", header).group(1))
@@ -183,7 +171,7 @@ def test_16_bit_stream_end_to_end(tmp_path):
     cfg = dataclasses.replace(TINY, act_width=12)
     out = tmp_path / "p12"
     p = hproj.write_project(cfg, out, board="pynq-z2")
-    pkg = _overlay_package(out, p)
+    pkg = overlay_package(out, p)
     assert (pkg.LAYOUT.in_width, pkg.LAYOUT.in_dtype.str, p.dma["c_m_axis_mm2s_tdata_width"]) == (16, "<i2", 16)
     qnet = load_quant(out / "hls" / "quant.npz")
     hw = Hardware(qnet=qnet, dma_config=p.dma, ip_in_width=16)

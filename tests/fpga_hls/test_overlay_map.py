@@ -6,7 +6,6 @@ generated C testbench and hwgen's model of Vivado's block design."""
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import re
 import subprocess
@@ -24,7 +23,7 @@ from hwgen.hls.config import HlsConfig
 from hwgen.nn.ir import Layer, Network
 from hwgen.nn.quantize import load_quant
 
-from .fake_pynq import FakePynq, Hardware
+from .fake_pynq import FakePynq, Hardware, overlay_package
 
 RESNET_TINY = HlsConfig(model="resnet-tiny", board="pynq-z2", fps=100)
 
@@ -39,22 +38,10 @@ def _feature_net() -> Network:
     ))
 
 
-def _package(out, p):
-    """The project's overlay package, imported from ``out`` with stand-in .bit/.hwh beside it."""
-    pkg_dir = out / "overlay" / p.top
-    for ext in ("bit", "hwh"):
-        (pkg_dir / f"{p.top}.{ext}").write_bytes(b"fake")
-    sys.path.insert(0, str(pkg_dir.parent))
-    try:
-        return importlib.import_module(p.top)
-    finally:
-        sys.path.remove(str(pkg_dir.parent))
-
-
 def _made(out, p) -> dict:
     header = (out / "hls" / f"{p.top}.h").read_text()
     widths = [int(re.search(rf"axis_word<(\d+)> {p.top}_{s}_t;", header).group(1)) for s in ("in", "out")]
-    return {"out": out, "project": p, "pkg": _package(out, p), "qnet": load_quant(out / "hls" / "quant.npz"),
+    return {"out": out, "project": p, "pkg": overlay_package(out, p), "qnet": load_quant(out / "hls" / "quant.npz"),
             "in_width": widths[0], "out_width": widths[1]}
 
 
