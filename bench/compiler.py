@@ -125,32 +125,42 @@ def arena(out: dict, presets: list[str], models: list[str]) -> None:
     out["arena"] = rows
 
 
+def _kind(seg) -> str:
+    return "depthwise" if seg.kind == "conv" and seg.name.endswith("_dw") else seg.kind
+
+
+def _fsim_row(q, cfg, digits: int) -> tuple[dict, object, object]:
+    """One network on one preset on fsim: the figures the ``fsim`` and ``residual`` parts share
+    (one fused run, one run per job for the cycles by job kind); also the compiled network and the
+    per-job runs."""
+    t0 = time.monotonic()
+    cn, fitted = compile_network(q, cfg)
+    comp = time.monotonic() - t0
+    res, bad, dt = _run(cn, fitted, FsimDevice(cfg))
+    layered, bad2, _ = _run(cn, fitted, FsimDevice(cfg), per_layer=True)
+    kinds = {s.name: _kind(s) for s in cn.segments}
+    by_kind: dict[str, int] = {}
+    for (names, r) in layered.runs:
+        by_kind[kinds[names[0]]] = by_kind.get(kinds[names[0]], 0) + r.cycles
+    macs_kind: dict[str, int] = {}
+    for s in cn.segments:
+        macs_kind[kinds[s.name]] = macs_kind.get(kinds[s.name], 0) + s.macs
+    row = {"slug": cfg.slug, "cycles": res.cycles, "macs": cn.macs,
+           "utilization": round(cn.macs / (cfg.macs_per_cycle * res.cycles), 4),
+           "insns": cn.insn_count, "arena_bytes": len(cn.arena), "compile_s": round(comp, digits),
+           "run_s": round(dt, digits), "mismatches": bad + bad2,
+           "per_layer_cycles": layered.cycles, "cycles_by_kind": by_kind,
+           "utilization_by_kind": {k: round(macs_kind[k] / (cfg.macs_per_cycle * c), 4)
+                                   for k, c in by_kind.items() if macs_kind.get(k)}}
+    return row, cn, layered
+
+
 def fsim(out: dict, presets: list[str]) -> None:
     q = _quant("skynet")
     rows = {}
     for p in presets:
-        cfg = PRESETS[p]
-        t0 = time.monotonic()
-        cn, fitted = compile_network(q, cfg)
-        comp = time.monotonic() - t0
-        res, bad, dt = _run(cn, fitted, FsimDevice(cfg))
-        layered, bad2, _ = _run(cn, fitted, FsimDevice(cfg), per_layer=True)
-        by_kind: dict[str, int] = {}
-        kinds = {s.name: ("depthwise" if s.kind == "conv" and s.name.endswith("_dw") else s.kind)
-                 for s in cn.segments}
-        for (names, r) in layered.runs:
-            by_kind[kinds[names[0]]] = by_kind.get(kinds[names[0]], 0) + r.cycles
-        macs_kind: dict[str, int] = {}
-        for s in cn.segments:
-            macs_kind[kinds[s.name]] = macs_kind.get(kinds[s.name], 0) + s.macs
-        rows[p] = {"slug": cfg.slug, "cycles": res.cycles, "macs": cn.macs,
-                   "utilization": round(cn.macs / (cfg.macs_per_cycle * res.cycles), 4),
-                   "insns": cn.insn_count, "arena_bytes": len(cn.arena), "compile_s": round(comp, 2),
-                   "run_s": round(dt, 2), "mismatches": bad + bad2,
-                   "per_layer_cycles": layered.cycles, "cycles_by_kind": by_kind,
-                   "utilization_by_kind": {k: round(macs_kind[k] / (cfg.macs_per_cycle * c), 4)
-                                           for k, c in by_kind.items() if macs_kind.get(k)},
-                   "refitted_layers": len(cn.info["refitted_layers"])}
+        row, cn, _layered = _fsim_row(q, PRESETS[p], 2)
+        rows[p] = dict(row, refitted_layers=len(cn.info["refitted_layers"]))
     out["fsim"] = rows
 
 
@@ -178,40 +188,16 @@ def rtl(out: dict, full: bool = False) -> None:
 CLOCK_MHZ = 100
 
 
-def _kind(seg) -> str:
-    return "depthwise" if seg.kind == "conv" and seg.name.endswith("_dw") else seg.kind
-
-
 def residual(out: dict, presets: list[str], models: list[str]) -> None:
     rows: dict = {}
     for name in models:
         q = _quant(name)
         rows[name] = {}
         for p in presets:
-            cfg = PRESETS[p]
-            t0 = time.monotonic()
-            cn, fitted = compile_network(q, cfg)
-            comp = time.monotonic() - t0
-            res, bad, dt = _run(cn, fitted, FsimDevice(cfg))
-            layered, bad2, _ = _run(cn, fitted, FsimDevice(cfg), per_layer=True)
-            kinds = {s.name: _kind(s) for s in cn.segments}
-            by_kind: dict[str, int] = {}
-            for (names, r) in layered.runs:
-                by_kind[kinds[names[0]]] = by_kind.get(kinds[names[0]], 0) + r.cycles
-            macs_kind: dict[str, int] = {}
-            for s in cn.segments:
-                macs_kind[kinds[s.name]] = macs_kind.get(kinds[s.name], 0) + s.macs
+            row, cn, layered = _fsim_row(q, PRESETS[p], 1)
             top = sorted(((r.cycles, names[0]) for names, r in layered.runs), reverse=True)[:5]
-            rows[name][p] = {
-                "slug": cfg.slug, "cycles": res.cycles, "macs": cn.macs,
-                "utilization": round(cn.macs / (cfg.macs_per_cycle * res.cycles), 4),
-                "ms_per_frame": round(res.cycles / (CLOCK_MHZ * 1e3), 2), "mismatches": bad + bad2,
-                "jobs": len(cn.segments), "insns": cn.insn_count, "arena_bytes": len(cn.arena),
-                "compile_s": round(comp, 1), "run_s": round(dt, 1), "per_layer_cycles": layered.cycles,
-                "cycles_by_kind": by_kind,
-                "utilization_by_kind": {k: round(macs_kind[k] / (cfg.macs_per_cycle * c), 4)
-                                        for k, c in by_kind.items() if macs_kind.get(k)},
-                "slowest_jobs": [[n, c] for c, n in top]}
+            rows[name][p] = dict(row, ms_per_frame=round(row["cycles"] / (CLOCK_MHZ * 1e3), 2),
+                                 jobs=len(cn.segments), slowest_jobs=[[n, c] for c, n in top])
     out["residual"] = rows
 
 
